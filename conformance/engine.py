@@ -1,0 +1,383 @@
+"""The Docker engine: finding (or starting) one, running containers, and cleaning up after us.
+
+Everything the harness creates in the engine carries the `MANAGED` label plus a `KIND` label, and
+short-lived things also carry this process's `SESSION` label. That is what lets a session-end hook,
+a Ctrl-C, or `bpconform clean` after a crash remove exactly what we made and nothing else.
+Stack images are the one long-lived kind: they are a cache, kept until `bpconform clean --all`.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# testcontainers' reaper image (ryuk) cannot be pulled without a registry; we clean up ourselves.
+os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+
+import docker  # noqa: E402
+import docker.errors  # noqa: E402
+from docker.models.containers import Container  # noqa: E402
+
+from conformance.errors import EngineError  # noqa: E402
+
+MANAGED = "io.bpconform.managed"
+KIND = "io.bpconform.kind"
+SESSION = "io.bpconform.session"
+PERSISTENT_KINDS = frozenset({"stack"})
+
+SESSION_ID = os.environ.get("BPCONFORM_SESSION") or uuid.uuid4().hex[:12]
+DOCKERD_LOG = Path(os.environ.get("BPCONFORM_DOCKERD_LOG", "/var/log/bpconform-dockerd.log"))
+ENGINE_START_TIMEOUT = 90.0
+
+
+def labels(kind: str, **extra: str) -> dict[str, str]:
+    """Labels for a resource the harness creates; persistent kinds get no session label."""
+    result = {MANAGED: "true", KIND: kind, **extra}
+    if kind not in PERSISTENT_KINDS:
+        result[SESSION] = SESSION_ID
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# Finding or starting an engine
+# --------------------------------------------------------------------------------------------
+
+_client: docker.DockerClient | None = None
+_client_lock = threading.Lock()
+
+
+def _try_connect() -> docker.DockerClient | None:
+    try:
+        client = docker.from_env(timeout=600)
+        client.ping()
+        return client
+    except Exception:  # the SDK raises several unrelated types for "no engine"
+        return None
+
+
+def _can_start_local_engine() -> bool:
+    return os.geteuid() == 0 and Path("/etc/debian_version").exists() and not os.environ.get("DOCKER_HOST")
+
+
+def _install_docker_io() -> None:
+    print("bpconform: installing docker.io with apt (no Docker engine found)", file=sys.stderr, flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "docker.io"]):
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise EngineError(
+                f"`{' '.join(cmd)}` failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}",
+                "install a Docker engine yourself and start it, or set DOCKER_HOST to a reachable one",
+            )
+
+
+def _start_dockerd() -> None:
+    if shutil.which("dockerd") is None:
+        _install_docker_io()
+    DOCKERD_LOG.parent.mkdir(parents=True, exist_ok=True)
+    print(f"bpconform: starting dockerd in the background (log: {DOCKERD_LOG})", file=sys.stderr, flush=True)
+    with DOCKERD_LOG.open("ab") as log:
+        subprocess.Popen(
+            ["dockerd"], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+
+
+def ensure_engine(*, auto_start: bool = True) -> docker.DockerClient:
+    """Return a client for a reachable engine, starting a local one when we are allowed to."""
+    global _client
+    with _client_lock:
+        if _client is not None:
+            return _client
+        client = _try_connect()
+        if client is None and auto_start and _can_start_local_engine():
+            _start_dockerd()
+            deadline = time.monotonic() + ENGINE_START_TIMEOUT
+            while client is None and time.monotonic() < deadline:
+                time.sleep(0.5)
+                client = _try_connect()
+            if client is None:
+                raise EngineError(
+                    f"started dockerd but it did not answer within {ENGINE_START_TIMEOUT:.0f}s",
+                    f"look at {DOCKERD_LOG} for the reason",
+                )
+        if client is None:
+            where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+            raise EngineError(
+                f"no Docker engine is reachable at {where}",
+                "start one (e.g. `sudo systemctl start docker` or `sudo dockerd &`), or set DOCKER_HOST;"
+                " as root on Debian, `make setup` installs and starts docker.io for you",
+            )
+        _client = client
+        _install_cleanup_hooks()
+        return client
+
+
+# --------------------------------------------------------------------------------------------
+# Running containers
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A bind mount from the host into a container."""
+
+    source: Path
+    target: str
+    read_only: bool = False
+
+    def as_volume_entry(self) -> tuple[str, dict[str, str]]:
+        return str(self.source), {"bind": self.target, "mode": "ro" if self.read_only else "rw"}
+
+
+@dataclass
+class RunResult:
+    exit_code: int
+    output: str
+    timed_out: bool = False
+
+
+def _volumes(mounts: Iterable[Mount]) -> dict[str, dict[str, str]]:
+    return dict(m.as_volume_entry() for m in mounts)
+
+
+def create_container(
+    image: str,
+    command: list[str] | None = None,
+    *,
+    kind: str = "container",
+    mounts: Iterable[Mount] = (),
+    user: str | None = None,
+    environment: dict[str, str] | None = None,
+    network_disabled: bool = False,
+    working_dir: str | None = None,
+    entrypoint: list[str] | None = None,
+    **kwargs: Any,
+) -> Container:
+    """Create (not start) a labelled container; `kind` says what it is for in `bpconform clean`."""
+    client = ensure_engine()
+    try:
+        return client.containers.create(
+            image,
+            command,
+            labels=labels(kind),
+            volumes=_volumes(mounts),
+            user=user or "",
+            environment=environment or {},
+            network_mode="none" if network_disabled else None,
+            working_dir=working_dir,
+            entrypoint=entrypoint,
+            **kwargs,
+        )
+    except docker.errors.ImageNotFound:
+        raise EngineError(
+            f"image {image} is not in the Docker engine",
+            "build the stack first: `bpconform stack build <name>` (or `make setup`)",
+        ) from None
+
+
+def remove_container(container: Container) -> None:
+    try:
+        container.remove(force=True, v=True)
+    except docker.errors.NotFound:
+        pass
+
+
+@contextmanager
+def running_container(image: str, command: list[str] | None = None, **kwargs: Any) -> Iterator[Container]:
+    """A started container that is force-removed when the block ends, whatever happens in it."""
+    container = create_container(image, command, **kwargs)
+    try:
+        container.start()
+        yield container
+    finally:
+        remove_container(container)
+
+
+def run(
+    image: str,
+    command: list[str],
+    *,
+    on_output: Callable[[str], None] | None = None,
+    timeout: float | None = None,
+    **kwargs: Any,
+) -> RunResult:
+    """Run a one-off container to completion, streaming its combined output to `on_output`."""
+    with running_container(image, command, **kwargs) as container:
+        chunks: list[str] = []
+        timed_out = _stream_until_exit(container, chunks, on_output, timeout)
+        status = {"StatusCode": 124} if timed_out else container.wait()
+        return RunResult(int(status.get("StatusCode", 1)), "".join(chunks), timed_out)
+
+
+def _stream_until_exit(
+    container: Container, chunks: list[str], on_output: Callable[[str], None] | None, timeout: float | None
+) -> bool:
+    """Follow the container's logs; kill it past `timeout`. Returns whether it timed out."""
+    timer = None
+    expired = threading.Event()
+    if timeout is not None:
+
+        def kill() -> None:
+            expired.set()
+            try:
+                container.kill()
+            except docker.errors.APIError:
+                pass
+
+        timer = threading.Timer(timeout, kill)
+        timer.daemon = True
+        timer.start()
+    try:
+        for raw in container.logs(stream=True, follow=True):
+            text = raw.decode("utf-8", errors="replace")
+            chunks.append(text)
+            if on_output is not None:
+                on_output(text)
+    finally:
+        if timer is not None:
+            timer.cancel()
+    return expired.is_set()
+
+
+def exec_in(
+    container: Container,
+    command: list[str],
+    *,
+    user: str = "",
+    environment: dict[str, str] | None = None,
+    workdir: str | None = None,
+    on_output: Callable[[str], None] | None = None,
+) -> RunResult:
+    """Run a command in a running container, streaming output; returns its exit code."""
+    api = container.client.api
+    exec_id = api.exec_create(
+        container.id, command, user=user, environment=environment or {}, workdir=workdir, stdout=True, stderr=True
+    )["Id"]
+    chunks: list[str] = []
+    for raw in api.exec_start(exec_id, stream=True):
+        text = raw.decode("utf-8", errors="replace")
+        chunks.append(text)
+        if on_output is not None:
+            on_output(text)
+    exit_code = api.exec_inspect(exec_id)["ExitCode"]
+    return RunResult(int(exit_code if exit_code is not None else 1), "".join(chunks))
+
+
+def image_exists(reference: str) -> bool:
+    try:
+        ensure_engine().images.get(reference)
+        return True
+    except docker.errors.ImageNotFound:
+        return False
+
+
+# --------------------------------------------------------------------------------------------
+# Cleanup
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CleanupReport:
+    containers: list[str] = field(default_factory=list)
+    volumes: list[str] = field(default_factory=list)
+    networks: list[str] = field(default_factory=list)
+    images: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return len(self.containers) + len(self.volumes) + len(self.networks) + len(self.images)
+
+    def summary(self) -> str:
+        return (
+            f"removed {len(self.containers)} containers, {len(self.volumes)} volumes, "
+            f"{len(self.networks)} networks, {len(self.images)} images"
+        )
+
+
+def _label_filters(session: str | None) -> list[str]:
+    return [f"{MANAGED}=true"] + ([f"{SESSION}={session}"] if session else [])
+
+
+def _is_persistent(resource_labels: dict[str, str] | None) -> bool:
+    return (resource_labels or {}).get(KIND) in PERSISTENT_KINDS
+
+
+def cleanup(
+    client: docker.DockerClient | None = None, *, session: str | None = None, everything: bool = False
+) -> CleanupReport:
+    """Remove harness resources: one session's, or all of them (stack images only if `everything`)."""
+    client = client or ensure_engine()
+    report = CleanupReport()
+    filters = {"label": _label_filters(session)}
+    for container in client.containers.list(all=True, filters=filters):
+        remove_container(container)
+        report.containers.append(container.name)
+    for volume in client.volumes.list(filters=filters):
+        _ignore_missing(volume.remove, force=True)
+        report.volumes.append(volume.name)
+    for network in client.networks.list(filters=filters):
+        _ignore_missing(network.remove)
+        report.networks.append(network.name)
+    for image in client.images.list(filters=filters):
+        if _is_persistent(image.labels) and not everything:
+            continue
+        _ignore_missing(client.images.remove, image.id, force=True, noprune=False)
+        report.images.append(image.tags[0] if image.tags else image.short_id)
+    return report
+
+
+def _ignore_missing(func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    try:
+        func(*args, **kwargs)
+    except docker.errors.NotFound:
+        pass
+    except docker.errors.APIError as exc:  # e.g. an image still used by a leftover container
+        print(f"bpconform: cleanup could not remove a resource: {exc.explanation}", file=sys.stderr)
+
+
+def count_managed(client: docker.DockerClient | None = None) -> dict[str, int]:
+    """How many harness resources exist now (for leak checks before/after a scenario)."""
+    client = client or ensure_engine()
+    filters = {"label": _label_filters(None)}
+    return {
+        "containers": len(client.containers.list(all=True, filters=filters)),
+        "volumes": len(client.volumes.list(filters=filters)),
+        "images": len([i for i in client.images.list(filters=filters) if not _is_persistent(i.labels)]),
+    }
+
+
+_hooks_installed = False
+
+
+def _install_cleanup_hooks() -> None:
+    """Clean this session's resources at exit, and turn SIGTERM into a clean exit too."""
+    global _hooks_installed
+    if _hooks_installed or os.environ.get("BPCONFORM_KEEP"):
+        return
+    _hooks_installed = True
+    atexit.register(_cleanup_session_quietly)
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.getsignal(signal.SIGTERM)
+        if previous in (signal.SIG_DFL, None):
+            signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
+def _cleanup_session_quietly() -> None:
+    if _client is None:
+        return
+    try:
+        cleanup(_client, session=SESSION_ID)
+    except Exception as exc:  # at exit there is nobody left to handle it
+        print(f"bpconform: session cleanup failed: {exc}", file=sys.stderr)
