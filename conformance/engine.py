@@ -26,11 +26,11 @@ from typing import Any
 # testcontainers' reaper image (ryuk) cannot be pulled without a registry; we clean up ourselves.
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 
-import docker  # noqa: E402
-import docker.errors  # noqa: E402
-from docker.models.containers import Container  # noqa: E402
+import docker
+import docker.errors
+from docker.models.containers import Container
 
-from conformance.errors import EngineError  # noqa: E402
+from conformance.errors import EngineError
 
 MANAGED = "io.bpconform.managed"
 KIND = "io.bpconform.kind"
@@ -42,10 +42,14 @@ DOCKERD_LOG = Path(os.environ.get("BPCONFORM_DOCKERD_LOG", "/var/log/bpconform-d
 ENGINE_START_TIMEOUT = 90.0
 
 
-def labels(kind: str, **extra: str) -> dict[str, str]:
-    """Labels for a resource the harness creates; persistent kinds get no session label."""
+def labels(kind: str, *, session: bool = True, **extra: str) -> dict[str, str]:
+    """Labels for a resource the harness creates.
+
+    Without the session label (persistent kinds, or `session=False` for an image the user asked
+    for) a resource outlives this process; `bpconform clean` still finds it by the other labels.
+    """
     result = {MANAGED: "true", KIND: kind, **extra}
-    if kind not in PERSISTENT_KINDS:
+    if session and kind not in PERSISTENT_KINDS:
         result[SESSION] = SESSION_ID
     return result
 
@@ -184,6 +188,11 @@ def create_container(
         raise EngineError(
             f"image {image} is not in the Docker engine",
             "build the stack first: `bpconform stack build <name>` (or `make setup`)",
+        ) from None
+    except docker.errors.APIError as exc:
+        raise EngineError(
+            f"the Docker engine refused to create a container of {image}: {exc.explanation or exc}",
+            "check the mounts and options shown above; `docker info` shows whether the engine is healthy",
         ) from None
 
 

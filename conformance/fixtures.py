@@ -1,0 +1,372 @@
+"""Fixtures: build sample apps into images once per session, rebuild them, and read the results.
+
+A test asks for an app by name (`built_app("minimal")`) and gets a `Build`: the image, the build
+output and, when the probe buildpack ran after the buildpacks under test, what a later buildpack
+saw at build time. Builds are shared by every test in the session; scenarios that change an app
+or rebuild use `build_app`, which gives each test its own image name and cache.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance.engine import SESSION_ID, ensure_engine
+from conformance.errors import ConformanceError, PlatformError
+from conformance.image import AppImage, ImageLayer
+from conformance.paths import REPO_ROOT, cache_dir
+from conformance.profile import Profile, load_profile
+from conformance.tomlcompat import tomllib
+
+PROBE_DIR = Path(__file__).parent / "suite" / "probe"
+PROBE_ID = "bpconform/probe"
+PROBE_RECORD = "/layers/bpconform_probe/record/record.json"
+DEFAULT_STACK = "bookworm"
+
+
+class BuildFailed(Exception):
+    """A build that was expected to succeed failed; carries the platform's message and output."""
+
+    def __init__(self, app: str, message: str, output: str, exit_code: int) -> None:
+        super().__init__(f"building {app} failed (exit {exit_code}): {message}")
+        self.app, self.message, self.output, self.exit_code = app, message, output, exit_code
+
+
+@dataclass(frozen=True)
+class Settings:
+    buildpacks: tuple[Path, ...]
+    stack_name: str
+    platform: str
+    profile: Profile
+    online: bool
+    ca_bundle: Path | None
+    env_order: str
+    apps_dir: Path
+    builder: str | None
+    lifecycle_image: str | None
+
+    @classmethod
+    def from_config(cls, config: pytest.Config) -> Settings:
+        def option(name: str, default: Any = None) -> Any:
+            value = config.getoption(f"bpconform_{name}", default=None)
+            if value in (None, []):
+                value = config.getini(f"bpconform_{name}") or default
+            return value
+
+        buildpacks = option("buildpack") or []
+        if not buildpacks:
+            raise pytest.UsageError("bpconform: no buildpack under test; pass --buildpack DIR (repeatable)")
+        root = Path(str(config.rootpath))
+        return cls(
+            buildpacks=tuple(_resolve(root, p) for p in buildpacks),
+            stack_name=option("stack", DEFAULT_STACK),
+            platform=option("platform", "embedded"),
+            profile=load_profile(option("profile", "reference")),
+            online=bool(config.getoption("bpconform_online", default=None)),
+            ca_bundle=_resolve(root, option("ca_bundle")) if option("ca_bundle") else None,
+            env_order="lifecycle-1393" if config.getoption("bpconform_emulate_1393", default=False) else "sorted",
+            apps_dir=_resolve(root, option("apps")) if option("apps") else REPO_ROOT / "testapps",
+            builder=option("builder"),
+            lifecycle_image=option("lifecycle_image"),
+        )
+
+
+def _resolve(root: Path, value: str | Path) -> Path:
+    path = Path(value)
+    if not path.is_absolute():
+        path = (Path.cwd() / path) if (Path.cwd() / path).exists() else (root / path)
+    return path.resolve()
+
+
+@dataclass
+class Build:
+    """One successful build of an app: the image plus what the build printed."""
+
+    app: str
+    app_dir: Path
+    image: AppImage
+    output: str
+    profile: Profile
+    layer_actions: dict[str, str] = field(default_factory=dict)
+
+    @cached_property
+    def probe(self) -> dict[str, Any]:
+        text = self.image.read_file(PROBE_RECORD)
+        if text is None:
+            pytest.skip("the probe buildpack did not run in this build")
+        return json.loads(text)
+
+    def layer(self, role: str) -> ImageLayer | None:
+        """The image's layer for a profile role (None when it is not in the image)."""
+        spec = self.profile.require_role(role)
+        return self.image.layer(self.profile.buildpack_id, spec.name)
+
+    def layer_toml(self, role: str) -> dict[str, Any] | None:
+        """`<layer>.toml` as a later buildpack saw it at build time (covers non-launch layers)."""
+        spec = self.profile.require_role(role)
+        escaped = self.profile.buildpack_id.replace("/", "_")
+        text = self.probe.get("layer_tomls", {}).get(escaped, {}).get(spec.name)
+        return None if text is None else tomllib.loads(text)
+
+
+class Platform:
+    """Builds apps for a test session with the embedded platform (or `pack`)."""
+
+    def __init__(self, settings: Settings, workdir: Path) -> None:
+        self.settings = settings
+        self.workdir = workdir
+        self._stack = None
+        self._access = None
+        self._runtimes_dir: Path | None = None
+        self._counter = 0
+
+    def _prepare(self) -> None:
+        if self._stack is not None:
+            return
+        from conformance import access, runtimes, stacks
+
+        ensure_engine()
+        self._stack = stacks.ensure_stack(self.settings.stack_name)
+        for version in runtimes.DEFAULT_VERSIONS:
+            runtimes.ensure_runtime(version, self.settings.stack_name)
+        self._runtimes_dir = runtimes.runtimes_dir()
+        if self.settings.online:
+            self._access = access.online(self.settings.ca_bundle)
+        else:
+            from conformance.cli import WHEELHOUSE_EXTRAS, testapp_requirements
+
+            wheelhouse = access.ensure_wheelhouse(
+                testapp_requirements(),
+                python_versions=sorted({v.rsplit(".", 1)[0] for v in runtimes.DEFAULT_VERSIONS}),
+                extra=list(WHEELHOUSE_EXTRAS),
+            )
+            self._access = access.offline(wheelhouse)
+
+    def image_name(self, label: str) -> str:
+        self._counter += 1
+        slug = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-") or "app"
+        return f"bpconform-app/{slug}-{self._counter}:{SESSION_ID}"
+
+    def build(
+        self,
+        app_dir: Path,
+        *,
+        image: str | None = None,
+        buildpacks: list[Path] | None = None,
+        with_probe: bool = True,
+        user_env: dict[str, str] | None = None,
+        clear_cache: bool = False,
+        env_order: str | None = None,
+        label: str | None = None,
+    ) -> Build:
+        """Build `app_dir` (never modified); raises BuildFailed with the output when it fails."""
+        self._prepare()
+        if self.settings.platform != "embedded":
+            raise pytest.UsageError(f"bpconform: --platform {self.settings.platform} is not available here yet")
+        from conformance.platform.cache import BuildCache
+        from conformance.platform.creator import BuildRequest, create
+
+        label = label or app_dir.name
+        image = image or self.image_name(label)
+        chosen = list(buildpacks or self.settings.buildpacks) + ([PROBE_DIR] if with_probe else [])
+        env = {"BPCONFORM_PROBE_IMPORT": _first_requirement(app_dir)} if with_probe else {}
+        env.update(user_env or {})
+        cache = BuildCache(self.workdir / "caches" / re.sub(r"[^A-Za-z0-9_.-]", "_", image))
+        chunks: list[str] = []
+        try:
+            result = create(
+                BuildRequest(
+                    image=image,
+                    app_dir=app_dir,
+                    buildpacks=chosen,
+                    stack=self._stack,
+                    access=self._access,
+                    runtimes_dir=self._runtimes_dir,
+                    user_env=env,
+                    env_order=env_order or self.settings.env_order,
+                    cache=cache,
+                    clear_cache=clear_cache,
+                    on_output=chunks.append,
+                )
+            )
+        except PlatformError as exc:
+            raise BuildFailed(label, exc.message, "".join(chunks), exc.exit_code) from None
+        return Build(
+            app=label,
+            app_dir=app_dir,
+            image=AppImage.load(image),
+            output=result.output,
+            profile=self.settings.profile,
+            layer_actions={f"{r.buildpack_id}:{r.name}": r.action for r in result.layers},
+        )
+
+    def rebuild(self, previous: Build, app_dir: Path | None = None, **kwargs: Any) -> Build:
+        """Build again under the same image name, so the previous image and cache are reused."""
+        return self.build(app_dir or previous.app_dir, image=previous.image.reference, label=previous.app, **kwargs)
+
+
+def _first_requirement(app_dir: Path) -> str:
+    """The module the probe imports: the app's first requirement (a name like `six`)."""
+    requirements = app_dir / "requirements.txt"
+    if not requirements.is_file():
+        return ""
+    for line in requirements.read_text().splitlines():
+        match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", line)
+        if match and not line.lstrip().startswith("#") and match.group(1).lower() != "pip":
+            return match.group(1).lower().replace("-", "_")
+    return ""
+
+
+# ------------------------------------------------------------------------------------------------
+# Fixtures
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def conformance_settings(pytestconfig: pytest.Config) -> Settings:
+    try:
+        return Settings.from_config(pytestconfig)
+    except ConformanceError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+@pytest.fixture(scope="session")
+def profile(conformance_settings: Settings) -> Profile:
+    return conformance_settings.profile
+
+
+@pytest.fixture(scope="session")
+def platform(conformance_settings: Settings) -> Iterator[Platform]:
+    workdir = cache_dir("test-sessions") / SESSION_ID
+    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        yield Platform(conformance_settings, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def app_dir(conformance_settings: Settings) -> Callable[[str], Path]:
+    """The directory of a sample app by name (or profile purpose)."""
+
+    def find(name: str) -> Path:
+        path = conformance_settings.apps_dir / conformance_settings.profile.apps.get(name, name)
+        if not path.is_dir():
+            pytest.skip(f"sample app {name!r} not found in {conformance_settings.apps_dir}")
+        return path
+
+    return find
+
+
+@pytest.fixture(scope="session")
+def built_app(platform: Platform, app_dir: Callable[[str], Path]) -> Callable[[str], Build]:
+    """Build a sample app once per session (failures are remembered too) and share the image."""
+    builds: dict[str, Build | BuildFailed] = {}
+
+    def get(name: str) -> Build:
+        if name not in builds:
+            try:
+                builds[name] = platform.build(app_dir(name))
+            except BuildFailed as exc:
+                builds[name] = exc
+        outcome = builds[name]
+        if isinstance(outcome, BuildFailed):
+            raise outcome
+        return outcome
+
+    return get
+
+
+@pytest.fixture
+def build_app(platform: Platform, request: pytest.FixtureRequest) -> Callable[..., Build]:
+    """Build an app dir with its own image name and cache; outputs are attached to failures."""
+    outputs: list[tuple[str, str]] = []
+    request.node._bpconform_build_outputs = outputs
+
+    def build(app: Path, **kwargs: Any) -> Build:
+        result = platform.build(app, **kwargs)
+        outputs.append((result.app, result.output))
+        return result
+
+    return build
+
+
+@pytest.fixture
+def rebuild(platform: Platform, request: pytest.FixtureRequest) -> Callable[..., Build]:
+    def again(previous: Build, app_dir: Path | None = None, **kwargs: Any) -> Build:
+        result = platform.rebuild(previous, app_dir, **kwargs)
+        getattr(request.node, "_bpconform_build_outputs", []).append((f"rebuild of {previous.app}", result.output))
+        return result
+
+    return again
+
+
+@pytest.fixture
+def build_failure(platform: Platform) -> Callable[..., BuildFailed]:
+    """Build an app that must fail, returning the failure (its message, output and exit code)."""
+
+    def fail(app: Path, **kwargs: Any) -> BuildFailed:
+        try:
+            platform.build(app, **kwargs)
+        except BuildFailed as exc:
+            return exc
+        pytest.fail(f"building {app.name} succeeded, but it must fail")
+
+    return fail
+
+
+@pytest.fixture
+def app_copy(app_dir: Callable[[str], Path], tmp_path: Path) -> Callable[[str], Path]:
+    """A private, modifiable copy of a sample app (the original is never touched)."""
+
+    def copy(name: str) -> Path:
+        target = tmp_path / name
+        shutil.copytree(app_dir(name), target, symlinks=True)
+        return target
+
+    return copy
+
+
+@pytest.fixture
+def buildpack_copy(conformance_settings: Settings, tmp_path: Path) -> Callable[[], Path]:
+    """A private copy of the (first) buildpack under test, e.g. to bump a pinned version."""
+
+    def copy() -> Path:
+        target = tmp_path / "buildpack"
+        shutil.copytree(conformance_settings.buildpacks[0], target, symlinks=True)
+        return target
+
+    return copy
+
+
+def git_worktree(repo: Path, ref: str, dest: Path) -> Path:
+    """A checkout of `ref` (e.g. the previous release) for upgrade tests."""
+    subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", str(dest), ref], check=True)
+    return dest
+
+
+__all__ = [
+    "Build",
+    "BuildFailed",
+    "Platform",
+    "Settings",
+    "app_copy",
+    "app_dir",
+    "build_app",
+    "build_failure",
+    "buildpack_copy",
+    "built_app",
+    "conformance_settings",
+    "platform",
+    "profile",
+    "rebuild",
+]

@@ -1,0 +1,353 @@
+"""Buildpack descriptors (`buildpack.toml`) and the registry composite buildpacks are resolved from.
+
+Validation follows the lifecycle where it has a rule (supported APIs, `[[targets]]` inference,
+target matching with empty-means-any) and the buildpack spec where the lifecycle is lenient but a
+mistake would only surface later as a confusing container failure (missing or non-executable
+`bin/detect`, a composite buildpack that also ships `bin/build`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from conformance.errors import ConformanceError, PlatformError
+from conformance.tomlcompat import load_toml
+
+SUPPORTED_APIS = ("0.10", "0.11", "0.12")
+"""Buildpack APIs the embedded platform implements (the lifecycle also accepts 0.7-0.9)."""
+
+_ID_PATTERN = re.compile(r"^[A-Za-z0-9._/-]+$")
+_RESERVED_IDS = ("app", "config")
+_LEGACY_BIONIC_STACK = "io.buildpacks.stacks.bionic"
+
+
+def parse_api(api: str) -> tuple[int, int]:
+    """`"0.10"` -> `(0, 10)`: API versions compare numerically, never as strings ("0.9" < "0.10")."""
+    match = re.fullmatch(r"v?(\d+)\.(\d+)", api.strip()) if isinstance(api, str) else None
+    if match is None:
+        raise PlatformError(f"invalid buildpack API version {api!r}", 'write it as "<major>.<minor>", e.g. "0.10"')
+    return int(match.group(1)), int(match.group(2))
+
+
+def api_at_least(api: str, minimum: str) -> bool:
+    return parse_api(api) >= parse_api(minimum)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One `[[targets]]` entry; `None` (or a missing key) matches anything, as in the lifecycle."""
+
+    os: str | None = None
+    arch: str | None = None
+    variant: str | None = None
+    distros: tuple[tuple[str, str | None], ...] = ()
+
+    def matches(self, os: str, arch: str, distro: str, version: str, variant: str | None = None) -> bool:
+        if not (_field_matches(os, self.os) and _field_matches(arch, self.arch)):
+            return False
+        if not _field_matches(variant, self.variant):
+            return False
+        if not self.distros:
+            return True
+        return any(_field_matches(distro, name) and _field_matches(version, wanted) for name, wanted in self.distros)
+
+
+def _field_matches(actual: str | None, wanted: str | None) -> bool:
+    return not actual or not wanted or actual == wanted
+
+
+@dataclass(frozen=True)
+class RunTarget:
+    """The target of the run image, what `CNB_TARGET_*` describe and buildpack targets are matched to."""
+
+    os: str
+    arch: str
+    distro_name: str
+    distro_version: str
+    arch_variant: str | None = None
+
+    def env(self) -> dict[str, str]:
+        """The `CNB_TARGET_*` variables detect and build receive (Buildpack API >= 0.10)."""
+        env = {
+            "CNB_TARGET_OS": self.os,
+            "CNB_TARGET_ARCH": self.arch,
+            "CNB_TARGET_DISTRO_NAME": self.distro_name,
+            "CNB_TARGET_DISTRO_VERSION": self.distro_version,
+        }
+        if self.arch_variant:
+            env["CNB_TARGET_ARCH_VARIANT"] = self.arch_variant
+        return env
+
+
+@dataclass(frozen=True)
+class GroupEntry:
+    """A reference to a buildpack in an order (`order.toml` or a composite's `[[order.group]]`)."""
+
+    id: str
+    version: str | None
+    optional: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.id}@{self.version}" if self.version else self.id
+
+
+@dataclass(frozen=True)
+class Buildpack:
+    path: Path
+    api: str
+    id: str
+    version: str
+    name: str
+    clear_env: bool
+    targets: tuple[Target, ...]
+    order: tuple[tuple[GroupEntry, ...], ...]
+    homepage: str | None
+
+    @property
+    def escaped_id(self) -> str:
+        """The directory name of this buildpack under `/layers` and `/cnb/buildpacks`."""
+        return self.id.replace("/", "_")
+
+    @property
+    def is_composite(self) -> bool:
+        return bool(self.order)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.id, self.version)
+
+    def __str__(self) -> str:
+        return f"{self.id}@{self.version}"
+
+    def supports(self, os: str, arch: str, distro: str, version: str, variant: str | None = None) -> bool:
+        """Whether this buildpack may run on that target; no targets at all matches anything."""
+        if not self.targets:
+            return True
+        return any(target.matches(os, arch, distro, version, variant) for target in self.targets)
+
+
+def load_buildpack(path: Path) -> Buildpack:
+    """Read and validate `<path>/buildpack.toml`; every problem is a `PlatformError` with a hint."""
+    path = Path(path)
+    descriptor = path / "buildpack.toml"
+    if not descriptor.is_file():
+        raise PlatformError(
+            f"no buildpack.toml in {path}",
+            "point the platform at a buildpack directory (one containing buildpack.toml, bin/detect, bin/build)",
+        )
+    try:
+        data = load_toml(descriptor, what="buildpack descriptor")
+    except ConformanceError as exc:
+        raise PlatformError(exc.message, exc.hint) from None
+
+    info = data.get("buildpack")
+    if not isinstance(info, dict):
+        raise PlatformError(f"{descriptor} has no [buildpack] table", "add [buildpack] with id, version and name")
+    bp_id = _required_string(info, "id", descriptor)
+    version = _required_string(info, "version", descriptor)
+    _check_id(bp_id, descriptor)
+    api = _check_api(data.get("api"), descriptor)
+
+    clear_env = info.get("clear-env", False)
+    if not isinstance(clear_env, bool):
+        raise PlatformError(f"{descriptor}: buildpack.clear-env must be true or false, not {clear_env!r}")
+    name = info.get("name", "")
+    homepage = info.get("homepage")
+    if not isinstance(name, str) or (homepage is not None and not isinstance(homepage, str)):
+        raise PlatformError(f"{descriptor}: buildpack.name and buildpack.homepage must be strings")
+
+    order = _parse_order(data.get("order", []), descriptor)
+    _check_bins(path, descriptor, composite=bool(order))
+    targets = _parse_targets(data, path, descriptor)
+    return Buildpack(
+        path=path,
+        api=api,
+        id=bp_id,
+        version=version,
+        name=name,
+        clear_env=clear_env,
+        targets=targets,
+        order=order,
+        homepage=homepage,
+    )
+
+
+def _required_string(table: dict[str, Any], key: str, descriptor: Path) -> str:
+    value = table.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise PlatformError(
+            f"{descriptor}: [buildpack] {key} is missing or empty",
+            f'add {key} = "..." under [buildpack] (id like "example/python", version like "1.0.0")',
+        )
+    return value
+
+
+def _check_id(bp_id: str, descriptor: Path) -> None:
+    if bp_id in _RESERVED_IDS or not _ID_PATTERN.match(bp_id) or ".." in bp_id.split("/"):
+        raise PlatformError(
+            f"{descriptor}: invalid buildpack id {bp_id!r}",
+            'use letters, digits, ".", "-" and "/" only; "app" and "config" are reserved',
+        )
+
+
+def _check_api(api: Any, descriptor: Path) -> str:
+    supported = ", ".join(SUPPORTED_APIS)
+    if not isinstance(api, str):
+        raise PlatformError(
+            f"{descriptor}: missing api (the Buildpack API version)",
+            f'add a top-level api = "{SUPPORTED_APIS[-1]}" (supported: {supported})',
+        )
+    version = parse_api(api)
+    if version not in {parse_api(known) for known in SUPPORTED_APIS}:
+        raise PlatformError(
+            f"{descriptor}: Buildpack API {api} is not supported by this platform",
+            f"supported Buildpack APIs: {supported}; port the buildpack or use the pack backend",
+        )
+    return f"{version[0]}.{version[1]}"
+
+
+def _check_bins(path: Path, descriptor: Path, *, composite: bool) -> None:
+    bins = [path / "bin" / "detect", path / "bin" / "build"]
+    if composite:
+        present = [str(b.relative_to(path)) for b in bins if b.exists()]
+        if present:
+            raise PlatformError(
+                f"{descriptor} declares [[order]] (a composite buildpack) but also has {', '.join(present)}",
+                "a buildpack is either composite ([[order]], no bin/) or component (bin/detect and bin/build)",
+            )
+        return
+    for executable in bins:
+        if not executable.is_file():
+            raise PlatformError(
+                f"buildpack {path} has no {executable.relative_to(path)}",
+                "a component buildpack needs executable bin/detect and bin/build (or declare [[order]])",
+            )
+        if not os.access(executable, os.X_OK):
+            raise PlatformError(
+                f"{executable} is not executable",
+                f"run: chmod +x {executable} (and commit the mode: git update-index --chmod=+x)",
+            )
+
+
+def _parse_order(raw: Any, descriptor: Path) -> tuple[tuple[GroupEntry, ...], ...]:
+    if not isinstance(raw, list):
+        raise PlatformError(f"{descriptor}: order must be an array of tables ([[order]])")
+    groups = []
+    for index, group in enumerate(raw):
+        entries = group.get("group") if isinstance(group, dict) else None
+        if not isinstance(entries, list) or not entries:
+            raise PlatformError(
+                f"{descriptor}: [[order]] #{index + 1} has no [[order.group]] entries",
+                'list buildpacks as [[order.group]] id = "..." version = "..."',
+            )
+        groups.append(tuple(parse_group_entry(entry, descriptor) for entry in entries))
+    return tuple(groups)
+
+
+def parse_group_entry(entry: Any, source: Path | str) -> GroupEntry:
+    """One `{id, version, optional}` table of an order; shared with `order.toml` readers."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("id"), str) or not entry["id"]:
+        raise PlatformError(f"{source}: every order group entry needs an id", 'write id = "example/python"')
+    version = entry.get("version")
+    optional = entry.get("optional", False)
+    if version is not None and not isinstance(version, str):
+        raise PlatformError(f"{source}: version of {entry['id']} must be a string")
+    if not isinstance(optional, bool):
+        raise PlatformError(f"{source}: optional of {entry['id']} must be true or false")
+    return GroupEntry(id=entry["id"], version=version or None, optional=optional)
+
+
+def _parse_targets(data: dict[str, Any], path: Path, descriptor: Path) -> tuple[Target, ...]:
+    raw = data.get("targets", [])
+    if not isinstance(raw, list) or not all(isinstance(t, dict) for t in raw):
+        raise PlatformError(f"{descriptor}: targets must be an array of tables ([[targets]])")
+    targets = [_parse_target(t, descriptor) for t in raw]
+    if targets:
+        return tuple(targets)
+    # The lifecycle infers targets when none are declared: from legacy [[stacks]], else linux when
+    # the buildpack has bin/build (composites infer nothing, so they match any target).
+    for stack in data.get("stacks", []) or []:
+        stack_id = stack.get("id") if isinstance(stack, dict) else None
+        if stack_id == _LEGACY_BIONIC_STACK:
+            targets.append(Target(os="linux", arch="amd64", distros=(("ubuntu", "18.04"),)))
+        elif stack_id == "*":
+            targets.append(Target())
+    if not targets and (path / "bin" / "build").exists():
+        targets.append(Target(os="linux"))
+    return tuple(targets)
+
+
+def _parse_target(raw: dict[str, Any], descriptor: Path) -> Target:
+    def text(table: dict[str, Any], key: str) -> str | None:
+        value = table.get(key)
+        if value is not None and not isinstance(value, str):
+            raise PlatformError(f"{descriptor}: targets.{key} must be a string, not {value!r}")
+        return value or None
+
+    distros = raw.get("distros", [])
+    if not isinstance(distros, list) or not all(isinstance(d, dict) for d in distros):
+        raise PlatformError(f"{descriptor}: targets.distros must be an array of tables ([[targets.distros]])")
+    return Target(
+        os=text(raw, "os"),
+        arch=text(raw, "arch"),
+        variant=text(raw, "arch-variant"),
+        distros=tuple((text(d, "name") or "", text(d, "version")) for d in distros),
+    )
+
+
+class BuildpackRegistry:
+    """All buildpacks the platform knows, by (id, version): what order entries are resolved against."""
+
+    def __init__(self, buildpacks: Iterable[Buildpack] = ()) -> None:
+        self._by_key: dict[tuple[str, str], Buildpack] = {}
+        for buildpack in buildpacks:
+            self.add(buildpack)
+
+    @classmethod
+    def from_paths(cls, paths: Iterable[Path]) -> BuildpackRegistry:
+        return cls(load_buildpack(Path(p)) for p in paths)
+
+    def add(self, buildpack: Buildpack) -> None:
+        existing = self._by_key.get(buildpack.key)
+        if existing is not None and existing.path != buildpack.path:
+            raise PlatformError(
+                f"two buildpacks claim {buildpack}: {existing.path} and {buildpack.path}",
+                "give each buildpack directory a distinct id or version",
+            )
+        self._by_key[buildpack.key] = buildpack
+
+    def __iter__(self):
+        return iter(self._by_key.values())
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+    def get(self, bp_id: str, version: str | None = None) -> Buildpack:
+        """The buildpack `bp_id@version`; without a version, the only one with that id."""
+        if version:
+            found = self._by_key.get((bp_id, version))
+            if found is not None:
+                return found
+        candidates = sorted(v for (i, v) in self._by_key if i == bp_id)
+        if version is None and len(candidates) == 1:
+            return self._by_key[(bp_id, candidates[0])]
+        if not candidates:
+            known = ", ".join(sorted(f"{i}@{v}" for i, v in self._by_key)) or "none"
+            raise PlatformError(
+                f"unknown buildpack {bp_id}{'@' + version if version else ''}",
+                f"add its directory to the buildpacks given to the platform (known: {known})",
+            )
+        if version is None:
+            raise PlatformError(
+                f"buildpack {bp_id} is available in several versions ({', '.join(candidates)})",
+                "say which one with a version in the order entry",
+            )
+        raise PlatformError(
+            f"buildpack {bp_id}@{version} is not available (have: {', '.join(candidates)})",
+            "fix the version in the order entry or add that version's directory",
+        )

@@ -1,0 +1,751 @@
+"""The creator: every lifecycle phase in one call, like the lifecycle's `creator` binary.
+
+app dir + buildpacks + stack  ->  detect -> restore -> build -> export -> cache  ->  image.
+
+Buildpacks run in one long-lived container of the build image, as its non-root user, through
+`docker exec`; the app copy, layers and platform dirs are host directories bind-mounted into it,
+so the host side (this module) reads layer TOML, computes environments and writes tars directly.
+The user's app directory is only ever read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from docker.models.containers import Container
+
+from conformance import __version__
+from conformance.access import PackageAccess
+from conformance.engine import Mount, ensure_engine, exec_in, labels, running_container
+from conformance.errors import PlatformError
+from conformance.paths import cache_dir
+from conformance.platform import env as cnb_env
+from conformance.platform import launcher as cnb_launcher
+from conformance.platform.archive import LayerTar, Owner, extract_layer_tar, fingerprint, write_layer_tar
+from conformance.platform.buildpack import Buildpack, BuildpackRegistry, GroupEntry, RunTarget, load_buildpack
+from conformance.platform.cache import BuildCache, CachedLayer, CacheIndex
+from conformance.platform.detect import DetectResult, DetectRun, buildpack_plan_from, plan_after_build, resolve_order
+from conformance.platform.export import BaseImage, ExportResult, NewLayer, chain_ids, export_image, image_config
+from conformance.platform.layers import (
+    LaunchConfig,
+    Layer,
+    Process,
+    default_process_type,
+    merge_processes,
+    read_build_toml,
+    read_launch_toml,
+    read_layers,
+    write_layer_metadata,
+)
+from conformance.stacks import Stack
+from conformance.tomlcompat import dumps_toml
+
+PLATFORM_API = "0.13"
+LIFECYCLE_METADATA = "io.buildpacks.lifecycle.metadata"
+BUILD_METADATA = "io.buildpacks.build.metadata"
+PROJECT_METADATA = "io.buildpacks.project.metadata"
+BUILD_FAILED = 51  # a buildpack's bin/build exited non-zero
+BUILD_ERROR = 52  # the platform could not run or understand a buildpack
+
+APP_DIR = "/workspace"
+LAYERS_DIR = "/layers"
+PLATFORM_DIR = "/platform"
+PLANS_DIR = "/cnb-plans"
+BUILDPACKS_DIR = "/cnb/buildpacks"
+RUNTIMES_DIR = "/bpconform/runtimes"
+
+Output = Callable[[str], None]
+
+
+@dataclass
+class BuildRequest:
+    """Everything one build needs; the defaults are what a conformance run uses."""
+
+    image: str
+    app_dir: Path
+    buildpacks: list[Path]
+    stack: Stack
+    access: PackageAccess | None = None
+    runtimes_dir: Path | None = None
+    user_env: dict[str, str] = field(default_factory=dict)
+    env_order: str = "sorted"  # or "lifecycle-1393": emulate the pre-0.20.1 build env ordering bug
+    cache: BuildCache | None = None
+    clear_cache: bool = False
+    timeout: float | None = 1800.0
+    on_output: Output | None = None
+    keep_image: bool = False  # True: the image outlives this process (CLI builds); tests leave it False
+
+
+@dataclass
+class LayerReport:
+    """One buildpack layer as the build left it, and what the exporter did with it."""
+
+    buildpack_id: str
+    name: str
+    types: dict[str, bool]
+    metadata: dict[str, Any]
+    diff_id: str | None = None
+    action: str = ""  # "exported", "reused" (previous image), "unchanged" (cached tar), "cached only"
+
+
+@dataclass
+class BuildResult:
+    image: str
+    image_id: str
+    output: str
+    group: list[tuple[str, str]]
+    layers: list[LayerReport]
+    export: ExportResult
+    timings: dict[str, float]
+    build_env: dict[str, dict[str, str]]  # buildpack id -> the environment its bin/build received
+
+
+class _Log:
+    """Collects the build's output (capped) while streaming it to the caller."""
+
+    CAP = 4 * 1024 * 1024
+
+    def __init__(self, sink: Output | None) -> None:
+        self._sink = sink if sink is not None else _write_stderr
+        self._chunks: list[str] = []
+        self._size = 0
+
+    def __call__(self, text: str) -> None:
+        self._sink(text)
+        self._chunks.append(text)
+        self._size += len(text)
+        while self._size > self.CAP and len(self._chunks) > 1:
+            self._size -= len(self._chunks.pop(0))
+
+    def line(self, text: str) -> None:
+        self(text + "\n")
+
+    @property
+    def text(self) -> str:
+        return "".join(self._chunks)
+
+
+def _write_stderr(text: str) -> None:
+    sys.stderr.write(text)
+    sys.stderr.flush()
+
+
+# ------------------------------------------------------------------------------------------------
+# The whole run
+# ------------------------------------------------------------------------------------------------
+
+
+def create(request: BuildRequest) -> BuildResult:
+    """Build `request.app_dir` into the image `request.image`; raises PlatformError on failure."""
+    log = _Log(request.on_output)
+    run = _Run(request, log)
+    try:
+        return run.execute()
+    except PlatformError as exc:
+        exc.build_output = log.text  # type: ignore[attr-defined]
+        raise
+    finally:
+        run.cleanup()
+
+
+class _Run:
+    def __init__(self, request: BuildRequest, log: _Log) -> None:
+        self.request = request
+        self.log = log
+        self.stack = request.stack
+        self.owner = Owner(request.stack.build_uid, request.stack.build_gid)
+        self.work = cache_dir("work") / uuid.uuid4().hex[:12]
+        self.container: Container | None = None
+        self.timings: dict[str, float] = {}
+        self.cache = request.cache or BuildCache.for_image(request.image)
+
+    # -- directories ------------------------------------------------------------------------------
+
+    @property
+    def workspace(self) -> Path:
+        return self.work / "workspace"
+
+    @property
+    def layers_root(self) -> Path:
+        return self.work / "layers"
+
+    @property
+    def platform_dir(self) -> Path:
+        return self.work / "platform"
+
+    @property
+    def plans_dir(self) -> Path:
+        return self.work / "plans"
+
+    @property
+    def tars_dir(self) -> Path:
+        return self.work / "tars"
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    # -- phases -----------------------------------------------------------------------------------
+
+    def execute(self) -> BuildResult:
+        buildpacks = [load_buildpack(Path(path).resolve()) for path in self.request.buildpacks]
+        if not buildpacks:
+            raise PlatformError("no buildpacks given", "pass at least one buildpack directory", BUILD_ERROR)
+        registry = BuildpackRegistry()
+        for bp in buildpacks:
+            registry.add(bp)
+        self._prepare_dirs()
+        previous = _previous_image(self.request.image)
+        with running_container(
+            self.stack.build_image,
+            ["sleep", "infinity"],
+            kind="build",
+            mounts=self._mounts(buildpacks),
+            user="0:0",
+            network_disabled=self.request.access is not None and self.request.access.mode == "offline",
+        ) as container:
+            self.container = container
+            self._own_work_dirs()
+            base_env = self._base_env()
+            with self._phase("detect"):
+                detected = self._detect(registry, buildpacks, base_env)
+            cache_index = CacheIndex() if self.request.clear_cache else self.cache.load_index()
+            with self._phase("restore"):
+                restored = self._restore(detected.group, previous, cache_index)
+            with self._phase("build"):
+                built, build_envs = self._build(detected, base_env)
+        with self._phase("export"):
+            result = self._export(detected.group, built, previous, restored, cache_index)
+        result.build_env = build_envs
+        result.timings = self.timings
+        return result
+
+    def _phase(self, name: str) -> _Timed:
+        self.log.line(f"===> {name.upper()}")
+        return _Timed(self.timings, name)
+
+    def _prepare_dirs(self) -> None:
+        for directory in (self.layers_root, self.platform_dir / "env", self.plans_dir, self.tars_dir):
+            directory.mkdir(parents=True)
+        _copy_app(self.request.app_dir, self.workspace)
+        platform_env = dict(self.request.access.platform_env() if self.request.access else {})
+        platform_env.update(self.request.user_env)
+        for name, value in platform_env.items():
+            (self.platform_dir / "env" / name).write_text(value)
+
+    def _mounts(self, buildpacks: list[Buildpack]) -> list[Mount]:
+        mounts = [
+            Mount(self.workspace, APP_DIR),
+            Mount(self.layers_root, LAYERS_DIR),
+            Mount(self.platform_dir, PLATFORM_DIR),
+            Mount(self.plans_dir, PLANS_DIR),
+        ]
+        mounts += [Mount(bp.path, _buildpack_dir(bp), read_only=True) for bp in buildpacks]
+        if self.request.access is not None:
+            mounts += self.request.access.mounts()
+        if self.request.runtimes_dir is not None:
+            mounts.append(Mount(self.request.runtimes_dir, RUNTIMES_DIR, read_only=True))
+        return mounts
+
+    def _own_work_dirs(self) -> None:
+        """Give the build user the dirs it writes to (works whether or not the host user is root)."""
+        ids = f"{self.owner.uid}:{self.owner.gid}"
+        self._root_exec(["chown", "-R", ids, APP_DIR, LAYERS_DIR, PLATFORM_DIR, PLANS_DIR])
+
+    def _root_exec(self, command: list[str]) -> None:
+        assert self.container is not None
+        result = exec_in(self.container, command, user="0:0")
+        if result.exit_code != 0:
+            raise PlatformError(f"`{' '.join(command)}` failed in the build container: {result.output}")
+
+    def _base_env(self) -> dict[str, str]:
+        """The build image's environment, reduced to what the lifecycle lets buildpacks see."""
+        assert self.container is not None
+        image_env = dict(item.split("=", 1) for item in self.container.attrs["Config"].get("Env") or [])
+        home = exec_in(self.container, ["sh", "-c", 'getent passwd "$0" | cut -d: -f6', str(self.owner.uid)])
+        image_env.setdefault("HOME", home.output.strip() or "/home/cnb")
+        image_env.setdefault("HOSTNAME", self.container.attrs["Config"].get("Hostname", ""))
+        return {key: value for key, value in image_env.items() if key in cnb_env.ALLOWED_BUILD_ENV}
+
+    @property
+    def target(self) -> RunTarget:
+        return RunTarget("linux", self.stack.arch, self.stack.distro_name, self.stack.distro_version)
+
+    def _exec_buildpack(self, command: list[str], env: dict[str, str], header: str) -> int:
+        """Run a buildpack executable as the build user with exactly `env`, under the timeout."""
+        assert self.container is not None
+        self.log.line(header)
+        argv = ["env", "-i", *(f"{key}={value}" for key, value in sorted(env.items())), *command]
+        timer = None
+        expired = threading.Event()
+        if self.request.timeout:
+
+            def expire() -> None:
+                expired.set()
+                self._kill_container()
+
+            timer = threading.Timer(self.request.timeout, expire)
+            timer.daemon = True
+            timer.start()
+        try:
+            result = exec_in(
+                self.container,
+                argv,
+                user=f"{self.owner.uid}:{self.owner.gid}",
+                workdir=APP_DIR,
+                on_output=self.log,
+            )
+        except Exception:
+            if expired.is_set():
+                result = None
+            else:
+                raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+        if expired.is_set() or result is None:
+            raise PlatformError(
+                f"{header.strip('- ')} did not finish within {self.request.timeout:.0f}s and was stopped",
+                "look at the output above for where it hung; raise the timeout if the work is legitimately slow",
+                BUILD_FAILED,
+            )
+        return result.exit_code
+
+    def _kill_container(self) -> None:
+        if self.container is not None:
+            with contextlib.suppress(Exception):  # already gone
+                self.container.kill()
+
+    # -- detect -----------------------------------------------------------------------------------
+
+    def _detect(
+        self, registry: BuildpackRegistry, buildpacks: list[Buildpack], base_env: dict[str, str]
+    ) -> DetectResult:
+        order = ((*(GroupEntry(bp.id, bp.version) for bp in buildpacks),),)
+        platform_env = cnb_env.read_platform_env(self.platform_dir / "env")
+
+        def run_detect(bp: Buildpack) -> DetectRun:
+            plan_host = self.plans_dir / f"detect-{bp.escaped_id}.toml"
+            plan_path = f"{PLANS_DIR}/{plan_host.name}"
+            self._root_exec(["sh", "-c", f"rm -f {plan_path} && touch {plan_path} && chown {self._ids} {plan_path}"])
+            env = cnb_env.build_env(base_env, platform_env, [], clear_env=bp.clear_env)
+            env.update(self.target.env())
+            env.update(
+                {
+                    "CNB_BUILDPACK_DIR": _buildpack_dir(bp),
+                    "CNB_PLATFORM_DIR": PLATFORM_DIR,
+                    "CNB_BUILD_PLAN_PATH": plan_path,
+                }
+            )
+            chunks: list[str] = []
+            exit_code = self._exec_capture([f"{_buildpack_dir(bp)}/bin/detect", PLATFORM_DIR, plan_path], env, chunks)
+            return DetectRun.from_plan_file(exit_code, "".join(chunks), plan_host)
+
+        result = resolve_order(order, registry, run_detect, target=self.target)
+        for bp in result.group:
+            self.log.line(f"{bp.id} {bp.version}")
+        return result
+
+    @property
+    def _ids(self) -> str:
+        return f"{self.owner.uid}:{self.owner.gid}"
+
+    def _exec_capture(self, command: list[str], env: dict[str, str], chunks: list[str]) -> int:
+        assert self.container is not None
+        argv = ["env", "-i", *(f"{key}={value}" for key, value in sorted(env.items())), *command]
+        result = exec_in(self.container, argv, user=self._ids, workdir=APP_DIR, on_output=chunks.append)
+        return result.exit_code
+
+    # -- restore ----------------------------------------------------------------------------------
+
+    def _restore(
+        self, group: list[Buildpack], previous: BaseImage | None, cache_index: CacheIndex
+    ) -> dict[tuple[str, str], str]:
+        """Bring back layer metadata (and cached contents) per the lifecycle's table.
+
+        Returns {(buildpack id, layer): fingerprint} for layers restored with contents, so export
+        can tell an untouched layer from a modified one without re-tarring it.
+        """
+        previous_layers = _previous_layer_metadata(previous)
+        restored: dict[tuple[str, str], str] = {}
+        for bp in group:
+            bp_dir = self.layers_root / bp.escaped_id
+            bp_dir.mkdir(exist_ok=True)
+            names: dict[str, dict[str, Any]] = {}
+            for name, record in previous_layers.get(bp.id, {}).items():
+                if record.get("launch") and not record.get("cache"):
+                    names[name] = record.get("data") or {}
+                    self.log.line(f'Restoring metadata for "{bp.id}:{name}" from app image')
+            for name, cached in cache_index.buildpacks.get(bp.id, {}).items():
+                if cached.launch:
+                    prev = previous_layers.get(bp.id, {}).get(name)
+                    if prev is None or prev.get("sha") != cached.sha:
+                        self.log.line(f'Skipping cached "{bp.id}:{name}": it does not match the app image\'s layer')
+                        continue
+                tar = self.cache.verified_tar(bp.escaped_id, name, cached.sha)
+                if tar is None:
+                    self.log.line(f'Skipping cached "{bp.id}:{name}": cache entry missing or corrupt (digest mismatch)')
+                    continue
+                extract_layer_tar(tar, f"layers/{bp.escaped_id}/{name}", bp_dir / name)
+                names[name] = cached.data
+                restored[(bp.id, name)] = fingerprint(bp_dir / name)
+                self.log.line(f'Restoring data for "{bp.id}:{name}" from cache')
+            for name, metadata in names.items():
+                write_layer_metadata(bp_dir, name, metadata)
+        self._root_exec(["chown", "-R", self._ids, LAYERS_DIR])
+        return restored
+
+    # -- build ------------------------------------------------------------------------------------
+
+    def _build(
+        self, detected: DetectResult, base_env: dict[str, str]
+    ) -> tuple[list[tuple[Buildpack, list[Layer], LaunchConfig]], dict[str, dict[str, str]]]:
+        platform_env = cnb_env.read_platform_env(self.platform_dir / "env")
+        earlier: list[list[cnb_env.LayerDir]] = []
+        plan_entries = list(detected.entries)
+        built: list[tuple[Buildpack, list[Layer], LaunchConfig]] = []
+        envs: dict[str, dict[str, str]] = {}
+        for bp in detected.group:
+            env = cnb_env.build_env(
+                base_env, platform_env, earlier, clear_env=bp.clear_env, order=self.request.env_order
+            )
+            plan_host = self.plans_dir / f"build-{bp.escaped_id}.toml"
+            bp_plan = buildpack_plan_from(plan_entries, bp)
+            plan_host.write_text(dumps_toml(bp_plan))
+            bp_layers = f"{LAYERS_DIR}/{bp.escaped_id}"
+            env.update(self.target.env())
+            env.update(
+                {
+                    "CNB_BUILDPACK_DIR": _buildpack_dir(bp),
+                    "CNB_LAYERS_DIR": bp_layers,
+                    "CNB_PLATFORM_DIR": PLATFORM_DIR,
+                    "CNB_BP_PLAN_PATH": f"{PLANS_DIR}/{plan_host.name}",
+                }
+            )
+            envs[bp.id] = dict(env)
+            command = [f"{_buildpack_dir(bp)}/bin/build", bp_layers, PLATFORM_DIR, f"{PLANS_DIR}/{plan_host.name}"]
+            exit_code = self._exec_buildpack(command, env, f"-----> {bp.id} {bp.version}")
+            if exit_code != 0:
+                raise PlatformError(
+                    f"buildpack {bp.id} {bp.version} failed: bin/build exited with {exit_code}",
+                    "read the buildpack's output above for the cause",
+                    BUILD_FAILED,
+                )
+            bp_dir = self.layers_root / bp.escaped_id
+            layers = read_layers(bp_dir, bp.id, bp.api)
+            launch = read_launch_toml(bp_dir / "launch.toml", bp.api, bp.id)
+            unmet = set(read_build_toml(bp_dir / "build.toml", bp_plan["entries"]))
+            met = [entry["name"] for entry in bp_plan["entries"] if entry["name"] not in unmet]
+            plan_entries = plan_after_build(plan_entries, met)
+            built.append((bp, layers, launch))
+            earlier.append(
+                [
+                    cnb_env.LayerDir(layer.path, f"{bp_layers}/{layer.name}")
+                    for layer in layers
+                    if layer.types.build and layer.has_dir
+                ]
+            )
+        return built, envs
+
+    # -- export and cache -------------------------------------------------------------------------
+
+    def _export(
+        self,
+        group: list[Buildpack],
+        built: list[tuple[Buildpack, list[Layer], LaunchConfig]],
+        previous: BaseImage | None,
+        restored: dict[tuple[str, str], str],
+        cache_index: CacheIndex,
+    ) -> BuildResult:
+        run_image = BaseImage.inspect(self.stack.run_image)
+        previous_layers = _previous_layer_metadata(previous)
+        new_layers: list[NewLayer] = []
+        reports: list[LayerReport] = []
+        lifecycle_bps: list[dict[str, Any]] = []
+        cache_entries: dict[str, dict[str, tuple[CachedLayer, Path]]] = {}
+        processes: list[Process] = []
+        for bp, layers, launch in built:
+            processes = merge_processes(processes, launch.processes)
+            bp_meta: dict[str, Any] = {"key": bp.id, "version": bp.version, "layers": {}}
+            for layer in layers:
+                report = LayerReport(bp.id, layer.name, _types_dict(layer), dict(layer.metadata))
+                tar = self._layer_tar(bp, layer, restored, cache_index, report)
+                if layer.types.launch:
+                    diff_id = tar.diff_id if tar else self._reused_diff_id(bp, layer, previous_layers, report)
+                    report.diff_id = diff_id
+                    new_layers.append(NewLayer(diff_id, tar.path if tar else None, f"layer {bp.id}:{layer.name}"))
+                    bp_meta["layers"][layer.name] = {"sha": diff_id, "data": layer.metadata, **_types_dict(layer)}
+                if layer.types.cache and tar is not None:
+                    record = CachedLayer(tar.diff_id, layer.metadata, layer.types.build, layer.types.launch, True)
+                    cache_entries.setdefault(bp.id, {})[layer.name] = (record, tar.path)
+                    report.diff_id = report.diff_id or tar.diff_id
+                    report.action = report.action or "cached only"
+                reports.append(report)
+            lifecycle_bps.append(bp_meta)
+
+        app_tar = write_layer_tar(self.tars_dir / "app.tar", [(self.workspace, APP_DIR.lstrip("/"))], self.owner)
+        launcher_tar = write_layer_tar(
+            self.tars_dir / "launcher.tar",
+            [],
+            Owner(0, 0),
+            parents=["cnb", "cnb/lifecycle"],
+            extra_files={"cnb/lifecycle/launcher": (cnb_launcher.launcher_script(), 0o755)},
+        )
+        default_type = default_process_type(processes)
+        config_tar = self._config_layer(group, processes, default_type)
+        new_layers += [
+            NewLayer(app_tar.diff_id, app_tar.path, "application"),
+            NewLayer(launcher_tar.diff_id, launcher_tar.path, "launcher"),
+            NewLayer(config_tar.diff_id, config_tar.path, "process types and launch config"),
+        ]
+        lifecycle_metadata = {
+            "app": [{"sha": app_tar.diff_id}],
+            "config": {"sha": config_tar.diff_id},
+            "launcher": {"sha": launcher_tar.diff_id},
+            "buildpacks": lifecycle_bps,
+            "runImage": {
+                "topLayer": run_image.diff_ids[-1] if run_image.diff_ids else "",
+                "reference": run_image.image_id,
+                "image": run_image.reference,
+            },
+        }
+        image_labels = {
+            **labels("app", session=not self.request.keep_image),
+            LIFECYCLE_METADATA: json.dumps(lifecycle_metadata, sort_keys=True),
+            BUILD_METADATA: json.dumps(_build_metadata(group, processes, default_type), sort_keys=True),
+            PROJECT_METADATA: json.dumps({}),
+        }
+        config = image_config(
+            run_image,
+            new_layers,
+            env=_image_env(run_image),
+            entrypoint=[f"/cnb/process/{default_type}"] if default_type else [cnb_launcher.LAUNCHER_PATH_IN_IMAGE],
+            labels=image_labels,
+            working_dir=APP_DIR,
+            user=_image_user(run_image),
+        )
+        known = set(chain_ids(previous.diff_ids)) if previous else set()
+        exported = export_image(
+            self.request.image, run_image, new_layers, config, known, previous.reference if previous else None
+        )
+        self.log.line(
+            f"Exported {self.request.image} ({exported.image_id[:19]}): sent {len(exported.sent_layers)} layers"
+            f" ({exported.sent_bytes / 1e6:.1f} MB), {len(exported.skipped_layers)} already in the engine"
+        )
+        if previous is not None and previous.image_id != exported.image_id:
+            _remove_if_unused(previous.image_id)
+        with _Timed(self.timings, "cache"):
+            self.cache.save(cache_entries, {bp.id: bp.escaped_id for bp in group})
+        return BuildResult(
+            image=self.request.image,
+            image_id=exported.image_id,
+            output=self.log.text,
+            group=[(bp.id, bp.version) for bp in group],
+            layers=reports,
+            export=exported,
+            timings={},
+            build_env={},
+        )
+
+    def _layer_tar(
+        self,
+        bp: Buildpack,
+        layer: Layer,
+        restored: dict[tuple[str, str], str],
+        cache_index: CacheIndex,
+        report: LayerReport,
+    ) -> LayerTar | None:
+        """The layer's tar: the cached one if the layer came back from cache untouched, else a new one."""
+        if not layer.has_dir or not (layer.types.launch or layer.types.cache):
+            return None
+        key = (bp.id, layer.name)
+        cached = cache_index.layer(bp.id, layer.name)
+        if key in restored and cached is not None and fingerprint(layer.path) == restored[key]:
+            path = self.cache.tar_path(bp.escaped_id, layer.name)
+            report.action = "unchanged"
+            return LayerTar(path, cached.sha, path.stat().st_size)
+        report.action = "exported" if layer.types.launch else "cached only"
+        return write_layer_tar(
+            self.tars_dir / f"{bp.escaped_id}-{layer.name}.tar",
+            [(layer.path, f"layers/{bp.escaped_id}/{layer.name}")],
+            self.owner,
+            parents=["layers", f"layers/{bp.escaped_id}"],
+        )
+
+    def _reused_diff_id(
+        self, bp: Buildpack, layer: Layer, previous_layers: dict[str, dict[str, Any]], report: LayerReport
+    ) -> str:
+        """A launch layer with no directory: the buildpack asks to keep the previous image's layer."""
+        record = previous_layers.get(bp.id, {}).get(layer.name)
+        if not record or not record.get("sha"):
+            raise PlatformError(
+                f"layer {bp.id}:{layer.name} is launch=true but has no directory, and the previous image has no"
+                " such layer to reuse",
+                "the buildpack must create the layer directory, or only reuse layers that exist in the previous image",
+                62,
+            )
+        report.action = "reused"
+        return record["sha"]
+
+    def _config_layer(self, group: list[Buildpack], processes: list[Process], default_type: str | None) -> LayerTar:
+        apis = {bp.id: bp.api for bp in group}
+        specs = [
+            cnb_launcher.ProcessSpec(
+                buildpack_api=apis.get(p.buildpack_id, "0.10"),
+                exec_env=list(p.exec_env),
+                type=p.type,
+                command=list(p.command),
+                args=list(p.args),
+                working_dir=p.working_dir,
+                default=p.type == default_type,
+            )
+            for p in processes
+        ]
+        files = {
+            f"cnb/lifecycle/{path}": (content, 0o644)
+            for path, content in cnb_launcher.process_files(specs, default_type).items()
+        }
+        files["cnb/lifecycle/order"] = (cnb_launcher.order_file([bp.escaped_id for bp in group]), 0o644)
+        links = {f"cnb/process/{p.type}": cnb_launcher.LAUNCHER_PATH_IN_IMAGE for p in processes}
+        parents = sorted({"cnb", "cnb/process", "cnb/lifecycle", *(_parents(files))})
+        return write_layer_tar(
+            self.tars_dir / "config.tar", [], Owner(0, 0), parents=parents, extra_files=files, symlinks=links
+        )
+
+
+# ------------------------------------------------------------------------------------------------
+# Helpers without state
+# ------------------------------------------------------------------------------------------------
+
+
+class _Timed:
+    def __init__(self, timings: dict[str, float], name: str) -> None:
+        self.timings, self.name = timings, name
+
+    def __enter__(self) -> _Timed:
+        self.start = time.monotonic()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.timings[self.name] = round(time.monotonic() - self.start, 3)
+
+
+def _buildpack_dir(bp: Buildpack) -> str:
+    return f"{BUILDPACKS_DIR}/{bp.escaped_id}/{bp.version}"
+
+
+def _parents(files: dict[str, Any]) -> set[str]:
+    parents: set[str] = set()
+    for name in files:
+        parts = name.split("/")[:-1]
+        parents.update("/".join(parts[: i + 1]) for i in range(len(parts)))
+    return parents
+
+
+def _copy_app(source: Path, dest: Path) -> None:
+    """Copy the app so buildpacks can write to it; the original is never touched."""
+    source = source.resolve()
+    if not source.is_dir():
+        raise PlatformError(f"app directory {source} does not exist", "pass the path of your app's source directory")
+    try:
+        shutil.copytree(source, dest, symlinks=True)
+    except shutil.Error as exc:
+        problems = "; ".join(f"{src}: {why}" for src, _dst, why in exc.args[0][:5])
+        raise PlatformError(
+            f"cannot copy the app directory {source}: {problems}",
+            "make every file in the app readable by the user running the harness",
+        ) from None
+    for link in [p for p in dest.rglob("*") if p.is_symlink()]:
+        target = os.path.realpath(link)
+        if not (target == str(dest) or target.startswith(str(dest) + os.sep)):
+            raise PlatformError(
+                f"{link.relative_to(dest)} in the app is a symlink to {os.readlink(link)}, outside the app",
+                "replace it with a copy of what it points to, or a link inside the app directory",
+            )
+
+
+def _previous_image(reference: str) -> BaseImage | None:
+    try:
+        image = BaseImage.inspect(reference)
+    except PlatformError:
+        return None
+    return image if LIFECYCLE_METADATA in image.labels else None
+
+
+def _previous_layer_metadata(previous: BaseImage | None) -> dict[str, dict[str, Any]]:
+    if previous is None:
+        return {}
+    try:
+        metadata = json.loads(previous.labels[LIFECYCLE_METADATA])
+    except (KeyError, json.JSONDecodeError):
+        return {}
+    return {bp["key"]: dict(bp.get("layers") or {}) for bp in metadata.get("buildpacks") or []}
+
+
+def _types_dict(layer: Layer) -> dict[str, bool]:
+    return {"build": layer.types.build, "launch": layer.types.launch, "cache": layer.types.cache}
+
+
+def _build_metadata(group: list[Buildpack], processes: list[Process], default_type: str | None) -> dict[str, Any]:
+    return {
+        "buildpacks": [{"id": bp.id, "version": bp.version, "homepage": bp.homepage or ""} for bp in group],
+        "launcher": {"version": f"bpconform-{__version__}", "source": {"git": {"repository": "buildpack-conformance"}}},
+        "processes": [
+            {
+                "type": p.type,
+                "command": list(p.command),
+                "args": list(p.args),
+                "direct": True,
+                "buildpackID": p.buildpack_id,
+                **({"working-dir": p.working_dir} if p.working_dir else {}),
+            }
+            for p in processes
+        ],
+        **({"buildpack-default-process-type": default_type} if default_type else {}),
+    }
+
+
+def _image_env(run_image: BaseImage) -> list[str]:
+    env = dict(item.split("=", 1) for item in run_image.config.get("Env") or [])
+    env["PATH"] = "/cnb/process:/cnb/lifecycle:" + env.get("PATH", "/usr/local/bin:/usr/bin:/bin")
+    env.update(
+        {
+            "CNB_LAYERS_DIR": LAYERS_DIR,
+            "CNB_APP_DIR": APP_DIR,
+            "CNB_PLATFORM_API": PLATFORM_API,
+            "CNB_DEPRECATION_MODE": "quiet",
+        }
+    )
+    return [f"{key}={value}" for key, value in sorted(env.items())]
+
+
+def _image_user(run_image: BaseImage) -> str:
+    if run_image.config.get("User"):
+        return str(run_image.config["User"])
+    env = dict(item.split("=", 1) for item in run_image.config.get("Env") or [])
+    if "CNB_USER_ID" in env:
+        return f"{env['CNB_USER_ID']}:{env.get('CNB_GROUP_ID', env['CNB_USER_ID'])}"
+    return ""
+
+
+def _remove_if_unused(image_id: str) -> None:
+    """Drop the previous build of the same name once it has no tag left (its layers stay shared)."""
+    try:
+        image = ensure_engine().images.get(image_id)
+        if not image.tags:
+            ensure_engine().images.remove(image_id, noprune=False)
+    except Exception:  # still used by a container or already gone: leave it to `bpconform clean`
+        pass
+
+
+__all__ = ["BuildRequest", "BuildResult", "LayerReport", "create"]

@@ -1,0 +1,287 @@
+"""What a buildpack leaves in its layers dir: layer records, `launch.toml`, `build.toml`, `store.toml`.
+
+A layer exists only through its `<name>.toml`; its directory is optional (a launch layer without a
+directory asks to reuse the previous image's layer). The lifecycle rules kept here: type flags live
+in `[types]` (top-level flags are an error since Buildpack API 0.6), a layer with every type false is
+ignored, only `[metadata]` is written back on restore, process types merge with later buildpacks
+winning. Stricter than the lifecycle, because these are mistakes the spec forbids and the lifecycle
+only notices late or never: reserved layer names, invalid process types, empty commands.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from conformance.errors import ConformanceError, PlatformError
+from conformance.platform.buildpack import api_at_least
+from conformance.tomlcompat import dumps_toml, load_toml
+
+RESERVED_LAYER_NAMES = ("build", "launch", "store")
+PROCESS_TYPE_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+$")
+_TYPE_FLAGS = ("build", "launch", "cache")
+
+
+@dataclass(frozen=True)
+class LayerTypes:
+    build: bool = False
+    launch: bool = False
+    cache: bool = False
+
+    @property
+    def any(self) -> bool:
+        return self.build or self.launch or self.cache
+
+
+@dataclass
+class Layer:
+    buildpack_id: str
+    name: str
+    path: Path  # host path of the layer directory (it may not exist: see has_dir)
+    types: LayerTypes
+    metadata: dict[str, Any]
+    has_dir: bool
+
+    @property
+    def toml_path(self) -> Path:
+        return self.path.with_name(self.name + ".toml")
+
+    def container_path(self, layers_root: str = "/layers") -> str:
+        return container_layer_path(self.buildpack_id, self.name, layers_root)
+
+
+def container_layer_path(buildpack_id: str, name: str, layers_root: str = "/layers") -> str:
+    """Where a layer lives inside build containers and the app image."""
+    return f"{layers_root.rstrip('/')}/{buildpack_id.replace('/', '_')}/{name}"
+
+
+def _load(path: Path, what: str) -> dict[str, Any]:
+    try:
+        return load_toml(path, what=what)
+    except ConformanceError as exc:
+        raise PlatformError(exc.message, exc.hint or "fix the file the buildpack writes") from None
+
+
+def read_layers(bp_layers_dir: Path, buildpack_id: str, api: str) -> list[Layer]:
+    """The layers a buildpack declared after its build, sorted by name; all-false layers left out."""
+    bp_layers_dir = Path(bp_layers_dir)
+    if not bp_layers_dir.is_dir():
+        return []
+    for reserved in RESERVED_LAYER_NAMES:
+        if (bp_layers_dir / reserved).is_dir():
+            raise PlatformError(
+                f"buildpack {buildpack_id} created a layer directory named {reserved!r} in {bp_layers_dir}",
+                f"{', '.join(RESERVED_LAYER_NAMES)} are reserved layer names (for build.toml, launch.toml, "
+                "store.toml): rename the layer",
+            )
+    layers = []
+    for toml_path in sorted(bp_layers_dir.glob("*.toml")):
+        name = toml_path.name[: -len(".toml")]
+        if name in RESERVED_LAYER_NAMES or not toml_path.is_file():
+            continue
+        layer = read_layer(toml_path, buildpack_id, api)
+        if layer.types.any:
+            layers.append(layer)
+    return layers
+
+
+def read_layer(toml_path: Path, buildpack_id: str, api: str) -> Layer:
+    """One `<layer>.toml`, validated; `api` is the buildpack's API (the [types] rule dates from 0.6)."""
+    data = _load(toml_path, "layer metadata file")
+    misplaced = [flag for flag in _TYPE_FLAGS if flag in data]
+    if misplaced and api_at_least(api, "0.6"):
+        raise PlatformError(
+            f"{toml_path}: {', '.join(misplaced)} must be in the [types] table, not at the top level",
+            "write [types] then build/launch/cache = true (Buildpack API >= 0.6)",
+        )
+    types_table = data.get("types", {})
+    if not isinstance(types_table, dict):
+        raise PlatformError(f"{toml_path}: types must be a table ([types])")
+    flags = {}
+    for flag in _TYPE_FLAGS:
+        value = types_table.get(flag, False)
+        if not isinstance(value, bool):
+            raise PlatformError(f"{toml_path}: types.{flag} must be true or false, not {value!r}")
+        flags[flag] = value
+    metadata = data.get("metadata", {})
+    if not isinstance(metadata, dict):
+        raise PlatformError(f"{toml_path}: metadata must be a table ([metadata])")
+    name = toml_path.name[: -len(".toml")]
+    path = toml_path.with_name(name)
+    return Layer(
+        buildpack_id=buildpack_id,
+        name=name,
+        path=path,
+        types=LayerTypes(**flags),
+        metadata=metadata,
+        has_dir=path.is_dir(),
+    )
+
+
+def write_layer_metadata(bp_layers_dir: Path, name: str, metadata: dict[str, Any]) -> None:
+    """What the platform restores before build: `[metadata]` only; the buildpack must set [types] again."""
+    if name in RESERVED_LAYER_NAMES or not name or "/" in name:
+        raise PlatformError(f"cannot restore a layer named {name!r}", "this is a platform bug: report it")
+    bp_layers_dir = Path(bp_layers_dir)
+    bp_layers_dir.mkdir(parents=True, exist_ok=True)
+    text = dumps_toml({"metadata": metadata}) if metadata else ""
+    (bp_layers_dir / f"{name}.toml").write_text(text)
+
+
+# --- launch.toml ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Process:
+    type: str
+    command: list[str]
+    args: list[str] = field(default_factory=list)
+    default: bool = False
+    working_dir: str | None = None
+    buildpack_id: str = ""
+    exec_env: list[str] = field(default_factory=list)
+
+
+@dataclass
+class LaunchConfig:
+    processes: list[Process] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+def read_launch_toml(path: Path, api: str, buildpack_id: str = "") -> LaunchConfig:
+    """Processes and labels from a buildpack's `launch.toml` (missing file: nothing). Slices are ignored."""
+    path = Path(path)
+    if not path.is_file():
+        return LaunchConfig()
+    data = _load(path, "launch.toml")
+    processes = [
+        _parse_process(raw, index, path, api, buildpack_id)
+        for index, raw in enumerate(_array_of_tables(data, "processes", path))
+    ]
+    defaults = [p.type for p in processes if p.default]
+    if len(defaults) > 1:
+        raise PlatformError(
+            f"{path}: several processes are marked default ({', '.join(defaults)})",
+            "mark at most one process with default = true",
+        )
+    labels = {}
+    for index, raw in enumerate(_array_of_tables(data, "labels", path)):
+        key, value = raw.get("key"), raw.get("value")
+        if not isinstance(key, str) or not key or not isinstance(value, str):
+            raise PlatformError(
+                f"{path}: labels[{index}] needs string key and value", 'write key = "..." value = "..."'
+            )
+        labels[key] = value
+    return LaunchConfig(processes=processes, labels=labels)
+
+
+def _array_of_tables(data: dict[str, Any], key: str, path: Path) -> list[dict[str, Any]]:
+    value = data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise PlatformError(f"{path}: {key} must be an array of tables ([[{key}]])")
+    return value
+
+
+def _parse_process(raw: dict[str, Any], index: int, path: Path, api: str, buildpack_id: str) -> Process:
+    where = f"{path}: processes[{index}]"
+    ptype = raw.get("type")
+    if not isinstance(ptype, str) or not PROCESS_TYPE_PATTERN.match(ptype):
+        raise PlatformError(
+            f"{where} has an invalid type {ptype!r}",
+            "a process type is letters, digits, '.', '_' and '-' only (it names /cnb/process/<type>)",
+        )
+    command = raw.get("command")
+    if api_at_least(api, "0.9"):
+        if "direct" in raw:
+            raise PlatformError(f"{where} ({ptype}): direct is not supported since Buildpack API 0.9", "remove it")
+        if not isinstance(command, list) or not all(isinstance(c, str) for c in command):
+            raise PlatformError(
+                f"{where} ({ptype}): command must be an array of strings (Buildpack API >= 0.9)",
+                'write command = ["python", "app.py"]',
+            )
+    elif isinstance(command, str):
+        command = [command]
+    if not command or not isinstance(command, list) or not command[0]:
+        raise PlatformError(f"{where} ({ptype}) has an empty command", "give the program to run as command[0]")
+    args = raw.get("args", [])
+    if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+        raise PlatformError(f"{where} ({ptype}): args must be an array of strings")
+    default = raw.get("default", False)
+    working_dir = raw.get("working-dir")
+    exec_env = raw.get("exec-env", [])
+    if not isinstance(default, bool):
+        raise PlatformError(f"{where} ({ptype}): default must be true or false")
+    if working_dir is not None and not isinstance(working_dir, str):
+        raise PlatformError(f"{where} ({ptype}): working-dir must be a string")
+    if not isinstance(exec_env, list) or not all(isinstance(e, str) for e in exec_env):
+        raise PlatformError(f"{where} ({ptype}): exec-env must be an array of strings")
+    return Process(
+        type=ptype,
+        command=list(command),
+        args=list(args),
+        default=default,
+        working_dir=working_dir or None,
+        buildpack_id=buildpack_id,
+        exec_env=list(exec_env),
+    )
+
+
+def merge_processes(earlier: list[Process], later: list[Process]) -> list[Process]:
+    """Processes after a later buildpack's build: same type replaced, the result sorted by type.
+
+    At most one result is `default`. As in the lifecycle, the last process marked default wins, and a
+    non-default process that replaces the current default type clears the default.
+    """
+    by_type = {p.type: p for p in earlier}
+    default_type = next((p.type for p in earlier if p.default), None)
+    for process in later:
+        if process.default:
+            default_type = process.type
+        elif process.type == default_type:
+            default_type = None
+        by_type[process.type] = process
+    return [replace(by_type[t], default=(t == default_type)) for t in sorted(by_type)]
+
+
+def default_process_type(processes: list[Process]) -> str | None:
+    return next((p.type for p in processes if p.default), None)
+
+
+# --- build.toml and store.toml -------------------------------------------------------------------
+
+
+def read_build_toml(path: Path, plan_entries: list[dict[str, Any]] | None = None) -> list[str]:
+    """The names in `[[unmet]]`: plan entries the buildpack did not meet (passed on to later ones).
+
+    With `plan_entries` (the buildpack plan it received), each name must be one of them, as the
+    lifecycle checks.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return []
+    data = _load(path, "build.toml")
+    names = []
+    for index, raw in enumerate(_array_of_tables(data, "unmet", path)):
+        name = raw.get("name")
+        if not isinstance(name, str) or not name:
+            raise PlatformError(f"{path}: unmet[{index}] has no name", 'write [[unmet]] name = "<plan entry name>"')
+        if plan_entries is not None and name not in {entry.get("name") for entry in plan_entries}:
+            raise PlatformError(
+                f"{path}: unmet name {name!r} is not in the buildpack plan it received",
+                "list only names of entries from the buildpack plan (CNB_BP_PLAN_PATH)",
+            )
+        names.append(name)
+    return names
+
+
+def read_store_toml(path: Path) -> dict[str, Any]:
+    """The `[metadata]` a buildpack keeps across builds in `store.toml` (missing file: empty)."""
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    metadata = _load(path, "store.toml").get("metadata", {})
+    if not isinstance(metadata, dict):
+        raise PlatformError(f"{path}: metadata must be a table ([metadata])")
+    return metadata

@@ -1,0 +1,74 @@
+"""The pytest plugin (entry point `pytest11: bpconform`): options, ini keys and fixtures.
+
+Installed with the package, so any test suite can use the fixtures (`built_app`, `build_app`,
+`probe_record`...) to write its own buildpack tests, and `pytest --pyargs conformance.suite`
+runs the ready conformance suite against the buildpack(s) given with `--buildpack`.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance.fixtures import *  # noqa: F403  (fixtures are registered by being importable here)
+from conformance.fixtures import BuildFailed
+
+OPTIONS = (
+    ("buildpack", "append", "buildpack directory under test; repeat for several, in group order"),
+    ("stack", "store", "stack to build on: bookworm (default) or trixie"),
+    ("platform", "store", "embedded (default) or pack (needs the pack CLI and a builder)"),
+    ("builder", "store", "builder image for --platform pack"),
+    ("lifecycle-image", "store", "lifecycle image for --platform pack"),
+    ("profile", "store", "expectations profile: a built-in name (reference, heroku-python) or a TOML path"),
+    ("ca-bundle", "store", "CA bundle handed to build containers with --online (default: the host's)"),
+    ("apps", "store", "directory holding the sample apps (default: the repository's testapps/)"),
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("bpconform", "buildpack conformance")
+    for name, action, help_text in OPTIONS:
+        group.addoption(f"--{name}", action=action, dest=f"bpconform_{name.replace('-', '_')}", help=help_text)
+        parser.addini(f"bpconform_{name.replace('-', '_')}", help_text, type="linelist" if action == "append" else None)
+    group.addoption(
+        "--offline",
+        action="store_false",
+        dest="bpconform_online",
+        default=None,
+        help="builds install from the offline wheelhouse (default)",
+    )
+    group.addoption(
+        "--online",
+        action="store_true",
+        dest="bpconform_online",
+        help="builds reach the package index (with the host's CA bundle)",
+    )
+    group.addoption(
+        "--emulate-lifecycle-1393",
+        action="store_true",
+        dest="bpconform_emulate_1393",
+        default=False,
+        help="apply build-time layer env in the pre-0.20.1 (buildpacks/lifecycle#1393) order",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "bpconform_check(name): the conformance check a test implements")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    """On failure, attach the build output that led to it (the last 200 lines)."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed:
+        return
+    if call.excinfo is not None and isinstance(call.excinfo.value, BuildFailed):
+        report.sections.append(("build output", _tail(call.excinfo.value.output)))
+        return
+    outputs = getattr(item, "_bpconform_build_outputs", [])
+    for label, text in outputs[-2:]:
+        report.sections.append((f"build output: {label}", _tail(text)))
+
+
+def _tail(text: str, lines: int = 200) -> str:
+    return "\n".join(text.splitlines()[-lines:])

@@ -1,0 +1,530 @@
+"""Profiles: what the suite expects of a Python buildpack, kept out of the checks themselves.
+
+The checks are written in terms of *roles* ("the runtime layer", "the package manager's layer")
+and message *keys* ("the runtime was invalidated"); a small TOML profile maps those to one
+buildpack's id, layer names, Python/pip versions and log wording. That is what lets the same suite
+gate our reference buildpack and validate a third-party one such as heroku/python. Whatever a
+profile leaves out is not assumed: the checks that need it are skipped with a reason naming the
+profile, so a gap in a profile can never pass as a green check.
+
+The schema is validated strictly (unknown keys are errors with a "did you mean" hint), because a
+misspelt key would otherwise silently turn a check into a skip. See docs/profiles.md.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from conformance.errors import ConformanceError
+from conformance.paths import REPO_ROOT
+from conformance.tomlcompat import dump_toml, load_toml
+
+BUILTIN_PROFILES: tuple[str, ...] = ("reference", "heroku-python")
+DEFAULT_PROFILE = "reference"
+
+# The layer roles a check can ask for; a profile maps each to a layer name and its types.
+ROLES: tuple[str, ...] = ("runtime", "package-manager", "package-cache", "app-deps")
+
+# Message keys and the placeholders their templates may use. The suite fills a placeholder with the
+# re.escape'd value it knows; a placeholder it does not fill matches any text (see Profile.message).
+MESSAGE_PLACEHOLDERS: dict[str, frozenset[str]] = {
+    "runtime-reused": frozenset({"version"}),
+    "runtime-invalidated": frozenset({"old", "new"}),
+    "package-manager-reused": frozenset({"version"}),
+    "package-manager-invalidated": frozenset({"old", "new"}),
+    "detect-fail": frozenset(),
+    "invalid-version": frozenset({"file", "value"}),
+    "missing-dependency": frozenset({"package"}),
+}
+
+# Sample apps per purpose: directory names under the apps dir (default: the repo's testapps/).
+DEFAULT_APPS: dict[str, str] = {
+    "default": "minimal",
+    "alternative-version": "pinned-311",
+    "procfile": "procfile-web",
+    "pip-dependency": "pip-in-requirements",
+    "not-python": "not-python",
+    "invalid-version": "invalid-version",
+    "missing-dependency": "missing-dependency",
+}
+# Purposes whose app must build successfully: the parametrisation of most checks.
+BUILDABLE_PURPOSES: tuple[str, ...] = ("default", "alternative-version", "procfile", "pip-dependency")
+DEFAULT_APPS_DIR = REPO_ROOT / "testapps"
+
+DEFAULT_FORBIDDEN_LAUNCH_ENV: tuple[str, ...] = ("PYTHONPATH",)
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_-]*)\}")
+_CONSTRAINT = re.compile(r"^\s*(==|!=|>=|<=|>|<|~=)?\s*(\d+(?:\.\d+)*)\s*$")
+_PYTHON_VERSION = re.compile(r"^3\.\d+(\.\d+)?$")
+
+
+@dataclass(frozen=True)
+class LayerRole:
+    """One layer the profile promises, with the `[types]` its `<layer>.toml` must declare."""
+
+    role: str
+    name: str
+    build: bool
+    launch: bool
+    cache: bool
+    in_image: bool  # only launch layers are exported, so this always equals `launch`
+
+    @property
+    def types(self) -> dict[str, bool]:
+        return {"build": self.build, "launch": self.launch, "cache": self.cache}
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    path: Path
+    buildpack_id: str
+    roles: dict[str, LayerRole]
+    python_default: str
+    python_alternative: str | None
+    version_file: str
+    pip_current: str | None
+    pip_other: str | None
+    pip_version_source: dict | None
+    messages: dict[str, str]
+    launch_env_required: tuple[str, ...]
+    launch_env_forbidden: tuple[str, ...]
+    apps: dict[str, str]
+    volatile_metadata: tuple[str, ...]
+    buildpack_version: str | None = None
+    normalise_patch_versions: bool = True
+    apps_dir: Path = field(default=DEFAULT_APPS_DIR)
+    description: str = ""
+
+    # -- layers --------------------------------------------------------------------------------
+
+    @property
+    def layers_dir_name(self) -> str:
+        """The buildpack's directory under `<layers>`: its id with `/` replaced by `_` (CNB rule)."""
+        return self.buildpack_id.replace("/", "_")
+
+    def role(self, role: str) -> LayerRole | None:
+        role = role.replace("_", "-")
+        _check_known(role, ROLES, "layer role")
+        return self.roles.get(role)
+
+    def require_role(self, role: str) -> LayerRole:
+        found = self.role(role)
+        if found is None:
+            _skip(f"profile {self.name} has no {role} layer")
+        return found
+
+    def layer_names(self) -> dict[str, str]:
+        """layer name -> role, for reading an image's layers back into roles."""
+        return {layer.name: layer.role for layer in self.roles.values()}
+
+    # -- messages ------------------------------------------------------------------------------
+
+    def message(self, key: str, **values: object) -> re.Pattern[str]:
+        """The compiled regex for `key`, its placeholders filled with the escaped `values`.
+
+        A placeholder the caller gives no value for becomes a non-greedy wildcard, so a check that
+        only knows the new version can still demand the rest of the wording.
+        """
+        key = key.replace("_", "-")
+        _check_known(key, tuple(MESSAGE_PLACEHOLDERS), "message key")
+        template = self.messages.get(key)
+        if template is None:
+            _skip(f"profile {self.name} has no {key} message")
+        unknown = set(values) - MESSAGE_PLACEHOLDERS[key]
+        if unknown:
+            raise ValueError(f"message {key!r} takes {sorted(MESSAGE_PLACEHOLDERS[key])}, not {sorted(unknown)}")
+        return re.compile(fill_template(template, {k: str(v) for k, v in values.items()}), re.MULTILINE)
+
+    # -- versions ------------------------------------------------------------------------------
+
+    def require_python_alternative(self) -> str:
+        if self.python_alternative is None:
+            _skip(f"profile {self.name} names no alternative Python version")
+        return self.python_alternative
+
+    def require_pip_versions(self) -> tuple[str, str]:
+        """(current, other) for the pip bump check, or a skip saying why it cannot run."""
+        source = self.pip_version_source
+        if source is not None and "unsupported" in source:
+            _skip(f"profile {self.name}: pip version cannot be changed ({source['unsupported']})")
+        if self.pip_current is None or self.pip_other is None:
+            _skip(f"profile {self.name} names no [pip] current/other versions")
+        if source is None:
+            _skip(f"profile {self.name} does not say where the buildpack's pip version is set")
+        return self.pip_current, self.pip_other
+
+    def set_pip_version(self, buildpack_dir: Path, version: str) -> None:
+        """Rewrite the pip version in a *copy* of the buildpack, where the profile says it lives."""
+        self.require_pip_versions()
+        source = self.pip_version_source or {}
+        target = buildpack_dir / source["file"]
+        data = load_toml(target, what="buildpack file")
+        keys = source["toml-key"].split(".")
+        table: Any = data
+        for key in keys[:-1]:
+            table = table.get(key) if isinstance(table, dict) else None
+            if not isinstance(table, dict):
+                break
+        if not isinstance(table, dict) or keys[-1] not in table:
+            raise ConformanceError(
+                f"{target} has no key {source['toml-key']} (profile {self.name}, [pip] version-source)",
+                f"fix version-source.toml-key in {self.path}",
+            )
+        table[keys[-1]] = version
+        dump_toml(data, target)
+
+    def buildpack_version_matches(self, version: str) -> bool:
+        """Whether `version` satisfies the profile's `[buildpack] version` constraint (none = any)."""
+        if not self.buildpack_version:
+            return True
+        return all(_satisfies(version, op, bound) for op, bound in parse_constraint(self.buildpack_version))
+
+    # -- apps ----------------------------------------------------------------------------------
+
+    def app(self, purpose: str) -> str | None:
+        purpose = purpose.replace("_", "-")
+        _check_known(purpose, tuple(DEFAULT_APPS), "app purpose")
+        return self.apps.get(purpose)
+
+    def require_app(self, purpose: str) -> Path:
+        name = self.app(purpose)
+        if not name:
+            _skip(f"profile {self.name} has no {purpose} app")
+        path = self.apps_dir / name
+        if not path.is_dir():
+            raise ConformanceError(
+                f"sample app {name!r} ({purpose}) of profile {self.name} is not a directory: {path}",
+                f"fix [apps] {purpose} or apps-dir in {self.path}",
+            )
+        return path
+
+    def buildable_apps(self) -> tuple[str, ...]:
+        """Distinct app names that must build, in a stable order: what most checks run over."""
+        names = [self.apps.get(purpose) for purpose in BUILDABLE_PURPOSES]
+        return tuple(dict.fromkeys(name for name in names if name))
+
+
+# ------------------------------------------------------------------------------------------------
+# Templates and constraints
+# ------------------------------------------------------------------------------------------------
+
+
+def fill_template(template: str, values: Mapping[str, str]) -> str:
+    """Replace `{name}` placeholders; regex quantifiers like `{2}` or `{1,3}` are left alone."""
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name in values:
+            return re.escape(values[name])
+        return ".+?"
+
+    return _PLACEHOLDER.sub(replace, template)
+
+
+def template_placeholders(template: str) -> set[str]:
+    return set(_PLACEHOLDER.findall(template))
+
+
+def parse_constraint(text: str) -> list[tuple[str, tuple[int, ...]]]:
+    """`">=0.1, <1"` -> [(">=", (0, 1)), ("<", (1,))]; a bare version means `==`."""
+    result = []
+    for part in text.split(","):
+        match = _CONSTRAINT.match(part)
+        if not match:
+            raise ValueError(f"not a version constraint: {part.strip()!r}")
+        result.append((match.group(1) or "==", _version_tuple(match.group(2))))
+    return result
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(piece) for piece in text.split("."))
+
+
+def _satisfies(version: str, op: str, bound: tuple[int, ...]) -> bool:
+    numbers = re.match(r"\d+(?:\.\d+)*", version.strip())
+    if not numbers:
+        return False
+    have = _version_tuple(numbers.group(0))
+    width = max(len(have), len(bound))
+    left = have + (0,) * (width - len(have))
+    right = bound + (0,) * (width - len(bound))
+    if op == "~=":
+        prefix = bound[:-1] if len(bound) > 1 else bound
+        return left >= right and have[: len(prefix)] == prefix
+    return {
+        "==": left == right,
+        "!=": left != right,
+        ">=": left >= right,
+        "<=": left <= right,
+        ">": left > right,
+        "<": left < right,
+    }[op]
+
+
+def _skip(reason: str):  # -> NoReturn
+    import pytest
+
+    pytest.skip(reason)
+
+
+def _check_known(value: str, known: tuple[str, ...], what: str) -> None:
+    if value not in known:
+        raise ValueError(f"unknown {what} {value!r}{_did_you_mean(value, known)}; known: {', '.join(known)}")
+
+
+def _did_you_mean(value: str, known: tuple[str, ...] | list[str]) -> str:
+    close = difflib.get_close_matches(value, list(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+# ------------------------------------------------------------------------------------------------
+# Loading and validation
+# ------------------------------------------------------------------------------------------------
+
+
+class _Validator:
+    """Walks the raw TOML with the schema, raising one ConformanceError naming file and key."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, key: str, problem: str, hint: str = "") -> None:  # -> NoReturn
+        raise ConformanceError(
+            f"profile {self.path}: {key}: {problem}",
+            hint or "see docs/profiles.md for the profile schema",
+        )
+
+    def table(self, data: Any, key: str, allowed: tuple[str, ...]) -> dict[str, Any]:
+        if data is None:
+            return {}
+        if not isinstance(data, dict):
+            self.fail(key, f"must be a table, not {_type_name(data)}")
+        for name in data:
+            if name not in allowed:
+                where = f"{key}.{name}" if key else name
+                self.fail(
+                    where,
+                    f"unknown key{_did_you_mean(name, allowed)}",
+                    f"allowed here: {', '.join(allowed)} (see docs/profiles.md)",
+                )
+        return data
+
+    def string(self, data: Mapping[str, Any], key: str, where: str, *, required: bool = False) -> str | None:
+        value = data.get(key)
+        if value is None:
+            if required:
+                self.fail(f"{where}.{key}" if where else key, "is required")
+            return None
+        if not isinstance(value, str) or (required and not value.strip()):
+            self.fail(f"{where}.{key}" if where else key, f"must be a non-empty string, not {value!r}")
+        return value
+
+    def boolean(self, data: Mapping[str, Any], key: str, where: str, default: bool) -> bool:
+        value = data.get(key, default)
+        if not isinstance(value, bool):
+            self.fail(f"{where}.{key}", f"must be true or false, not {value!r}")
+        return value
+
+    def strings(self, data: Mapping[str, Any], key: str, where: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        value = data.get(key)
+        if value is None:
+            return default
+        if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+            self.fail(f"{where}.{key}", f"must be a list of non-empty strings, not {value!r}")
+        return tuple(value)
+
+
+def _type_name(value: Any) -> str:
+    return {str: "a string", bool: "a boolean", int: "an integer", float: "a number", list: "a list"}.get(
+        type(value), type(value).__name__
+    )
+
+
+TOP_LEVEL_KEYS = (
+    "name",
+    "description",
+    "apps-dir",
+    "buildpack",
+    "layers",
+    "python",
+    "pip",
+    "messages",
+    "launch-env",
+    "snapshot",
+    "apps",
+)
+
+
+def parse_profile(data: Mapping[str, Any], path: Path) -> Profile:
+    """Build a Profile from parsed TOML, validating every key and type."""
+    check = _Validator(path)
+    top = check.table(dict(data), "", TOP_LEVEL_KEYS)
+    name = check.string(top, "name", "") or path.stem
+    description = check.string(top, "description", "") or ""
+
+    buildpack = check.table(top.get("buildpack"), "buildpack", ("id", "version"))
+    if "buildpack" not in top:
+        check.fail("buildpack", "is required", 'add [buildpack] with id = "<your buildpack id>"')
+    buildpack_id = check.string(buildpack, "id", "buildpack", required=True)
+    buildpack_version = check.string(buildpack, "version", "buildpack")
+    if buildpack_version:
+        try:
+            parse_constraint(buildpack_version)
+        except ValueError as exc:
+            check.fail("buildpack.version", str(exc), 'write a constraint such as ">=0.1, <1" or "0.1.0"')
+
+    roles = _parse_roles(check, top.get("layers"))
+    python = check.table(top.get("python"), "python", ("default", "alternative", "version-file"))
+    if "python" not in top:
+        check.fail("python", "is required", 'add [python] with default = "3.13"')
+    python_default = check.string(python, "default", "python", required=True)
+    python_alternative = check.string(python, "alternative", "python")
+    for key, value in (("default", python_default), ("alternative", python_alternative)):
+        if value is not None and not _PYTHON_VERSION.match(value):
+            check.fail(f"python.{key}", f"{value!r} is not a Python version like 3.13 or 3.13.5")
+    if python_alternative is not None and python_alternative == python_default:
+        check.fail("python.alternative", "must differ from python.default (it is used to test a version change)")
+    version_file = check.string(python, "version-file", "python") or ".python-version"
+
+    pip_current, pip_other, pip_source = _parse_pip(check, top.get("pip"))
+    messages = _parse_messages(check, top.get("messages"))
+
+    launch_env = check.table(top.get("launch-env"), "launch-env", ("required", "forbidden"))
+    required = check.strings(launch_env, "required", "launch-env", ())
+    forbidden = check.strings(launch_env, "forbidden", "launch-env", DEFAULT_FORBIDDEN_LAUNCH_ENV)
+    both = sorted(set(required) & set(forbidden))
+    if both:
+        check.fail("launch-env", f"{', '.join(both)} both required and forbidden")
+
+    snapshot = check.table(top.get("snapshot"), "snapshot", ("volatile-metadata", "normalise-patch-versions"))
+    volatile = check.strings(snapshot, "volatile-metadata", "snapshot", ())
+    normalise_patch = check.boolean(snapshot, "normalise-patch-versions", "snapshot", True)
+
+    apps_dir_text = check.string(top, "apps-dir", "")
+    apps_dir = (path.parent / apps_dir_text).resolve() if apps_dir_text else DEFAULT_APPS_DIR
+    apps = _parse_apps(check, top.get("apps"))
+
+    return Profile(
+        name=name,
+        path=path,
+        buildpack_id=buildpack_id,
+        roles=roles,
+        python_default=python_default,
+        python_alternative=python_alternative,
+        version_file=version_file,
+        pip_current=pip_current,
+        pip_other=pip_other,
+        pip_version_source=pip_source,
+        messages=messages,
+        launch_env_required=required,
+        launch_env_forbidden=forbidden,
+        apps=apps,
+        volatile_metadata=volatile,
+        buildpack_version=buildpack_version,
+        normalise_patch_versions=normalise_patch,
+        apps_dir=apps_dir,
+        description=description,
+    )
+
+
+def _parse_roles(check: _Validator, data: Any) -> dict[str, LayerRole]:
+    layers = check.table(data, "layers", ROLES)
+    roles: dict[str, LayerRole] = {}
+    seen: dict[str, str] = {}
+    for role, raw in layers.items():
+        where = f"layers.{role}"
+        entry = check.table(raw, where, ("name", "build", "launch", "cache"))
+        name = check.string(entry, "name", where, required=True)
+        if name in ("build", "launch", "store"):
+            check.fail(f"{where}.name", f"{name!r} is a reserved layer name in the CNB spec")
+        if name in seen:
+            check.fail(f"{where}.name", f"layer {name!r} is already the {seen[name]} layer")
+        seen[name] = role
+        launch = check.boolean(entry, "launch", where, False)
+        roles[role] = LayerRole(
+            role=role,
+            name=name,
+            build=check.boolean(entry, "build", where, False),
+            launch=launch,
+            cache=check.boolean(entry, "cache", where, False),
+            in_image=launch,
+        )
+    return roles
+
+
+def _parse_pip(check: _Validator, data: Any) -> tuple[str | None, str | None, dict | None]:
+    pip = check.table(data, "pip", ("current", "other", "version-source"))
+    current = check.string(pip, "current", "pip")
+    other = check.string(pip, "other", "pip")
+    if current is not None and current == other:
+        check.fail("pip.other", "must differ from pip.current (it is used to test a pip version change)")
+    raw_source = pip.get("version-source")
+    if raw_source is None:
+        return current, other, None
+    source = check.table(raw_source, "pip.version-source", ("file", "toml-key", "unsupported"))
+    if "unsupported" in source:
+        reason = check.string(source, "unsupported", "pip.version-source", required=True)
+        if len(source) > 1:
+            check.fail("pip.version-source", 'give either unsupported = "<reason>" or file + toml-key, not both')
+        return current, other, {"unsupported": reason}
+    file = check.string(source, "file", "pip.version-source", required=True)
+    toml_key = check.string(source, "toml-key", "pip.version-source", required=True)
+    if Path(file).is_absolute() or ".." in Path(file).parts:
+        check.fail("pip.version-source.file", f"{file!r} must be a path inside the buildpack directory")
+    if not all(toml_key.split(".")):
+        check.fail("pip.version-source.toml-key", f"{toml_key!r} is not a dotted key like metadata.pip-version")
+    return current, other, {"file": file, "toml-key": toml_key}
+
+
+def _parse_messages(check: _Validator, data: Any) -> dict[str, str]:
+    raw = check.table(data, "messages", tuple(MESSAGE_PLACEHOLDERS))
+    messages: dict[str, str] = {}
+    for key, template in raw.items():
+        where = f"messages.{key}"
+        if not isinstance(template, str) or not template:
+            check.fail(where, f"must be a non-empty regex string, not {template!r}")
+        unknown = template_placeholders(template) - MESSAGE_PLACEHOLDERS[key]
+        if unknown:
+            allowed = ", ".join(f"{{{name}}}" for name in sorted(MESSAGE_PLACEHOLDERS[key])) or "none"
+            check.fail(where, f"unknown placeholder {{{sorted(unknown)[0]}}}", f"placeholders allowed here: {allowed}")
+        try:
+            re.compile(fill_template(template, {}))
+        except re.error as exc:
+            check.fail(where, f"not a valid regular expression: {exc}", "escape literal ( ) . [ with a backslash")
+        messages[key] = template
+    return messages
+
+
+def _parse_apps(check: _Validator, data: Any) -> dict[str, str]:
+    raw = check.table(data, "apps", tuple(DEFAULT_APPS))
+    apps = dict(DEFAULT_APPS)
+    for purpose, value in raw.items():
+        if value is False:
+            apps.pop(purpose)  # the profile opts out: checks needing this app are skipped
+        elif isinstance(value, str) and value and "/" not in value:
+            apps[purpose] = value
+        else:
+            check.fail(f"apps.{purpose}", f"must be an app directory name or false, not {value!r}")
+    return apps
+
+
+def load_profile(name_or_path: str | Path) -> Profile:
+    """A built-in profile by name, or a profile file by path."""
+    text = str(name_or_path)
+    if text in BUILTIN_PROFILES:
+        resource = resources.files("conformance").joinpath("profiles", f"{text}.toml")
+        with resources.as_file(resource) as path:
+            return parse_profile(load_toml(path, what="profile"), Path(path))
+    path = Path(text).expanduser()
+    if not path.is_file():
+        raise ConformanceError(
+            f"unknown profile {text!r}{_did_you_mean(text, BUILTIN_PROFILES)}: not a built-in profile nor a file",
+            f"use one of {', '.join(BUILTIN_PROFILES)} or the path of a profile .toml (see docs/profiles.md)",
+        )
+    return parse_profile(load_toml(path, what="profile"), path.resolve())

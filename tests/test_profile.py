@@ -1,0 +1,374 @@
+"""Profiles: loading, strict validation, skips for what a profile cannot express, message templates.
+
+The reference profile is also checked against the reference buildpack itself (its buildpack.toml
+and the exact log lines its code produces), so the two cannot drift apart unnoticed.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from conformance.errors import ConformanceError
+from conformance.profile import (
+    BUILTIN_PROFILES,
+    DEFAULT_APPS,
+    LayerRole,
+    fill_template,
+    load_profile,
+)
+from conformance.tomlcompat import load_toml
+
+REPO = Path(__file__).resolve().parents[1]
+BUILDPACK_DIR = REPO / "buildpack_under_test"
+
+MINIMAL = """
+[buildpack]
+id = "example/python"
+
+[python]
+default = "3.12"
+"""
+
+
+def write_profile(tmp_path: Path, text: str, name: str = "custom.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def error_of(tmp_path: Path, text: str) -> str:
+    with pytest.raises(ConformanceError) as caught:
+        load_profile(write_profile(tmp_path, text))
+    return str(caught.value)
+
+
+# ------------------------------------------------------------------------------------------------
+# Built-in profiles
+# ------------------------------------------------------------------------------------------------
+
+
+def test_reference_profile_expresses_the_reference_layer_contract() -> None:
+    profile = load_profile("reference")
+    assert profile.name == "reference"
+    assert profile.buildpack_id == "bpconform/python"
+    assert profile.layers_dir_name == "bpconform_python"
+    assert profile.roles == {
+        "runtime": LayerRole("runtime", "python", build=True, launch=True, cache=True, in_image=True),
+        "package-manager": LayerRole("package-manager", "pip", build=True, launch=False, cache=True, in_image=False),
+        "package-cache": LayerRole("package-cache", "pip-cache", build=False, launch=False, cache=True, in_image=False),
+        "app-deps": LayerRole("app-deps", "venv", build=True, launch=True, cache=False, in_image=True),
+    }
+    assert (profile.python_default, profile.python_alternative, profile.version_file) == ("3.13", "3.11", ".python-version")
+    assert profile.pip_version_source == {"file": "buildpack.toml", "toml-key": "metadata.pip-version"}
+    assert {"VIRTUAL_ENV", "LANG", "PYTHONUNBUFFERED"} <= set(profile.launch_env_required)
+    assert "PYTHONPATH" in profile.launch_env_forbidden
+    assert profile.apps == DEFAULT_APPS
+    assert profile.buildable_apps() == ("minimal", "pinned-311", "procfile-web", "pip-in-requirements")
+    assert profile.volatile_metadata == ("runtime-sha256",)
+
+
+def test_reference_profile_agrees_with_the_reference_buildpack_toml() -> None:
+    profile = load_profile("reference")
+    metadata = load_toml(BUILDPACK_DIR / "buildpack.toml")
+    assert profile.buildpack_id == metadata["buildpack"]["id"]
+    assert profile.pip_current == metadata["metadata"]["pip-version"]
+    assert profile.python_default == metadata["metadata"]["default-python-version"]
+    assert profile.buildpack_version_matches(metadata["buildpack"]["version"])
+
+
+@pytest.mark.parametrize("name", BUILTIN_PROFILES)
+def test_every_builtin_profile_loads_and_its_apps_exist(name: str) -> None:
+    profile = load_profile(name)
+    assert profile.path.is_file()
+    for purpose, app in profile.apps.items():
+        assert profile.require_app(purpose) == profile.apps_dir / app
+        assert (profile.apps_dir / app / "README.md").is_file()
+
+
+def test_heroku_profile_uses_heroku_names_and_skips_the_pip_bump() -> None:
+    profile = load_profile("heroku-python")
+    assert profile.buildpack_id == "heroku/python"
+    assert profile.layers_dir_name == "heroku_python"
+    assert {role: layer.name for role, layer in profile.roles.items()} == {
+        "runtime": "python",
+        "package-manager": "pip",
+        "package-cache": "pip-cache",
+        "app-deps": "venv",
+    }
+    with pytest.raises(pytest.skip.Exception, match="heroku-python: pip version cannot be changed"):
+        profile.require_pip_versions()
+    with pytest.raises(pytest.skip.Exception, match="has no alternative-version app"):
+        profile.require_app("alternative-version")
+
+
+def test_heroku_messages_match_heroku_style_output() -> None:
+    profile = load_profile("heroku-python")
+    log = (
+        "[Installing Python]\n"
+        "Discarding cached Python 3.12.5 since:\n"
+        " - The Python version has changed from 3.12.5 to 3.13.1\n"
+        "Installing Python 3.13.1\n"
+    )
+    assert profile.message("runtime-invalidated", old="3.12.5", new="3.13.1").search(log)
+    assert not profile.message("runtime-invalidated", old="3.12.4", new="3.13.1").search(log)
+    error = "The Python version specified in '.python-version' ...\nThe following version was found:\n2.7\n"
+    assert profile.message("invalid-version", file=".python-version", value="2.7").search(error)
+    assert not profile.message("invalid-version", file=".python-version", value="2.8").search(error)
+
+
+# ------------------------------------------------------------------------------------------------
+# The reference profile's messages against the reference buildpack's own wording
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def buildpack_lib():
+    sys.path.insert(0, str(BUILDPACK_DIR / "lib"))
+    try:
+        import bpconform_python.detect as detect
+        import bpconform_python.layers as layers
+        import bpconform_python.versions as versions
+
+        yield layers, versions, detect
+    finally:
+        sys.path.remove(str(BUILDPACK_DIR / "lib"))
+
+
+def test_reference_cache_messages_match_what_the_buildpack_logs(buildpack_lib) -> None:
+    layers, _, _ = buildpack_lib
+    profile = load_profile("reference")
+    python = layers.Subject("Python", "python-version")
+    pip = layers.Subject("pip", "pip-version")
+
+    changed = layers.decide_cache(
+        python, {"python-version": "3.11.2"}, {"python-version": "3.13.5"}, contents_present=True
+    ).message
+    assert profile.message("runtime-invalidated", old="3.11.2", new="3.13.5").search(changed)
+    assert not profile.message("runtime-invalidated", old="3.13.5", new="3.11.2").search(changed)
+
+    reused = layers.decide_cache(
+        python, {"python-version": "3.13.5"}, {"python-version": "3.13.5"}, contents_present=True
+    ).message
+    assert profile.message("runtime-reused", version="3.13.5").search(reused)
+    assert not profile.message("runtime-invalidated").search(reused)
+
+    bumped = layers.decide_cache(pip, {"pip-version": "25.2"}, {"pip-version": "25.3"}, contents_present=True).message
+    assert profile.message("package-manager-invalidated", old="25.2", new="25.3").search(bumped)
+    kept = layers.decide_cache(pip, {"pip-version": "25.3"}, {"pip-version": "25.3"}, contents_present=True).message
+    assert profile.message("package-manager-reused", version="25.3").search(kept)
+
+
+def test_reference_error_messages_match_what_the_buildpack_says(buildpack_lib) -> None:
+    _, versions, detect = buildpack_lib
+    profile = load_profile("reference")
+    available = [versions.Version.parse("3.13.5"), versions.Version.parse("3.11.2")]
+    with pytest.raises(Exception) as caught:
+        requested = versions.read_version_file("2.7\n", available, "debian 12 amd64")
+        versions.resolve(requested, available, "debian 12 amd64")
+    assert profile.message("invalid-version", file=".python-version", value="2.7").search(str(caught.value))
+    assert not profile.message("invalid-version", file=".python-version", value="2.6").search(str(caught.value))
+
+    result = detect.detect_from_names(["index.html"], "/workspace")
+    assert not result.passed
+    assert profile.message("detect-fail").search(result.message)
+
+
+# ------------------------------------------------------------------------------------------------
+# Loading by path, validation
+# ------------------------------------------------------------------------------------------------
+
+
+def test_profile_by_path_defaults_and_missing_roles_skip(tmp_path: Path) -> None:
+    profile = load_profile(str(write_profile(tmp_path, MINIMAL)))
+    assert profile.name == "custom"
+    assert profile.roles == {}
+    assert profile.python_alternative is None
+    assert profile.launch_env_forbidden == ("PYTHONPATH",)
+    assert profile.role("runtime") is None
+    with pytest.raises(pytest.skip.Exception, match="profile custom has no runtime layer"):
+        profile.require_role("runtime")
+    with pytest.raises(pytest.skip.Exception, match="profile custom has no runtime-invalidated message"):
+        profile.message("runtime-invalidated", old="1", new="2")
+    with pytest.raises(pytest.skip.Exception, match="no alternative Python version"):
+        profile.require_python_alternative()
+    with pytest.raises(pytest.skip.Exception, match=r"no \[pip\] current/other"):
+        profile.require_pip_versions()
+
+
+def test_a_role_defaults_missing_types_to_false_like_layer_toml(tmp_path: Path) -> None:
+    text = MINIMAL + '[layers.package-cache]\nname = "cache"\ncache = true\n'
+    layer = load_profile(write_profile(tmp_path, text)).require_role("package-cache")
+    assert (layer.build, layer.launch, layer.cache, layer.in_image) == (False, False, True, False)
+
+
+def test_malformed_toml_names_the_file(tmp_path: Path) -> None:
+    message = error_of(tmp_path, "[buildpack\nid = 1")
+    assert "custom.toml" in message and "malformed profile" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (MINIMAL + "[buildpak]\n", ["buildpak", "did you mean 'buildpack'"]),
+        (MINIMAL + '[layers.runtime]\nname = "python"\nlanch = true\n', ["layers.runtime.lanch", "'launch'"]),
+        (MINIMAL + '[layers.runtme]\nname = "python"\n', ["layers.runtme", "did you mean 'runtime'"]),
+        (MINIMAL + "[messages]\nruntime-reuse = 'x'\n", ["messages.runtime-reuse", "'runtime-reused'"]),
+        (MINIMAL + "[apps]\ndefualt = 'minimal'\n", ["apps.defualt", "'default'"]),
+        (MINIMAL + "[snapshot]\nvolatile = ['a']\n", ["snapshot.volatile", "'volatile-metadata'"]),
+    ],
+)
+def test_unknown_keys_are_errors_with_a_hint(tmp_path: Path, text: str, expected: list[str]) -> None:
+    message = error_of(tmp_path, text)
+    assert "custom.toml" in message
+    for fragment in expected:
+        assert fragment in message
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        (MINIMAL + '[layers.runtime]\nname = "python"\nbuild = "yes"\n', "layers.runtime.build"),
+        (MINIMAL + "[layers.runtime]\nbuild = true\n", "layers.runtime.name"),
+        (MINIMAL + "[launch-env]\nrequired = 'VIRTUAL_ENV'\n", "launch-env.required"),
+        (MINIMAL + "[messages]\ndetect-fail = 3\n", "messages.detect-fail"),
+        (MINIMAL + "[apps]\ndefault = true\n", "apps.default"),
+        (MINIMAL.replace('default = "3.12"', "default = 3.12"), "python.default"),
+        (MINIMAL.replace('default = "3.12"', 'default = "latest"'), "python.default"),
+        ('[python]\ndefault = "3.12"\n', "buildpack"),
+        (MINIMAL + '[pip]\ncurrent = "25.3"\nother = "25.3"\n', "pip.other"),
+        (MINIMAL + "[pip]\nversion-source = { file = '/etc/x.toml', toml-key = 'a' }\n", "pip.version-source.file"),
+        ('[buildpack]\n[python]\ndefault = "3.12"\n', "buildpack.id"),
+    ],
+)
+def test_wrong_types_and_missing_values_name_the_key(tmp_path: Path, text: str, key: str) -> None:
+    assert f": {key}:" in error_of(tmp_path, text)
+
+
+def test_layer_names_must_be_distinct_and_not_reserved(tmp_path: Path) -> None:
+    twice = MINIMAL + '[layers.runtime]\nname = "python"\n[layers.app-deps]\nname = "python"\n'
+    assert "already the runtime layer" in error_of(tmp_path, twice)
+    reserved = MINIMAL + '[layers.runtime]\nname = "launch"\n'
+    assert "reserved" in error_of(tmp_path, reserved)
+
+
+def test_env_cannot_be_required_and_forbidden(tmp_path: Path) -> None:
+    text = MINIMAL + "[launch-env]\nrequired = ['PYTHONPATH']\n"  # forbidden defaults to PYTHONPATH
+    assert "PYTHONPATH both required and forbidden" in error_of(tmp_path, text)
+
+
+def test_unknown_profile_name_suggests_a_builtin() -> None:
+    with pytest.raises(ConformanceError) as caught:
+        load_profile("referense")
+    assert "did you mean 'reference'" in str(caught.value)
+    assert "heroku-python" in caught.value.hint
+
+
+def test_apps_can_be_overridden_disabled_and_relocated(tmp_path: Path) -> None:
+    (tmp_path / "myapps" / "hello").mkdir(parents=True)
+    text = MINIMAL.replace("[buildpack]", 'apps-dir = "myapps"\n[buildpack]') + "[apps]\ndefault = 'hello'\nprocfile = false\n"
+    profile = load_profile(write_profile(tmp_path, text))
+    assert profile.require_app("default") == (tmp_path / "myapps" / "hello").resolve()
+    assert profile.app("procfile") is None
+    with pytest.raises(pytest.skip.Exception, match="no procfile app"):
+        profile.require_app("procfile")
+    with pytest.raises(ConformanceError, match="pinned-311"):  # default name, but not in this apps dir
+        profile.require_app("alternative-version")
+
+
+# ------------------------------------------------------------------------------------------------
+# Messages
+# ------------------------------------------------------------------------------------------------
+
+
+def test_placeholders_are_escaped_and_quantifiers_kept() -> None:
+    assert fill_template("from {old} to {new}", {"old": "3.11.2", "new": "3.13.5"}) == r"from 3\.11\.2 to 3\.13\.5"
+    assert fill_template(r"x{2}y{1,3} {old}", {"old": "a+b"}) == r"x{2}y{1,3} a\+b"
+    assert fill_template("Using cached Python {version}", {}) == "Using cached Python .+?"
+
+
+def test_message_matches_only_the_given_values(tmp_path: Path) -> None:
+    text = MINIMAL + "[messages]\nruntime-invalidated = 'changed from {old} to {new}'\n"
+    profile = load_profile(write_profile(tmp_path, text))
+    pattern = profile.message("runtime_invalidated", old="3.11.2", new="3.13.5")  # _ or - both accepted
+    assert pattern.search("The Python version has changed from 3.11.2 to 3.13.5")
+    assert not pattern.search("The Python version has changed from 3x11x2 to 3.13.5")
+    assert profile.message("runtime-invalidated", new="3.13.5").search("changed from 3.12.0 to 3.13.5")
+
+
+def test_message_misuse_is_a_programming_error(tmp_path: Path) -> None:
+    profile = load_profile("reference")
+    with pytest.raises(ValueError, match="unknown message key 'runtime-reuse'.*did you mean 'runtime-reused'"):
+        profile.message("runtime-reuse")
+    with pytest.raises(ValueError, match="takes"):
+        profile.message("detect-fail", old="1")
+
+
+@pytest.mark.parametrize(
+    ("template", "fragment"),
+    [("changed from {old} to {newer}", "unknown placeholder {newer}"), ("broken (", "not a valid regular expression")],
+)
+def test_bad_message_templates_are_rejected_at_load(tmp_path: Path, template: str, fragment: str) -> None:
+    text = MINIMAL + f"[messages]\nruntime-invalidated = '{template}'\n"
+    message = error_of(tmp_path, text)
+    assert "messages.runtime-invalidated" in message and fragment in message
+
+
+# ------------------------------------------------------------------------------------------------
+# pip version source and version constraints
+# ------------------------------------------------------------------------------------------------
+
+
+def test_set_pip_version_edits_a_copy_of_the_buildpack(tmp_path: Path) -> None:
+    copy = tmp_path / "bp"
+    shutil.copytree(BUILDPACK_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    profile = load_profile("reference")
+    current, other = profile.require_pip_versions()
+    assert (current, other) == ("25.3", "25.2")
+    profile.set_pip_version(copy, other)
+    assert load_toml(copy / "buildpack.toml")["metadata"]["pip-version"] == "25.2"
+    assert load_toml(BUILDPACK_DIR / "buildpack.toml")["metadata"]["pip-version"] == "25.3"
+
+
+def test_set_pip_version_reports_a_wrong_key(tmp_path: Path) -> None:
+    (tmp_path / "bp").mkdir()
+    (tmp_path / "bp" / "buildpack.toml").write_text("[metadata]\nother = 1\n")
+    text = MINIMAL + (
+        '[pip]\ncurrent = "1"\nother = "2"\nversion-source = { file = "buildpack.toml", toml-key = "metadata.pip" }\n'
+    )
+    profile = load_profile(write_profile(tmp_path, text))
+    with pytest.raises(ConformanceError, match="has no key metadata.pip"):
+        profile.set_pip_version(tmp_path / "bp", "2")
+
+
+@pytest.mark.parametrize(
+    ("constraint", "version", "expected"),
+    [
+        (">=0.1, <1", "0.1.0", True),
+        (">=0.1, <1", "1.0.0", False),
+        (">=0.1, <1", "0.0.9", False),
+        ("0.2", "0.2.0", True),
+        ("~=0.2", "0.9.1", True),
+        ("~=0.2.1", "0.3.0", False),
+        ("!=0.1.0", "0.1.0", False),
+    ],
+)
+def test_buildpack_version_constraint(tmp_path: Path, constraint: str, version: str, expected: bool) -> None:
+    text = MINIMAL.replace('id = "example/python"', f'id = "example/python"\nversion = "{constraint}"')
+    assert load_profile(write_profile(tmp_path, text)).buildpack_version_matches(version) is expected
+
+
+def test_bad_version_constraint_is_rejected(tmp_path: Path) -> None:
+    text = MINIMAL.replace('id = "example/python"', 'id = "example/python"\nversion = "newest"')
+    assert "buildpack.version" in error_of(tmp_path, text)
+
+
+def test_message_regexes_compile_for_every_builtin_profile() -> None:
+    for name in BUILTIN_PROFILES:
+        profile = load_profile(name)
+        for key in profile.messages:
+            assert isinstance(profile.message(key), re.Pattern)
