@@ -9,6 +9,7 @@ Stack images are the one long-lived kind: they are a cache, kept until `bpconfor
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import shutil
 import signal
@@ -148,8 +149,9 @@ class Mount:
 @dataclass
 class RunResult:
     exit_code: int
-    output: str
+    output: str  # stdout and stderr, interleaved as they happened
     timed_out: bool = False
+    stdout: str = ""  # stdout alone, for machine-readable output (one-off runs only)
 
 
 def _volumes(mounts: Iterable[Mount]) -> dict[str, dict[str, str]]:
@@ -197,10 +199,8 @@ def create_container(
 
 
 def remove_container(container: Container) -> None:
-    try:
+    with contextlib.suppress(docker.errors.NotFound):
         container.remove(force=True, v=True)
-    except docker.errors.NotFound:
-        pass
 
 
 @contextmanager
@@ -222,12 +222,17 @@ def run(
     timeout: float | None = None,
     **kwargs: Any,
 ) -> RunResult:
-    """Run a one-off container to completion, streaming its combined output to `on_output`."""
+    """Run a one-off container to completion, streaming its combined output to `on_output`.
+
+    The returned output is read again once the container has exited: a followed log stream can
+    end before the last chunk of a short-lived container arrives.
+    """
     with running_container(image, command, **kwargs) as container:
-        chunks: list[str] = []
-        timed_out = _stream_until_exit(container, chunks, on_output, timeout)
+        timed_out = _stream_until_exit(container, [], on_output, timeout)
         status = {"StatusCode": 124} if timed_out else container.wait()
-        return RunResult(int(status.get("StatusCode", 1)), "".join(chunks), timed_out)
+        output = container.logs(stdout=True, stderr=True).decode("utf-8", errors="replace")
+        stdout = container.logs(stdout=True, stderr=False).decode("utf-8", errors="replace")
+        return RunResult(int(status.get("StatusCode", 1)), output, timed_out, stdout)
 
 
 def _stream_until_exit(
@@ -240,10 +245,8 @@ def _stream_until_exit(
 
         def kill() -> None:
             expired.set()
-            try:
+            with contextlib.suppress(docker.errors.APIError):
                 container.kill()
-            except docker.errors.APIError:
-                pass
 
         timer = threading.Timer(timeout, kill)
         timer.daemon = True

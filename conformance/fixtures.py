@@ -348,10 +348,35 @@ def buildpack_copy(conformance_settings: Settings, tmp_path: Path) -> Callable[[
     return copy
 
 
-def git_worktree(repo: Path, ref: str, dest: Path) -> Path:
-    """A checkout of `ref` (e.g. the previous release) for upgrade tests."""
-    subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", str(dest), ref], check=True)
-    return dest
+@pytest.fixture(scope="session")
+def previous_buildpack(conformance_settings: Settings, pytestconfig: pytest.Config, tmp_path_factory) -> Path:
+    """The previous release of the buildpack: `--previous-buildpack` as a directory or a git ref.
+
+    Without the option, the candidate itself: the upgrade check then proves a same-version rebuild
+    reuses or explains every cached layer.
+    """
+    value = pytestconfig.getoption("bpconform_previous_buildpack", default=None)
+    candidate = conformance_settings.buildpacks[0]
+    if not value:
+        return candidate
+    if Path(value).is_dir():
+        return Path(value).resolve()
+    return export_git_ref(candidate, value, tmp_path_factory.mktemp("previous-buildpack"))
+
+
+def export_git_ref(buildpack: Path, ref: str, dest: Path) -> Path:
+    """The buildpack directory as it was at `ref` in its git repository (read-only use of the repo)."""
+    top = subprocess.run(["git", "-C", str(buildpack), "rev-parse", "--show-toplevel"], capture_output=True, text=True)
+    if top.returncode != 0:
+        raise pytest.UsageError(f"--previous-buildpack {ref}: {buildpack} is not in a git repository")
+    relative = buildpack.resolve().relative_to(Path(top.stdout.strip()).resolve())
+    archive = subprocess.run(
+        ["git", "-C", top.stdout.strip(), "archive", "--format=tar", ref, "--", str(relative)], capture_output=True
+    )
+    if archive.returncode != 0:
+        raise pytest.UsageError(f"--previous-buildpack {ref}: {archive.stderr.decode().strip()}")
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
+    return dest / relative
 
 
 __all__ = [
@@ -367,6 +392,7 @@ __all__ = [
     "built_app",
     "conformance_settings",
     "platform",
+    "previous_buildpack",
     "profile",
     "rebuild",
 ]

@@ -19,6 +19,7 @@ from conformance.errors import ConformanceError
 LIFECYCLE_METADATA = "io.buildpacks.lifecycle.metadata"
 BUILD_METADATA = "io.buildpacks.build.metadata"
 LAUNCHER = "/cnb/lifecycle/launcher"
+_LAUNCH_ENV_CACHE: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, str]] = {}
 
 
 @dataclass(frozen=True)
@@ -132,10 +133,10 @@ class AppImage:
     ) -> RunResult:
         """Run `command` in a fresh container, through the launcher (as a direct command) by default,
         as the image's own user, without network unless asked."""
-        entrypoint = [LAUNCHER, "--"] if via_launcher else None
+        entrypoint, args = ([LAUNCHER, "--"], command) if via_launcher else (command[:1], command[1:])
         return run(
             self.reference,
-            command,
+            args,
             entrypoint=entrypoint,
             user=user if user is not None else self.user,
             network_disabled=not network,
@@ -158,16 +159,19 @@ class AppImage:
         )
 
     def launch_env(self, environment: dict[str, str] | None = None) -> dict[str, str]:
-        """The environment a command started by the launcher sees."""
-        result = self.run(["env", "-0"], environment=environment)
-        if result.exit_code != 0:
-            raise ConformanceError(f"`env` failed in {self.reference}: {result.output}")
-        return dict(item.split("=", 1) for item in result.output.split("\0") if "=" in item)
+        """The environment a command started by the launcher sees (cached per image and input env)."""
+        key = (self.image_id, tuple(sorted((environment or {}).items())))
+        if key not in _LAUNCH_ENV_CACHE:
+            result = self.run(["env", "-0"], environment=environment)
+            if result.exit_code != 0:
+                raise ConformanceError(f"`env` failed in {self.reference}: {result.output}")
+            _LAUNCH_ENV_CACHE[key] = dict(item.split("=", 1) for item in result.stdout.split("\0") if "=" in item)
+        return dict(_LAUNCH_ENV_CACHE[key])
 
     def read_file(self, path: str) -> str | None:
         """A file's text as the image's user sees it, or None when it does not exist."""
         result = self.run(["cat", path], via_launcher=False)
-        return result.output if result.exit_code == 0 else None
+        return result.stdout if result.exit_code == 0 else None
 
     def path_exists(self, path: str) -> bool:
         return self.run(["test", "-e", path], via_launcher=False).exit_code == 0

@@ -21,6 +21,8 @@ OPTIONS = (
     ("profile", "store", "expectations profile: a built-in name (reference, heroku-python) or a TOML path"),
     ("ca-bundle", "store", "CA bundle handed to build containers with --online (default: the host's)"),
     ("apps", "store", "directory holding the sample apps (default: the repository's testapps/)"),
+    ("snapshot-dir", "store", "where snapshots live (default: ./snapshots), per profile and stack"),
+    ("previous-buildpack", "store", "previous release for the upgrade check: a directory or a git ref"),
 )
 
 

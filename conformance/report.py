@@ -39,8 +39,15 @@ COMPARE_SETTINGS = ("lifecycle-1393", "lifecycle-image=IMAGE")
 OUTCOMES = ("passed", "failed", "error", "skipped")
 CELL = {"passed": "pass", "failed": "FAIL", "error": "ERROR", "skipped": "skip"}
 NO_APP = "-"
+PYTEST_EXIT_MEANINGS = {
+    2: "interrupted (Ctrl-C, or errors while collecting the suite; see above)",
+    3: "internal error in pytest or a plugin (see the traceback above)",
+    4: "usage error: an option was not understood (see above)",
+    5: "no checks were selected (does -k match any check?)",
+}
 MAX_REASON_LINES = 3
 MAX_REASON_CHARS = 300
+MAX_LINE_CHARS = 160
 
 
 # ------------------------------------------------------------------------------------------------
@@ -138,7 +145,8 @@ def app_label(value: object) -> str:
 
 def condense(text: str) -> str:
     """The first lines of a message, short enough for a report cell's footnote."""
-    lines = [line.rstrip() for line in text.strip().splitlines() if line.strip()]
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    lines = [line if len(line) <= MAX_LINE_CHARS else line[: MAX_LINE_CHARS - 3] + "..." for line in lines]
     short = "\n".join(lines[:MAX_REASON_LINES])
     if len(lines) > MAX_REASON_LINES or len(short) > MAX_REASON_CHARS:
         short = short[: MAX_REASON_CHARS - 3].rstrip() + "..."
@@ -153,10 +161,23 @@ def skip_reason(report: pytest.TestReport | pytest.CollectReport) -> str:
     return condense(text.removeprefix("Skipped: "))
 
 
+def without_introspection(message: str) -> str:
+    """Drop pytest's `assert ...` / `+ where ...` lines when the assertion has its own message."""
+    lines = message.strip().splitlines()
+    for index, line in enumerate(lines):
+        if index > 0 and line.startswith("assert "):
+            return "\n".join(lines[:index])
+    return message
+
+
 def failure_reason(report: pytest.TestReport | pytest.CollectReport) -> str:
     crash = getattr(report.longrepr, "reprcrash", None)
-    text = crash.message if crash is not None else report.longreprtext
-    return condense(text.removeprefix("AssertionError: "))
+    if crash is not None:
+        return condense(without_introspection(crash.message.removeprefix("AssertionError: ")))
+    text = report.longreprtext
+    # collection errors come as text: pytest's "E   " lines carry the actual exception
+    errors = [line[1:].strip() for line in text.splitlines() if line.startswith("E ")]
+    return condense("\n".join(errors) if errors else text)
 
 
 @dataclass
@@ -182,7 +203,11 @@ class ResultCollector:
     # -- naming --------------------------------------------------------------------------------
 
     def _name_item(self, item: pytest.Item) -> tuple[str, str]:
-        check = check_name(getattr(item, "originalname", None) or item.name.split("[", 1)[0])
+        marker = item.get_closest_marker("bpconform_check")  # the suite may name its checks explicitly
+        if marker is not None and marker.args:
+            check = str(marker.args[0])
+        else:
+            check = check_name(getattr(item, "originalname", None) or item.name.split("[", 1)[0])
         params = dict(getattr(getattr(item, "callspec", None), "params", {}) or {})
         app = app_label(params.pop("app")) if "app" in params else NO_APP
         if params:  # other parameters distinguish variants of the same check
@@ -344,7 +369,8 @@ def render_text_report(result: RunResult) -> str:
                 parts += [f"      {line}" for line in (record.reason or "(no reason given)").splitlines()]
     parts += _snapshot_lines(result, bullet="  ")
     if result.exit_code not in (0, 1):
-        parts += ["", f"pytest exited with code {result.exit_code} (see its output above)"]
+        meaning = PYTEST_EXIT_MEANINGS.get(result.exit_code, "see its output above")
+        parts += ["", f"pytest exited with code {result.exit_code}: {meaning}"]
     parts += ["", summary_line(result)]
     return "\n".join(parts)
 
@@ -523,8 +549,8 @@ def plugin_is_autoloaded() -> bool:
 def suite_args(args: argparse.Namespace, variant: Variant | None = None) -> list[str]:
     """The plugin's options for one run of the suite (without the report/junit plumbing)."""
     result: list[str] = []
-    for buildpack in args.buildpack or []:
-        result += ["--buildpack", str(buildpack)]
+    for buildpack in args.buildpack or []:  # absolute: the plugin may resolve paths against its rootdir
+        result += ["--buildpack", str(Path(buildpack).resolve())]
     result += ["--profile", str(args.profile), "--stack", args.stack]
     if args.platform:
         result += ["--platform", args.platform]
@@ -656,6 +682,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace, report_dir: Path) -> int:
+    if args.snapshot_update:
+        raise ConformanceError(
+            "--compare and --snapshot-update do not mix: the second run would compare against the first's snapshots",
+            "update snapshots in a plain run first, then compare",
+        )
     baseline, variant = parse_compare_setting(args.compare, args.platform, args.lifecycle_image)
     results = []
     for side in (baseline, variant):

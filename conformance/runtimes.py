@@ -359,6 +359,8 @@ LIB="$PREFIX/lib/python$MINOR"
 say() { echo "==> $*"; }
 # Hand the output back to the calling user, even after a failure.
 trap 'chown -R "$HOST_UID:$HOST_GID" /out' EXIT
+# gcc takes __DATE__/__TIME__ (in sys.version) from it, compileall the pyc invalidation default.
+export SOURCE_DATE_EPOCH=__EPOCH__
 
 say "extracting $(basename "$SRC")"
 mkdir -p /tmp/src && cd /tmp/src
@@ -392,7 +394,8 @@ chmod 755 "$PREFIX/bin/pydoc$MINOR"
 ln -s "pydoc$MINOR" "$PREFIX/bin/pydoc3"
 
 say "compiling bytecode (unchecked-hash, reproducible)"
-SOURCE_DATE_EPOCH=__EPOCH__ "$PREFIX/bin/python$MINOR" -E -m compileall -q -j0 -o 0 \
+# -B: the modules compileall itself imports must not get timestamp pycs first; -f: rewrite all.
+"$PREFIX/bin/python$MINOR" -E -B -m compileall -f -q -j0 -o 0 \
     --invalidation-mode unchecked-hash -x 'bad_coding|badsyntax|site-packages' "$LIB"
 say "stripped size: $(du -sm "$PREFIX" | cut -f1) MB"
 
@@ -406,6 +409,9 @@ import ssl, sqlite3, ctypes, lzma, bz2, zlib, readline, uuid, dbm.gnu, hashlib, 
 lib = os.path.join(sys.prefix, "lib", f"python{sys.version_info[0]}.{sys.version_info[1]}")
 assert not glob.glob(os.path.join(lib, "site-packages", "pip*")), "pip is installed in site-packages"
 assert glob.glob(os.path.join(lib, "ensurepip", "_bundled", "pip-*.whl")), "ensurepip's bundled pip wheel is missing"
+pycs = glob.glob(os.path.join(lib, "**", "*.pyc"), recursive=True)
+bad = [p for p in pycs if open(p, "rb").read(8)[4:8] != b"\x01\x00\x00\x00"]  # flags: hash-based, unchecked
+assert pycs and not bad, f"{len(bad)} of {len(pycs)} pycs are not unchecked-hash, e.g. {bad[:3]}"
 print("==> ok:", sys.version.split()[0], ssl.OPENSSL_VERSION, "sqlite", sqlite3.sqlite_version)
 EOF
 """

@@ -63,7 +63,11 @@ def test_reference_profile_expresses_the_reference_layer_contract() -> None:
         "package-cache": LayerRole("package-cache", "pip-cache", build=False, launch=False, cache=True, in_image=False),
         "app-deps": LayerRole("app-deps", "venv", build=True, launch=True, cache=False, in_image=True),
     }
-    assert (profile.python_default, profile.python_alternative, profile.version_file) == ("3.13", "3.11", ".python-version")
+    assert (profile.python_default, profile.python_alternative, profile.version_file) == (
+        "3.13",
+        "3.11",
+        ".python-version",
+    )
     assert profile.pip_version_source == {"file": "buildpack.toml", "toml-key": "metadata.pip-version"}
     assert {"VIRTUAL_ENV", "LANG", "PYTHONUNBUFFERED"} <= set(profile.launch_env_required)
     assert "PYTHONPATH" in profile.launch_env_forbidden
@@ -270,7 +274,10 @@ def test_unknown_profile_name_suggests_a_builtin() -> None:
 
 def test_apps_can_be_overridden_disabled_and_relocated(tmp_path: Path) -> None:
     (tmp_path / "myapps" / "hello").mkdir(parents=True)
-    text = MINIMAL.replace("[buildpack]", 'apps-dir = "myapps"\n[buildpack]') + "[apps]\ndefault = 'hello'\nprocfile = false\n"
+    text = (
+        MINIMAL.replace("[buildpack]", 'apps-dir = "myapps"\n[buildpack]')
+        + "[apps]\ndefault = 'hello'\nprocfile = false\n"
+    )
     profile = load_profile(write_profile(tmp_path, text))
     assert profile.require_app("default") == (tmp_path / "myapps" / "hello").resolve()
     assert profile.app("procfile") is None
@@ -302,7 +309,7 @@ def test_message_matches_only_the_given_values(tmp_path: Path) -> None:
 
 def test_message_misuse_is_a_programming_error(tmp_path: Path) -> None:
     profile = load_profile("reference")
-    with pytest.raises(ValueError, match="unknown message key 'runtime-reuse'.*did you mean 'runtime-reused'"):
+    with pytest.raises(ValueError, match=r"unknown message key 'runtime-reuse'.*did you mean 'runtime-reused'"):
         profile.message("runtime-reuse")
     with pytest.raises(ValueError, match="takes"):
         profile.message("detect-fail", old="1")
@@ -341,7 +348,7 @@ def test_set_pip_version_reports_a_wrong_key(tmp_path: Path) -> None:
         '[pip]\ncurrent = "1"\nother = "2"\nversion-source = { file = "buildpack.toml", toml-key = "metadata.pip" }\n'
     )
     profile = load_profile(write_profile(tmp_path, text))
-    with pytest.raises(ConformanceError, match="has no key metadata.pip"):
+    with pytest.raises(ConformanceError, match=r"has no key metadata\.pip"):
         profile.set_pip_version(tmp_path / "bp", "2")
 
 

@@ -89,6 +89,18 @@ def test_archive_is_stripped_without_pip_but_with_the_bundled_wheel(archive: Run
     assert not [n for n in names if ".opt-" in n], "only optimisation level 0"
 
 
+def test_every_shipped_pyc_is_unchecked_hash_based(archive: RuntimeArchive) -> None:
+    """Timestamp pycs would be stale against the normalised source mtimes and recompiled on every start."""
+    flags: dict[str, bytes] = {}
+    with tarfile.open(archive.path) as tar:
+        for member in tar:
+            if member.name.endswith(".pyc"):
+                flags[member.name] = tar.extractfile(member).read(8)[4:8]
+    assert len(flags) > 300
+    wrong = [name for name, value in flags.items() if value != b"\x01\x00\x00\x00"]
+    assert not wrong, f"{len(wrong)} pycs are not unchecked-hash, e.g. {wrong[:3]}"
+
+
 def test_runs_from_an_arbitrary_path_as_the_run_user(unpacked) -> None:
     container, archive = unpacked
     result = sh(container, f"{PY} --version")

@@ -174,7 +174,7 @@ def install_dependencies(
     python = runtime.python_executable(python_layer)
     dependencies.create_venv(python, venv_dir, inputs.env)
     write_env(venv_dir, "env", "VIRTUAL_ENV", str(venv_dir), "override")
-    write_env(venv_dir, "env", "PIP_PYTHON", str(venv_dir), "override")
+    write_env(venv_dir, "env.build", "PIP_PYTHON", str(venv_dir), "override")
     requirements = inputs.app_dir / dependencies.REQUIREMENTS
     if requirements.is_file():
         log.line(f"Running pip install -r {dependencies.REQUIREMENTS}")

@@ -85,15 +85,22 @@ def fresh_layer_dir(layers_dir: Path, name: str) -> Path:
     return path
 
 
+# Inputs that follow from others (a new Python version always has a new archive): named only when
+# nothing else changed, so the log says "The Python version has changed" and not a pair of hashes too.
+DERIVED_INPUTS = frozenset({"runtime-sha256"})
+
+
 def describe_changes(previous: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
     """One sentence per input that differs, in the order of `current`'s keys."""
+    changed = [key for key, new in current.items() if previous.get(key) != new]
+    if any(key not in DERIVED_INPUTS for key in changed):
+        changed = [key for key in changed if key not in DERIVED_INPUTS]
     changes = []
-    for key, new in current.items():
+    for key in changed:
         old = previous.get(key)
-        if old != new:
-            what = INPUT_DESCRIPTIONS.get(key, f"The cached input {key!r}")
-            shown_old = "(not recorded)" if old is None else str(old)
-            changes.append(f"{what} has changed from {shown_old} to {new}")
+        what = INPUT_DESCRIPTIONS.get(key, f"The cached input {key!r}")
+        shown_old = "(not recorded)" if old is None else str(old)
+        changes.append(f"{what} has changed from {shown_old} to {current[key]}")
     return changes
 
 

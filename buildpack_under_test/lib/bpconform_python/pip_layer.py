@@ -32,8 +32,12 @@ def tool_env(base: Mapping[str, str], **extra: str) -> dict[str, str]:
     """The env for pip and Python subprocesses: the user's (PIP_INDEX_URL, PIP_CERT, ...) plus ours.
 
     PYTHONHOME is dropped because it would point the relocated runtime at the wrong stdlib.
+    PYTHONDONTWRITEBYTECODE keeps the runtime layer byte-for-byte as unpacked: importing the stdlib
+    from pip would otherwise add `__pycache__` files to it and change its digest from build to build
+    (pip still compiles the packages it installs, which does not depend on this variable).
     """
     env = {key: value for key, value in base.items() if key != "PYTHONHOME"}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
     env.setdefault("SOURCE_DATE_EPOCH", SOURCE_DATE_EPOCH)
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     env["PYTHONUNBUFFERED"] = "1"

@@ -165,7 +165,7 @@ def install_runtime(runtime: Runtime, layer_dir: Path, environ: Mapping[str, str
         )
     env = {key: value for key, value in environ.items() if key not in ("PYTHONHOME", "PYTHONPATH")}
     check = subprocess.run(
-        [str(executable), "-c", "import sys, ssl, sqlite3"], capture_output=True, text=True, env=env, cwd="/"
+        [str(executable), "-B", "-c", "import sys, ssl, sqlite3"], capture_output=True, text=True, env=env, cwd="/"
     )
     if check.returncode != 0:
         raise BuildpackError(

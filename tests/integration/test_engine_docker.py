@@ -1,0 +1,101 @@
+"""The engine module against a real Docker engine: labels, session cleanup, interrupted runs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from conformance import engine
+from conformance.stacks import ensure_stack
+
+pytestmark = pytest.mark.docker
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _session_containers(session: str) -> list:
+    return engine.ensure_engine().containers.list(all=True, filters={"label": f"{engine.SESSION}={session}"})
+
+
+def test_run_labels_and_removes_its_container() -> None:
+    stack = ensure_stack("bookworm")
+    seen = engine.run(
+        stack.run_image,
+        ["sh", "-c", "cat /proc/self/cgroup >/dev/null; echo hello"],
+        kind="selftest",
+    )
+    assert seen.exit_code == 0 and "hello" in seen.output
+    leftovers = engine.ensure_engine().containers.list(
+        all=True, filters={"label": [f"{engine.KIND}=selftest", f"{engine.SESSION}={engine.SESSION_ID}"]}
+    )
+    assert leftovers == [], "engine.run must remove its container"
+
+
+def test_run_times_out_and_still_cleans_up() -> None:
+    stack = ensure_stack("bookworm")
+    started = time.monotonic()
+    result = engine.run(stack.run_image, ["sleep", "60"], timeout=2, kind="selftest")
+    assert result.timed_out and time.monotonic() - started < 30
+    assert not engine.ensure_engine().containers.list(all=True, filters={"label": f"{engine.KIND}=selftest"})
+
+
+def test_cleanup_removes_only_the_given_session() -> None:
+    client = engine.ensure_engine()
+    stack = ensure_stack("bookworm")
+    other = uuid.uuid4().hex[:12]
+    mine = client.containers.create(stack.run_image, ["true"], labels=engine.labels("selftest"))
+    theirs = client.containers.create(
+        stack.run_image, ["true"], labels={**engine.labels("selftest"), engine.SESSION: other}
+    )
+    volume = client.volumes.create(labels={**engine.labels("selftest"), engine.SESSION: other})
+    try:
+        report = engine.cleanup(client, session=other)
+        assert theirs.name in report.containers and volume.name in report.volumes
+        assert mine.name not in report.containers
+        mine.reload()  # still there
+        assert client.images.get(stack.build_image), "persistent stack images must survive session cleanup"
+    finally:
+        engine.remove_container(mine)
+
+
+def test_interrupted_build_leaves_nothing_running(tmp_path: Path) -> None:
+    """Ctrl-C during a build: the build container and everything else of that run is removed."""
+    session = "int" + uuid.uuid4().hex[:9]
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "main.py").write_text("print('hi')\n")
+    env = {**os.environ, "BPCONFORM_SESSION": session}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "conformance.cli", "build", str(app), "--buildpack", str(FIXTURES / "sleepy"),
+         "--image", f"bpconform-selftest/interrupted:{session}", "--online"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not _session_containers(session) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert _session_containers(session), "the build container never started"
+        time.sleep(2)
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, f"expected exit 130 after Ctrl-C, got {proc.returncode}: {output[-1500:]}"
+    assert "Traceback" not in output, output[-2000:]
+    assert _session_containers(session) == [], "containers of the interrupted run were left behind"
+
+
+def test_missing_engine_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine, "_client", None)
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    with pytest.raises(engine.EngineError) as caught:
+        engine.ensure_engine()
+    assert "no Docker engine is reachable at unix:///nonexistent/docker.sock" in caught.value.message
+    assert "DOCKER_HOST" in caught.value.hint
