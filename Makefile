@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STACK  ?= bookworm
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test conformance lint bench clean
+.PHONY: setup test test-all conformance lifecycle-compare lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,11 +16,22 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 	$(BIN)/bpconform setup --stack $(STACK)
 
+# The harness's own tests: unit, platform self-tests, and the suite on the default app.
+# Scenarios marked slow (e.g. the trixie stack) run in `make test-all`.
 test: setup
+	$(BIN)/python -m pytest -q -m "not slow"
+
+test-all: setup
+	$(BIN)/bpconform setup --stack trixie
 	$(BIN)/python -m pytest -q
 
 conformance: setup
 	$(BIN)/bpconform run --buildpack buildpack_under_test --stack $(STACK) --report-dir reports
+
+# A lifecycle regression test: the suite with and without the lifecycle#1393 emulation, diffed.
+lifecycle-compare: setup
+	$(BIN)/bpconform run --buildpack buildpack_under_test --stack $(STACK) --report-dir reports/compare \
+		--compare lifecycle-1393
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

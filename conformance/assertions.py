@@ -85,5 +85,11 @@ def assert_no_traceback(output: str, *, what: str) -> None:
     )
 
 
+def key_lines(output: str, limit: int = 5) -> str:
+    """The lines that say what went wrong (pip's `ERROR:` lines, exceptions), else the last lines."""
+    picked = [line for line in output.splitlines() if re.search(r"\bERROR\b|Error:|denied", line)]
+    return "\n".join("    " + line for line in picked[:limit]) if picked else _tail(output)
+
+
 def _tail(output: str, lines: int = 15) -> str:
     return "\n".join("    " + line for line in output.splitlines()[-lines:])

@@ -42,7 +42,7 @@ def cmd_setup(args: argparse.Namespace) -> int:
     if not args.no_wheelhouse:
         access.ensure_wheelhouse(
             testapp_requirements(),
-            python_versions=sorted({v.rsplit(".", 1)[0] for v in (args.python or runtimes.DEFAULT_VERSIONS)}),
+            python_versions=sorted({runtimes.minor_version(v) for v in (args.python or runtimes.DEFAULT_VERSIONS)}),
             extra=list(WHEELHOUSE_EXTRAS),
             on_output=_progress,
         )
@@ -72,7 +72,13 @@ def cmd_runtime_build(args: argparse.Namespace) -> int:
 
     stacks.ensure_stack(args.stack, on_output=_progress)
     archive = runtimes.ensure_runtime(
-        args.version, args.stack, source=args.source, prebuilt=args.prebuilt, force=args.force, on_output=_progress
+        args.version,
+        args.stack,
+        source=args.source,
+        prebuilt=args.prebuilt,
+        force=args.force,
+        allow_pip=args.allow_pip,
+        on_output=_progress,
     )
     print(f"{archive.path}  sha256:{archive.sha256}  {archive.size / 1e6:.1f} MB")
     return 0
@@ -142,7 +148,7 @@ def _package_access(args: argparse.Namespace):  # -> PackageAccess
     requirements = [args.app / "requirements.txt"] if (args.app / "requirements.txt").is_file() else []
     wheelhouse = access.ensure_wheelhouse(
         requirements,
-        python_versions=sorted({v.rsplit(".", 1)[0] for v in runtimes.DEFAULT_VERSIONS}),
+        python_versions=sorted({runtimes.minor_version(v) for v in runtimes.DEFAULT_VERSIONS}),
         extra=list(WHEELHOUSE_EXTRAS),
         on_output=_progress,
     )
@@ -179,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--source", type=Path, help="a CPython source tarball of your own")
     source.add_argument("--prebuilt", type=Path, help="a prebuilt relocatable install tree")
     runtime_build.add_argument("--force", action="store_true")
+    runtime_build.add_argument("--allow-pip", action="store_true", help="accept a prebuilt tree that contains pip")
     runtime_build.set_defaults(func=cmd_runtime_build)
 
     build = sub.add_parser("build", help="build an app into an image with the embedded CNB platform")

@@ -18,7 +18,9 @@ Why each step:
   files compiled with `--invalidation-mode unchecked-hash` (no source mtime inside, so the same
   sources give the same bytes) for optimisation level 0 only.
 - The archive is packed deterministically (sorted entries, fixed mtime, uid/gid 0, no names, a
-  gzip header without name or time): the same tree always has the same sha256.
+  gzip header without name or time): the same tree always has the same sha256. With
+  SOURCE_DATE_EPOCH set for the whole compile, two builds of the same source on the same build
+  image gave bit-identical archives (checked for 3.11.2 on bookworm).
 """
 
 from __future__ import annotations

@@ -57,6 +57,7 @@ BUILD_METADATA = "io.buildpacks.build.metadata"
 PROJECT_METADATA = "io.buildpacks.project.metadata"
 BUILD_FAILED = 51  # a buildpack's bin/build exited non-zero
 BUILD_ERROR = 52  # the platform could not run or understand a buildpack
+DETECT_ERROR = 22  # detection itself failed (here: a bin/detect that hung)
 
 APP_DIR = "/workspace"
 LAYERS_DIR = "/layers"
@@ -281,13 +282,18 @@ class _Run:
     def target(self) -> RunTarget:
         return RunTarget("linux", self.stack.arch, self.stack.distro_name, self.stack.distro_version)
 
-    def _exec_buildpack(self, command: list[str], env: dict[str, str], header: str) -> int:
-        """Run a buildpack executable as the build user with exactly `env`, under the timeout."""
+    def _exec_as_build_user(
+        self, command: list[str], env: dict[str, str], on_output: Output, *, what: str, exit_code: int
+    ) -> int:
+        """Run a buildpack executable as the build user with exactly `env`, under the request's timeout.
+
+        Past the timeout the build container is killed (ending the executable and everything it
+        started) and the build fails with `exit_code`, naming `what` hung.
+        """
         assert self.container is not None
-        self.log.line(header)
         argv = ["env", "-i", *(f"{key}={value}" for key, value in sorted(env.items())), *command]
-        timer = None
         expired = threading.Event()
+        timer = None
         if self.request.timeout:
 
             def expire() -> None:
@@ -298,26 +304,19 @@ class _Run:
             timer.daemon = True
             timer.start()
         try:
-            result = exec_in(
-                self.container,
-                argv,
-                user=f"{self.owner.uid}:{self.owner.gid}",
-                workdir=APP_DIR,
-                on_output=self.log,
-            )
+            result = exec_in(self.container, argv, user=self._ids, workdir=APP_DIR, on_output=on_output)
         except Exception:
-            if expired.is_set():
-                result = None
-            else:
+            if not expired.is_set():
                 raise
+            result = None
         finally:
             if timer is not None:
                 timer.cancel()
         if expired.is_set() or result is None:
             raise PlatformError(
-                f"{header.strip('- ')} did not finish within {self.request.timeout:.0f}s and was stopped",
+                f"{what} did not finish within {self.request.timeout:.0f}s and was stopped",
                 "look at the output above for where it hung; raise the timeout if the work is legitimately slow",
-                BUILD_FAILED,
+                exit_code,
             )
         return result.exit_code
 
@@ -348,7 +347,13 @@ class _Run:
                 }
             )
             chunks: list[str] = []
-            exit_code = self._exec_capture([f"{_buildpack_dir(bp)}/bin/detect", PLATFORM_DIR, plan_path], env, chunks)
+            exit_code = self._exec_as_build_user(
+                [f"{_buildpack_dir(bp)}/bin/detect", PLATFORM_DIR, plan_path],
+                env,
+                chunks.append,
+                what=f"bin/detect of {bp.id} {bp.version}",
+                exit_code=DETECT_ERROR,
+            )
             return DetectRun.from_plan_file(exit_code, "".join(chunks), plan_host)
 
         result = resolve_order(order, registry, run_detect, target=self.target)
@@ -359,12 +364,6 @@ class _Run:
     @property
     def _ids(self) -> str:
         return f"{self.owner.uid}:{self.owner.gid}"
-
-    def _exec_capture(self, command: list[str], env: dict[str, str], chunks: list[str]) -> int:
-        assert self.container is not None
-        argv = ["env", "-i", *(f"{key}={value}" for key, value in sorted(env.items())), *command]
-        result = exec_in(self.container, argv, user=self._ids, workdir=APP_DIR, on_output=chunks.append)
-        return result.exit_code
 
     # -- restore ----------------------------------------------------------------------------------
 
@@ -383,7 +382,8 @@ class _Run:
             bp_dir.mkdir(exist_ok=True)
             names: dict[str, dict[str, Any]] = {}
             for name, record in previous_layers.get(bp.id, {}).items():
-                if record.get("launch") and not record.get("cache"):
+                # launch-only layers: build=true layers are always recreated, so the lifecycle skips them
+                if record.get("launch") and not record.get("cache") and not record.get("build"):
                     names[name] = record.get("data") or {}
                     self.log.line(f'Restoring metadata for "{bp.id}:{name}" from app image')
             for name, cached in cache_index.buildpacks.get(bp.id, {}).items():
@@ -434,7 +434,10 @@ class _Run:
             )
             envs[bp.id] = dict(env)
             command = [f"{_buildpack_dir(bp)}/bin/build", bp_layers, PLATFORM_DIR, f"{PLANS_DIR}/{plan_host.name}"]
-            exit_code = self._exec_buildpack(command, env, f"-----> {bp.id} {bp.version}")
+            self.log.line(f"-----> {bp.id} {bp.version}")
+            exit_code = self._exec_as_build_user(
+                command, env, self.log, what=f"bin/build of {bp.id} {bp.version}", exit_code=BUILD_FAILED
+            )
             if exit_code != 0:
                 raise PlatformError(
                     f"buildpack {bp.id} {bp.version} failed: bin/build exited with {exit_code}",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from conformance.assertions import key_lines
 from conformance.fixtures import Build
 
 
@@ -21,7 +22,7 @@ def test_ensurepip_recovers_pip_offline(build: Build) -> None:
     script = "python -m ensurepip --default-pip && pip --version"
     result = build.image.run(["sh", "-c", script], network=False)
     assert result.exit_code == 0, (
-        f"`{script}` failed as the image's user ({build.image.user}) with no network: {result.output[-1500:]}"
+        f"`{script}` failed as the image's user ({build.image.user}) with no network:\n{key_lines(result.output)}"
     )
     assert "pip " in result.output
 

@@ -34,7 +34,9 @@ def test_image_snapshot(build: Build, snapshot) -> None:
         name: tomllib.loads(text) for name, text in sorted(tomls.items()) if name not in ("launch", "build", "store")
     }
     env = build.image.launch_env()
-    interesting = sorted(set(profile.launch_env_required) | set(profile.launch_env_forbidden) | {"PATH", "LD_LIBRARY_PATH"})
+    interesting = sorted(
+        set(profile.launch_env_required) | set(profile.launch_env_forbidden) | {"PATH", "LD_LIBRARY_PATH"}
+    )
     facts = {
         "layers": layers,
         "image_layers": sorted(layer.name for layer in build.image.layers(profile.buildpack_id)),

@@ -72,9 +72,22 @@ def test_interrupted_build_leaves_nothing_running(tmp_path: Path) -> None:
     (app / "main.py").write_text("print('hi')\n")
     env = {**os.environ, "BPCONFORM_SESSION": session}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "conformance.cli", "build", str(app), "--buildpack", str(FIXTURES / "sleepy"),
-         "--image", f"bpconform-selftest/interrupted:{session}", "--online"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "conformance.cli",
+            "build",
+            str(app),
+            "--buildpack",
+            str(FIXTURES / "sleepy"),
+            "--image",
+            f"bpconform-selftest/interrupted:{session}",
+            "--online",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 120

@@ -96,11 +96,6 @@ def test_build_only_layer_without_cache_is_not_restored(builder, app) -> None:
     assert not AppImage.load(second.image).path_exists("/layers/fixture_layers/tools")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: creator._restore restores metadata of launch=true build=true cache=false layers; "
-    "the lifecycle skips them (internal/layer/metadata_restorer.go)",
-)
 def test_build_and_launch_layer_without_cache_gets_no_metadata_back(builder, app) -> None:
     source = app(
         {

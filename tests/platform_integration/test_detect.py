@@ -23,7 +23,8 @@ def _plan(output: str, short: str) -> dict:
 
 
 def test_detect_runs_as_build_user_in_app_dir_with_cnb_inputs(builder, app) -> None:
-    result = builder.build(app({"layers.detect.sh": "record_detect\n", "layers.build.sh": SHOW_PLAN}), ["layers"])
+    source = app({"layers.detect.sh": "record_detect\n", "layers.build.sh": SHOW_PLAN})
+    result = builder.build(source, ["layers"], user_env={"GREETING": "from-user", "PATH": "/user/bin"})
 
     assert result.group == [("fixture/layers", "0.0.1")]
     entries = _plan(result.output, "layers")["entries"]
@@ -36,6 +37,8 @@ def test_detect_runs_as_build_user_in_app_dir_with_cnb_inputs(builder, app) -> N
     assert seen["buildpack_dir"] == "/cnb/buildpacks/fixture_layers/0.0.1"
     target = (seen["target_os"], seen["target_arch"], seen["target_distro_name"], seen["target_distro_version"])
     assert target == ("linux", builder.stack.arch, "debian", "12")
+    assert seen["user_greeting"] == "from-user"  # <platform>/env applies to detect too
+    assert seen["path"].startswith("/user/bin:/usr/local/sbin:")
 
 
 def test_no_passing_group_is_exit_20_listing_each_result_and_output(builder, app) -> None:

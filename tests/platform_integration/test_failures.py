@@ -18,8 +18,8 @@ from .conftest import BUILDPACKS, fixture_buildpack
 FIXTURES = ("layers", "env-writer", "env-reader", "clear-env")
 
 
-def _session_containers() -> list[str]:
-    return [c.id for c in ensure_engine().containers.list(all=True, filters={"label": f"{SESSION}={SESSION_ID}"})]
+def _session_containers() -> set[str]:
+    return {c.id for c in ensure_engine().containers.list(all=True, filters={"label": f"{SESSION}={SESSION_ID}"})}
 
 
 def _broken_copy(tmp_path: Path) -> Path:
@@ -39,14 +39,10 @@ def test_build_past_timeout_is_stopped_without_leaking_containers(builder, app) 
     assert time.monotonic() - started < 30
     assert "fixture/layers" in str(failed.value)
     assert "did not finish within 5s" in str(failed.value)
-    assert _session_containers() == before
+    assert _session_containers() - before == set()  # the build container is gone
 
 
 @pytest.mark.docker
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: creator._exec_capture (bin/detect) ignores BuildRequest.timeout: a hanging detect hangs the build",
-)
 def test_detect_past_timeout_is_stopped(builder, app) -> None:
     source = app({"layers.detect.sh": "sleep 4\n"})
     with pytest.raises(PlatformError) as failed:
