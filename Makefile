@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STACK  ?= bookworm
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test test-all conformance lifecycle-compare lint bench clean
+.PHONY: setup test test-all conformance lifecycle-compare mutants lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ conformance: setup
 lifecycle-compare: setup
 	$(BIN)/bpconform run --buildpack buildpack_under_test --stack $(STACK) --report-dir reports/compare \
 		--compare lifecycle-1393
+
+# Known-bad variants of the reference buildpack (tests/mutants/): proves the suite fails each one and
+# regenerates the kill matrix in reports/mutants.{json,md} and README.md. One suite run at a time.
+mutants: setup
+	$(BIN)/python -m tests.mutants.run
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -8,6 +8,7 @@ or rebuild use `build_app`, which gives each test its own image name and cache.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
@@ -128,6 +129,7 @@ class Platform:
         self._access = None
         self._runtimes_dir: Path | None = None
         self._counter = 0
+        self.images: set[str] = set()
 
     def _prepare(self) -> None:
         if self._stack is not None:
@@ -146,7 +148,7 @@ class Platform:
 
             wheelhouse = access.ensure_wheelhouse(
                 testapp_requirements(),
-                python_versions=sorted({v.rsplit(".", 1)[0] for v in runtimes.DEFAULT_VERSIONS}),
+                python_versions=sorted({runtimes.minor_version(v) for v in runtimes.DEFAULT_VERSIONS}),
                 extra=list(WHEELHOUSE_EXTRAS),
             )
             self._access = access.offline(wheelhouse)
@@ -170,16 +172,39 @@ class Platform:
     ) -> Build:
         """Build `app_dir` (never modified); raises BuildFailed with the output when it fails."""
         self._prepare()
-        if self.settings.platform != "embedded":
-            raise pytest.UsageError(f"bpconform: --platform {self.settings.platform} is not available here yet")
-        from conformance.platform.cache import BuildCache
-        from conformance.platform.creator import BuildRequest, create
-
         label = label or app_dir.name
         image = image or self.image_name(label)
         chosen = list(buildpacks or self.settings.buildpacks) + ([PROBE_DIR] if with_probe else [])
         env = {"BPCONFORM_PROBE_IMPORT": _first_requirement(app_dir)} if with_probe else {}
         env.update(user_env or {})
+        self.images.add(image)
+        if self.settings.platform == "pack":
+            output = self._pack_build(app_dir, image, chosen, env, clear_cache, env_order, label)
+            actions: dict[str, str] = {}
+        else:
+            output, actions = self._embedded_build(app_dir, image, chosen, env, clear_cache, env_order, label)
+        return Build(
+            app=label,
+            app_dir=app_dir,
+            image=AppImage.load(image),
+            output=output,
+            profile=self.settings.profile,
+            layer_actions=actions,
+        )
+
+    def _embedded_build(
+        self,
+        app_dir: Path,
+        image: str,
+        buildpacks: list[Path],
+        env: dict[str, str],
+        clear_cache: bool,
+        env_order: str | None,
+        label: str,
+    ) -> tuple[str, dict[str, str]]:
+        from conformance.platform.cache import BuildCache
+        from conformance.platform.creator import BuildRequest, create
+
         cache = BuildCache(self.workdir / "caches" / re.sub(r"[^A-Za-z0-9_.-]", "_", image))
         chunks: list[str] = []
         try:
@@ -187,7 +212,7 @@ class Platform:
                 BuildRequest(
                     image=image,
                     app_dir=app_dir,
-                    buildpacks=chosen,
+                    buildpacks=buildpacks,
                     stack=self._stack,
                     access=self._access,
                     runtimes_dir=self._runtimes_dir,
@@ -200,14 +225,53 @@ class Platform:
             )
         except PlatformError as exc:
             raise BuildFailed(label, exc.message, "".join(chunks), exc.exit_code) from None
-        return Build(
-            app=label,
-            app_dir=app_dir,
-            image=AppImage.load(image),
-            output=result.output,
-            profile=self.settings.profile,
-            layer_actions={f"{r.buildpack_id}:{r.name}": r.action for r in result.layers},
-        )
+        return result.output, {f"{r.buildpack_id}:{r.name}": r.action for r in result.layers}
+
+    def _pack_build(
+        self,
+        app_dir: Path,
+        image: str,
+        buildpacks: list[Path],
+        env: dict[str, str],
+        clear_cache: bool,
+        env_order: str | None,
+        label: str,
+    ) -> str:
+        """Drive the real `pack` CLI: same app, buildpacks, env and package access as the embedded run."""
+        if (env_order or self.settings.env_order) != "sorted":
+            pytest.skip("lifecycle emulation is an embedded-platform setting; with pack, pick a --lifecycle-image")
+        pack = shutil.which("pack")
+        if pack is None or not self.settings.builder:
+            raise pytest.UsageError(
+                "bpconform: --platform pack needs the `pack` CLI on PATH and --builder IMAGE"
+                " (use --platform embedded when neither is available)"
+            )
+        command = [pack, "build", image, "--path", str(app_dir), "--builder", self.settings.builder]
+        command += ["--pull-policy", "if-not-present", "--trust-builder"]
+        if self.settings.lifecycle_image:
+            command += ["--lifecycle-image", self.settings.lifecycle_image]
+        for buildpack in buildpacks:
+            command += ["--buildpack", str(buildpack)]
+        for name, value in {**(self._access.platform_env() if self._access else {}), **env}.items():
+            command += ["--env", f"{name}={value}"]
+        for mount in self._access.mounts() if self._access else []:
+            command += ["--volume", f"{mount.source}:{mount.target}:{'ro' if mount.read_only else 'rw'}"]
+        if self._runtimes_dir is not None:
+            command += ["--volume", f"{self._runtimes_dir}:/bpconform/runtimes:ro"]
+        if clear_cache:
+            command.append("--clear-cache")
+        proc = subprocess.run(command, capture_output=True, text=True)
+        output = proc.stdout + proc.stderr
+        if proc.returncode != 0:
+            raise BuildFailed(label, f"pack build exited with {proc.returncode}", output, proc.returncode)
+        return output
+
+    def remove_images(self) -> None:
+        """Images of this session (pack does not label them, so they are removed by name)."""
+        client = ensure_engine()
+        for image in self.images:
+            with contextlib.suppress(Exception):
+                client.images.remove(image, force=True)
 
     def rebuild(self, previous: Build, app_dir: Path | None = None, **kwargs: Any) -> Build:
         """Build again under the same image name, so the previous image and cache are reused."""
@@ -248,9 +312,11 @@ def profile(conformance_settings: Settings) -> Profile:
 def platform(conformance_settings: Settings) -> Iterator[Platform]:
     workdir = cache_dir("test-sessions") / SESSION_ID
     workdir.mkdir(parents=True, exist_ok=True)
+    session_platform = Platform(conformance_settings, workdir)
     try:
-        yield Platform(conformance_settings, workdir)
+        yield session_platform
     finally:
+        session_platform.remove_images()
         shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -207,7 +207,7 @@ def _layer_from_image(reference: str | None, layer: NewLayer) -> Path:
     with tarfile.open(saved) as archive:
         manifest = json.load(archive.extractfile("manifest.json"))  # type: ignore[arg-type]
         config = json.load(archive.extractfile(manifest[0]["Config"]))  # type: ignore[arg-type]
-        members = dict(zip(config["rootfs"]["diff_ids"], manifest[0]["Layers"]))
+        members = dict(zip(config["rootfs"]["diff_ids"], manifest[0]["Layers"], strict=True))
         if layer.diff_id not in members:
             raise PlatformError(f"{reference} has no layer {layer.diff_id} to reuse", "", EXPORT_ERROR)
         target = scratch / "layer.tar"
