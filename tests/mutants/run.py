@@ -25,7 +25,8 @@ from typing import Any
 
 from conformance.paths import REPO_ROOT
 from conformance.tomlcompat import dump_toml, load_toml
-from tests.mutants.mutants import DEFAULT_SELECTION, MUTANTS, Mutant, by_name, check_matches, is_expected
+
+from .mutants import DEFAULT_SELECTION, MUTANTS, Mutant, by_name, check_matches, is_expected
 
 REPORTS_DIR = REPO_ROOT / "reports"
 README = REPO_ROOT / "README.md"
@@ -115,6 +116,7 @@ def classify(result: MutantResult, mutant: Mutant, baseline_failing: set[str]) -
         for expected in mutant.expected_checks
         if not any(check_matches(expected, c) for c in result.intended_failed)
     ]
+    result.only_expected = mutant.only_expected
     if result.intended_failed:
         result.verdict = KILLED_INTENDED
     elif killed:
@@ -430,6 +432,16 @@ def run_baseline(work: Path, selection: str, report: Path | None = None) -> Muta
     )
 
 
+def reclassify(results: Sequence[MutantResult], baseline: MutantResult | None) -> None:
+    """Apply the current expectations in mutants.py to stored check states (the mutants are unchanged)."""
+    failing = {c for c, r in (baseline.checks if baseline else {}).items() if r.state in (FAIL, CRASHED)}
+    for result in results:
+        mutant = _mutant_of(result.name)
+        if mutant is not None:
+            result.expected_checks = list(mutant.expected_checks)
+            classify(result, mutant, failing)
+
+
 def write_outputs(
     results: Sequence[MutantResult], baseline: MutantResult | None, wall_time: float, reports: Path, readme: Path | None
 ) -> None:
@@ -462,6 +474,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     readme = None if args.no_readme else README
     if args.from_json:
         results, baseline, wall_time = from_json(json.loads(args.from_json.read_text()))
+        reclassify(results, baseline)
     else:
         chosen = [by_name(name) for name in args.only] if args.only else list(MUTANTS)
         started = time.monotonic()
