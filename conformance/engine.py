@@ -31,6 +31,7 @@ import docker
 import docker.errors
 from docker.models.containers import Container
 
+from conformance import host
 from conformance.errors import EngineError
 
 MANAGED = "io.bpconform.managed"
@@ -73,24 +74,17 @@ def _try_connect() -> docker.DockerClient | None:
 
 
 def _can_start_local_engine() -> bool:
-    return os.geteuid() == 0 and Path("/etc/debian_version").exists() and not os.environ.get("DOCKER_HOST")
-
-
-def _install_docker_io() -> None:
-    print("bpconform: installing docker.io with apt (no Docker engine found)", file=sys.stderr, flush=True)
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "docker.io"]):
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise EngineError(
-                f"`{' '.join(cmd)}` failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}",
-                "install a Docker engine yourself and start it, or set DOCKER_HOST to a reachable one",
-            )
+    return host.can_install_packages() and not os.environ.get("DOCKER_HOST")
 
 
 def _start_dockerd() -> None:
     if shutil.which("dockerd") is None:
-        _install_docker_io()
+        print("bpconform: installing docker.io with apt (no Docker engine found)", file=sys.stderr, flush=True)
+        host.apt_install(
+            "docker.io",
+            EngineError,
+            "install a Docker engine yourself and start it, or set DOCKER_HOST to a reachable one",
+        )
     DOCKERD_LOG.parent.mkdir(parents=True, exist_ok=True)
     print(f"bpconform: starting dockerd in the background (log: {DOCKERD_LOG})", file=sys.stderr, flush=True)
     with DOCKERD_LOG.open("ab") as log:

@@ -8,12 +8,17 @@ so the same checks work on images made by the embedded platform and by `pack`.
 from __future__ import annotations
 
 import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import docker.errors
 
-from conformance.engine import RunResult, ensure_engine, run
+from conformance.engine import RunResult, ensure_engine, labels, run
 from conformance.errors import ConformanceError
 
 LIFECYCLE_METADATA = "io.buildpacks.lifecycle.metadata"
@@ -175,3 +180,34 @@ class AppImage:
 
     def path_exists(self, path: str) -> bool:
         return self.run(["test", "-e", path], via_launcher=False).exit_code == 0
+
+    @contextmanager
+    def serving(self, process_type: str, port: int, *, timeout: float = 60) -> Iterator[str]:
+        """Start a long-running process (testcontainers) and yield its URL once it answers HTTP.
+
+        The port is published on the host's loopback only; the container is labelled like every
+        other harness resource and removed when the block ends.
+        """
+        from testcontainers.core.container import DockerContainer
+
+        container = (
+            DockerContainer(self.reference)
+            .with_exposed_ports(port)
+            .with_kwargs(entrypoint=[f"/cnb/process/{process_type}"], labels=labels("inspect"), user=self.user)
+        )
+        with container:
+            url = f"http://127.0.0.1:{container.get_exposed_port(port)}/"
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    with urllib.request.urlopen(url, timeout=5):
+                        break
+                except (urllib.error.URLError, ConnectionError, OSError):
+                    if time.monotonic() > deadline:
+                        logs = container.get_logs()
+                        raise ConformanceError(
+                            f"process {process_type!r} of {self.reference} did not answer on port {port}"
+                            f" within {timeout:.0f}s; its output: {logs}"
+                        ) from None
+                    time.sleep(0.5)
+            yield url

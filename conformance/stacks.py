@@ -33,6 +33,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from conformance import host
 from conformance.errors import StackError
 from conformance.paths import cache_dir
 
@@ -385,16 +386,9 @@ def _require_root() -> None:
 def _ensure_debootstrap(say: Callable[[str], None]) -> None:
     if shutil.which("debootstrap"):
         return
-    if os.geteuid() == 0 and Path("/etc/debian_version").exists():
+    if host.can_install_packages():
         say("installing debootstrap with apt...")
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "debootstrap"]):
-            proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-            if proc.returncode != 0:
-                raise StackError(
-                    f"`{' '.join(cmd)}` failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}",
-                    "install debootstrap yourself (`apt-get install debootstrap`) and retry",
-                )
+        host.apt_install("debootstrap", StackError, "install debootstrap yourself (`apt-get install debootstrap`)")
         if shutil.which("debootstrap"):
             return
     raise StackError(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from conformance.fixtures import Build
 
 
@@ -21,7 +23,7 @@ def test_runtime_layer_shared_between_apps(built_app, profile) -> None:
     apps = [profile.apps["default"], profile.app("procfile")]
     builds: list[Build] = [built_app(name) for name in apps if name]
     if len(builds) < 2:
-        return
+        pytest.skip(f"profile {profile.name} names no second app (procfile) on the default Python version")
     a, b = builds[0].layer("runtime"), builds[1].layer("runtime")
     assert a.sha == b.sha, (
         f"{builds[0].app} and {builds[1].app} use the same Python but their {a.name} layers differ"

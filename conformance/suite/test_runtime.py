@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from conformance.assertions import assert_under
 from conformance.fixtures import Build, _first_requirement
 
@@ -9,7 +11,7 @@ from conformance.fixtures import Build, _first_requirement
 def test_dependencies_import(build: Build) -> None:
     module = _first_requirement(build.app_dir)
     if not module:
-        return
+        pytest.skip("the app has no requirements.txt dependency to import")
     result = build.image.run(["python", "-c", f"import {module}; print({module}.__file__)"])
     assert result.exit_code == 0, f"`import {module}` fails at run time: {result.output}"
     venv = build.image.launch_env().get("VIRTUAL_ENV", "")
@@ -29,7 +31,7 @@ def test_launch_env(build: Build) -> None:
 def test_user_site_does_not_leak_pip(build: Build) -> None:
     """The build-only pip layer is a user install; nothing at run time may point Python at it."""
     if build.app == build.profile.app("pip-dependency"):
-        return
+        pytest.skip("this app lists pip in its requirements, so pip is expected at run time")
     code = "import importlib.util, site, sys; print(importlib.util.find_spec('pip')); print(site.getuserbase())"
     result = build.image.run(["python", "-c", code])
     assert result.exit_code == 0, result.output
@@ -43,7 +45,7 @@ def test_user_site_does_not_leak_pip(build: Build) -> None:
 def test_default_process(built_app, profile) -> None:
     app = profile.app("procfile")
     if not app:
-        return
+        pytest.skip(f"profile {profile.name} has no procfile app")
     image = built_app(app).image
     assert image.default_process == "web", (
         f"the Procfile's web process must be the default, got {image.default_process}"
@@ -51,3 +53,15 @@ def test_default_process(built_app, profile) -> None:
     web = next((p for p in image.processes if p["type"] == "web"), None)
     assert web is not None, f"no web process in the image: {image.processes}"
     assert image.config["Entrypoint"] == ["/cnb/process/web"], f"entrypoint is {image.config['Entrypoint']}"
+
+
+def test_web_process_serves(built_app, profile) -> None:
+    """The Procfile's web process really starts through the launcher and answers HTTP."""
+    import urllib.request
+
+    app = profile.app("procfile")
+    if not app:
+        pytest.skip(f"profile {profile.name} has no procfile app")
+    image = built_app(app).image
+    with image.serving("web", 8080) as url, urllib.request.urlopen(url, timeout=10) as response:
+        assert response.status == 200, f"the web process answered {response.status} on {url}"
