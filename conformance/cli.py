@@ -235,10 +235,7 @@ def run_command(func: Callable[[argparse.Namespace], int], args: argparse.Namesp
         print(f"bpconform: error: {exc.message}", file=sys.stderr)
         if exc.hint:
             print(f"  -> {exc.hint}", file=sys.stderr)
-        build_output = getattr(exc, "build_output", "")
-        if build_output and not sys.stderr.isatty():
-            pass  # already streamed as it happened
-        return exc.exit_code if exc.exit_code else 1
+        return exc.exit_code or 1
     except KeyboardInterrupt:
         print("bpconform: interrupted; removing the containers this run created", file=sys.stderr)
         return 130

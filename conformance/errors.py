@@ -35,8 +35,10 @@ class RuntimeBuildError(ConformanceError):
 
 
 class PlatformError(ConformanceError):
-    """The embedded CNB platform failed; `exit_code` mirrors the lifecycle's."""
+    """The embedded CNB platform failed; `exit_code` mirrors the lifecycle's, `build_output` is
+    everything the build printed up to the failure (for callers that did not stream it)."""
 
     def __init__(self, message: str, hint: str = "", exit_code: int = 1) -> None:
         super().__init__(message, hint)
         self.exit_code = exit_code
+        self.build_output = ""

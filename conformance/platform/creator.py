@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import sys
 import threading
@@ -57,6 +58,7 @@ BUILD_METADATA = "io.buildpacks.build.metadata"
 PROJECT_METADATA = "io.buildpacks.project.metadata"
 BUILD_FAILED = 51  # a buildpack's bin/build exited non-zero
 BUILD_ERROR = 52  # the platform could not run or understand a buildpack
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 DETECT_ERROR = 22  # detection itself failed (here: a bin/detect that hung)
 
 APP_DIR = "/workspace"
@@ -154,7 +156,7 @@ def create(request: BuildRequest) -> BuildResult:
     try:
         return run.execute()
     except PlatformError as exc:
-        exc.build_output = log.text  # type: ignore[attr-defined]
+        exc.build_output = log.text
         raise
     finally:
         run.cleanup()
@@ -242,6 +244,12 @@ class _Run:
         platform_env = dict(self.request.access.platform_env() if self.request.access else {})
         platform_env.update(self.request.user_env)
         for name, value in platform_env.items():
+            if not ENV_NAME.fullmatch(name):
+                raise PlatformError(
+                    f"{name!r} is not a valid environment variable name for <platform>/env",
+                    "use letters, digits and underscores, not starting with a digit",
+                    BUILD_ERROR,
+                )
             (self.platform_dir / "env" / name).write_text(value)
 
     def _mounts(self, buildpacks: list[Buildpack]) -> list[Mount]:
@@ -260,8 +268,7 @@ class _Run:
 
     def _own_work_dirs(self) -> None:
         """Give the build user the dirs it writes to (works whether or not the host user is root)."""
-        ids = f"{self.owner.uid}:{self.owner.gid}"
-        self._root_exec(["chown", "-R", ids, APP_DIR, LAYERS_DIR, PLATFORM_DIR, PLANS_DIR])
+        self._root_exec(["chown", "-R", self._ids, APP_DIR, LAYERS_DIR, PLATFORM_DIR, PLANS_DIR])
 
     def _root_exec(self, command: list[str]) -> None:
         assert self.container is not None

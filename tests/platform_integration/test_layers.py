@@ -106,4 +106,4 @@ def test_build_exit_non_zero_is_exit_51_with_buildpack_output(builder, app) -> N
 
     assert failed.value.exit_code == 51
     assert "fixture/layers" in str(failed.value) and "7" in str(failed.value)
-    assert "gcc: fatal error: no input files" in failed.value.build_output  # type: ignore[attr-defined]
+    assert "gcc: fatal error: no input files" in failed.value.build_output
