@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STACK  ?= bookworm
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test test-all conformance lifecycle-compare mutants lint bench clean
+.PHONY: setup test test-all conformance lifecycle-compare mutants lint bench soak clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ lint: $(STAMP)
 
 bench: setup
 	$(BIN)/python -m conformance.bench
+
+# Long reliability scenarios (tests/reliability, marked soak): the full suite three times in a row, and
+# the engine restart (only with BPCONFORM_ALLOW_ENGINE_RESTART=1: it stops the shared dockerd).
+soak: setup
+	$(BIN)/python -m pytest -q -m soak tests/reliability
 
 # Removes only what this project created: its engine resources (labelled), its cache and venv.
 clean:

@@ -266,17 +266,19 @@ def exec_in(
     workdir: str | None = None,
     on_output: Callable[[str], None] | None = None,
 ) -> RunResult:
-    """Run a command in a running container, streaming output; returns its exit code."""
+    """Run a command in a running container; returns its exit code.
+
+    With `on_output` the output goes there as it arrives and is not kept (`RunResult.output` is
+    empty): a buildpack printing megabytes must not cost the harness that much memory twice.
+    """
     api = container.client.api
     exec_id = api.exec_create(
         container.id, command, user=user, environment=environment or {}, workdir=workdir, stdout=True, stderr=True
     )["Id"]
     chunks: list[str] = []
+    sink = on_output if on_output is not None else chunks.append
     for raw in api.exec_start(exec_id, stream=True):
-        text = raw.decode("utf-8", errors="replace")
-        chunks.append(text)
-        if on_output is not None:
-            on_output(text)
+        sink(raw.decode("utf-8", errors="replace"))
     exit_code = api.exec_inspect(exec_id)["ExitCode"]
     return RunResult(int(exit_code if exit_code is not None else 1), "".join(chunks))
 

@@ -59,11 +59,12 @@ class BuildCache:
             return CacheIndex()
         try:
             raw = json.loads(index_path.read_text())
-        except (json.JSONDecodeError, OSError):
-            return CacheIndex()  # an unreadable index means an empty cache, not a failed build
-        return CacheIndex(
-            {bp: {name: CachedLayer(**layer) for name, layer in layers.items()} for bp, layers in raw.items()}
-        )
+            return CacheIndex(
+                {bp: {name: CachedLayer(**layer) for name, layer in layers.items()} for bp, layers in raw.items()}
+            )
+        except (OSError, ValueError, TypeError, AttributeError):
+            # unreadable, or JSON of the wrong shape: an empty cache, not a failed build
+            return CacheIndex()
 
     def tar_path(self, escaped_bp_id: str, layer_name: str) -> Path:
         return self.root / escaped_bp_id / f"{layer_name}.tar"

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import docker.errors
+import requests.exceptions
 from docker.models.containers import Container
 
 from conformance import __version__
@@ -207,6 +209,7 @@ class _Run:
         registry = BuildpackRegistry()
         for bp in buildpacks:
             registry.add(bp)
+        run_image = BaseImage.inspect(self.stack.run_image)  # fail before building, like the lifecycle
         self._prepare_dirs()
         previous = _previous_image(self.request.image)
         with running_container(
@@ -228,7 +231,7 @@ class _Run:
             with self._phase("build"):
                 built, build_envs = self._build(detected, base_env)
         with self._phase("export"):
-            result = self._export(detected.group, built, previous, restored, cache_index)
+            result = self._export(detected.group, built, run_image, previous, restored, cache_index)
         result.build_env = build_envs
         result.timings = self.timings
         return result
@@ -312,20 +315,42 @@ class _Run:
             timer.start()
         try:
             result = exec_in(self.container, argv, user=self._ids, workdir=APP_DIR, on_output=on_output)
-        except Exception:
-            if not expired.is_set():
-                raise
-            result = None
+        except docker.errors.APIError:
+            result = None  # the container went away under us: told apart below
         finally:
             if timer is not None:
                 timer.cancel()
-        if expired.is_set() or result is None:
+        if expired.is_set():
             raise PlatformError(
                 f"{what} did not finish within {self.request.timeout:.0f}s and was stopped",
                 "look at the output above for where it hung; raise the timeout if the work is legitimately slow",
                 exit_code,
             )
+        if result is None or self._container_was_stopped(result.exit_code):
+            raise PlatformError(
+                f"the build container was stopped from outside while {what} ran",
+                "something killed it (`docker kill`, the OOM killer, an engine restart); build again",
+                BUILD_ERROR,
+            )
         return result.exit_code
+
+    def _container_was_stopped(self, exit_code: int) -> bool:
+        """Whether the container itself died (vs. the buildpack exiting non-zero inside it).
+
+        A kill reaches the exec as 137/143 a moment before the engine marks the container exited,
+        so for those codes wait briefly for the container to settle.
+        """
+        assert self.container is not None
+        try:
+            if exit_code in (137, 143):
+                self.container.wait(timeout=3)
+                return True
+            self.container.reload()
+        except docker.errors.APIError:
+            return True
+        except requests.exceptions.RequestException:  # wait() timed out: the container is alive
+            return False
+        return self.container.status != "running"
 
     def _kill_container(self) -> None:
         if self.container is not None:
@@ -353,15 +378,15 @@ class _Run:
                     "CNB_BUILD_PLAN_PATH": plan_path,
                 }
             )
-            chunks: list[str] = []
+            output = _Log(lambda text: None)  # kept for the error report, capped like the build log
             exit_code = self._exec_as_build_user(
                 [f"{_buildpack_dir(bp)}/bin/detect", PLATFORM_DIR, plan_path],
                 env,
-                chunks.append,
+                output,
                 what=f"bin/detect of {bp.id} {bp.version}",
                 exit_code=DETECT_ERROR,
             )
-            return DetectRun.from_plan_file(exit_code, "".join(chunks), plan_host)
+            return DetectRun.from_plan_file(exit_code, output.text, plan_host)
 
         result = resolve_order(order, registry, run_detect, target=self.target)
         for bp in result.group:
@@ -473,11 +498,11 @@ class _Run:
         self,
         group: list[Buildpack],
         built: list[tuple[Buildpack, list[Layer], LaunchConfig]],
+        run_image: BaseImage,
         previous: BaseImage | None,
         restored: dict[tuple[str, str], str],
         cache_index: CacheIndex,
     ) -> BuildResult:
-        run_image = BaseImage.inspect(self.stack.run_image)
         previous_layers = _previous_layer_metadata(previous)
         new_layers: list[NewLayer] = []
         reports: list[LayerReport] = []
@@ -673,7 +698,8 @@ def _copy_app(source: Path, dest: Path) -> None:
         problems = "; ".join(f"{src}: {why}" for src, _dst, why in exc.args[0][:5])
         raise PlatformError(
             f"cannot copy the app directory {source}: {problems}",
-            "make every file in the app readable by the user running the harness",
+            "make every file in the app readable by the user running the harness, and remove pipes, sockets"
+            " and device files from it",
         ) from None
     for link in [p for p in dest.rglob("*") if p.is_symlink()]:
         target = os.path.realpath(link)

@@ -114,8 +114,15 @@ MUTANTS: tuple[Mutant, ...] = (
                 "pip_dir, cache_dir = python_layer, layers_dir / PIP_CACHE_LAYER",
             ),
         ),
-        expected_checks=("pip_absent_at_runtime", "user_site_does_not_leak_pip"),
-        why_expected="the python layer is a launch layer, so pip ships in the image and is on PATH",
+        # Not `pip_absent_at_runtime[command=python -m pip --version]` nor `user_site_does_not_leak_pip`:
+        # at run time `python` is the venv's, which does not see the runtime's site-packages.
+        expected_checks=(
+            "pip_absent_at_runtime[command=pip --version]",
+            "pip_absent_at_runtime[command=pip3 --version]",
+            "pip_version_change_invalidates_only_pip",
+        ),
+        why_expected="the python layer ships pip's scripts on PATH at launch, and a pip bump now rewrites the python"
+        " layer; the venv's `python` still cannot import it",
     ),
     Mutant(
         name="pip-layer-launch",
