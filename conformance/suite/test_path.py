@@ -20,10 +20,9 @@ def test_launch_path_order(build: Build) -> None:
     image_path = build.image.env["PATH"].split(":")
     run_image_dir = next(d for d in image_path if not d.startswith("/cnb"))
     assert_path_order(env["PATH"], runtime_bin, run_image_dir, where="at launch")
-    which = build.image.run(["sh", "-c", "command -v python"])
-    assert which.output.strip() == f"{venv_bin}/python", (
-        f"at launch `python` resolves to {which.output.strip()!r}, expected the venv's {venv_bin}/python"
-    )
+    for name in ("python", "python3"):
+        which = build.image.run(["sh", "-c", f"command -v {name}"]).stdout.strip()
+        assert which == f"{venv_bin}/{name}", f"at launch `{name}` resolves to {which!r}, expected {venv_bin}/{name}"
 
 
 def test_build_time_path_order(build: Build) -> None:

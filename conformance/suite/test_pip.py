@@ -35,3 +35,15 @@ def test_pip_kept_when_required(built_app, profile) -> None:
     assert result.exit_code == 0, (
         f"the app lists pip in requirements.txt, so pip must work at run time: {result.output}"
     )
+
+
+def test_runtime_layer_has_no_pip(build: Build) -> None:
+    """pip lives in its own build-only layer: the runtime layer's own interpreter cannot import it."""
+    runtime = build.profile.require_role("runtime")
+    python = f"/layers/{build.profile.layers_dir_name}/{runtime.name}/bin/python3"
+    result = build.image.run([python, "-c", "import pip; print(pip.__file__)"])
+    assert result.exit_code != 0, (
+        f"the {runtime.name} layer's own python imports pip from {result.stdout.strip()}; rule: pip must be in"
+        f" its own layer, not in the {runtime.name} layer"
+    )
+    assert "No module named" in result.output, f"{python} failed for another reason: {result.output[-500:]}"
