@@ -245,3 +245,34 @@ def _write_stamp(stamp: Path, digests: list[str]) -> None:
     tmp = stamp.with_name(f"{stamp.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps({"inputs": sorted(set(digests))}, indent=1) + "\n")
     os.replace(tmp, stamp)
+
+
+# The reference buildpack's pinned pip and the suite's "other" pip: the pip layers install these.
+PIP_REQUIREMENTS = ("pip==25.3", "pip==25.2")
+
+
+def sample_app_requirements() -> list[Path]:
+    """Requirement files of the bundled sample apps meant to install (not those with `.wheelhouse-skip`)."""
+    from conformance.paths import REPO_ROOT
+
+    root = REPO_ROOT / "testapps"
+    return sorted(path for path in root.glob("*/requirements.txt") if not (path.parent / ".wheelhouse-skip").exists())
+
+
+def ensure_sample_wheelhouse(
+    requirements: list[Path] | None = None,
+    *,
+    python_versions: Iterable[str] | None = None,
+    on_output: Callable[[str], None] | None = None,
+) -> Path:
+    """The offline wheelhouse builds use: the sample apps' requirements (or the given ones) plus the
+    pip versions the pip layers install, for every default runtime's Python version."""
+    from conformance import runtimes
+
+    versions = python_versions or runtimes.DEFAULT_VERSIONS
+    return ensure_wheelhouse(
+        sample_app_requirements() if requirements is None else requirements,
+        python_versions=sorted({runtimes.minor_version(v) for v in versions}),
+        extra=list(PIP_REQUIREMENTS),
+        on_output=on_output,
+    )

@@ -44,14 +44,7 @@ class Bench:
         self.stack = stacks.ensure_stack(stack_name)
         for version in runtimes.DEFAULT_VERSIONS:
             runtimes.ensure_runtime(version, stack_name)
-        from conformance.cli import WHEELHOUSE_EXTRAS, testapp_requirements
-
-        wheelhouse = access.ensure_wheelhouse(
-            testapp_requirements(),
-            python_versions=sorted({runtimes.minor_version(v) for v in runtimes.DEFAULT_VERSIONS}),
-            extra=list(WHEELHOUSE_EXTRAS),
-        )
-        self.access = access.offline(wheelhouse)
+        self.access = access.offline(access.ensure_sample_wheelhouse())
         self.scratch = scratch
         self.counter = 0
 

@@ -15,7 +15,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from conformance.errors import ConformanceError
-from conformance.paths import REPO_ROOT
 
 DEFAULT_STACK = "bookworm"
 
@@ -40,23 +39,9 @@ def cmd_setup(args: argparse.Namespace) -> int:
         for version in args.python or runtimes.DEFAULT_VERSIONS:
             runtimes.ensure_runtime(version, name, on_output=_progress)
     if not args.no_wheelhouse:
-        access.ensure_wheelhouse(
-            testapp_requirements(),
-            python_versions=sorted({runtimes.minor_version(v) for v in (args.python or runtimes.DEFAULT_VERSIONS)}),
-            extra=list(WHEELHOUSE_EXTRAS),
-            on_output=_progress,
-        )
+        access.ensure_sample_wheelhouse(python_versions=args.python, on_output=_progress)
     _progress(f"setup complete in {time.monotonic() - started:.1f}s")
     return 0
-
-
-WHEELHOUSE_EXTRAS = ("pip==25.3", "pip==25.2")
-
-
-def testapp_requirements() -> list[Path]:
-    """Requirement files of the bundled sample apps that are meant to install (see testapps/*/README)."""
-    root = REPO_ROOT / "testapps"
-    return sorted(path for path in root.glob("*/requirements.txt") if not (path.parent / ".wheelhouse-skip").exists())
 
 
 def cmd_stack_build(args: argparse.Namespace) -> int:
@@ -141,18 +126,12 @@ def _parse_env(item: str) -> tuple[str, str]:
 
 def _package_access(args: argparse.Namespace):  # -> PackageAccess
     """Offline by default: wheels for the app's requirements are fetched once on the host."""
-    from conformance import access, runtimes
+    from conformance import access
 
     if args.online:
         return access.online(args.ca_bundle)
     requirements = [args.app / "requirements.txt"] if (args.app / "requirements.txt").is_file() else []
-    wheelhouse = access.ensure_wheelhouse(
-        requirements,
-        python_versions=sorted({runtimes.minor_version(v) for v in runtimes.DEFAULT_VERSIONS}),
-        extra=list(WHEELHOUSE_EXTRAS),
-        on_output=_progress,
-    )
-    return access.offline(wheelhouse)
+    return access.offline(access.ensure_sample_wheelhouse(requirements, on_output=_progress))
 
 
 def _runtimes_dir() -> Path:

@@ -144,14 +144,7 @@ class Platform:
         if self.settings.online:
             self._access = access.online(self.settings.ca_bundle)
         else:
-            from conformance.cli import WHEELHOUSE_EXTRAS, testapp_requirements
-
-            wheelhouse = access.ensure_wheelhouse(
-                testapp_requirements(),
-                python_versions=sorted({runtimes.minor_version(v) for v in runtimes.DEFAULT_VERSIONS}),
-                extra=list(WHEELHOUSE_EXTRAS),
-            )
-            self._access = access.offline(wheelhouse)
+            self._access = access.offline(access.ensure_sample_wheelhouse())
 
     def image_name(self, label: str) -> str:
         self._counter += 1

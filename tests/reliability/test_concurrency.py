@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from platform_integration.conftest import records, shell
 
-from conformance import access, cli, runtimes, stacks
+from conformance import access, runtimes, stacks
 from conformance.platform.creator import BuildResult, create
 from conformance.tomlcompat import load_toml
 
@@ -81,14 +81,14 @@ def test_concurrent_set_up_calls_leave_runtimes_and_wheelhouse_intact(stack) -> 
         pytest.skip("no runtimes built yet (run `make setup`)")
     version = before[0].version if before[0].stack == stack.name else runtimes.DEFAULT_VERSIONS[0]
     manifest_text = runtimes.manifest_path().read_text()
-    requirements = cli.testapp_requirements()
+    requirements = access.sample_app_requirements()
     python_versions = sorted({runtimes.minor_version(v) for v in runtimes.DEFAULT_VERSIONS})
     quiet = lambda _line: None  # noqa: E731
 
     def worker(_n: int) -> tuple[str, str]:
         archive = runtimes.ensure_runtime(version, stack.name, on_output=quiet)
         wheelhouse = access.ensure_wheelhouse(
-            requirements, python_versions=python_versions, extra=list(cli.WHEELHOUSE_EXTRAS), on_output=quiet
+            requirements, python_versions=python_versions, extra=list(access.PIP_REQUIREMENTS), on_output=quiet
         )
         return archive.sha256, str(wheelhouse)
 
@@ -110,5 +110,5 @@ def test_concurrent_set_up_calls_leave_runtimes_and_wheelhouse_intact(stack) -> 
         assert archive.path.is_file(), archive.path
         assert archive.path.stat().st_size == archive.size
         assert _sha256(archive.path) == archive.sha256, f"{archive.path} does not match the manifest"
-    stamp = access.wheelhouse_inputs_digest(requirements, python_versions, list(cli.WHEELHOUSE_EXTRAS))
+    stamp = access.wheelhouse_inputs_digest(requirements, python_versions, list(access.PIP_REQUIREMENTS))
     assert stamp in access._satisfied_digests(access.cache_dir("wheelhouse") / access.STAMP_NAME)
