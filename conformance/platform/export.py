@@ -144,6 +144,7 @@ def export_image(
     A layer reused from `previous_image` without a tar of ours (a launch layer the buildpack kept
     by leaving no directory) is fetched from that image when something below it changed.
     """
+    reference = with_tag(reference)
     config_bytes = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
     image_id = "sha256:" + hashlib.sha256(config_bytes).hexdigest()
     all_diff_ids = [*base.diff_ids, *(layer.diff_id for layer in layers)]
@@ -175,9 +176,9 @@ def export_image(
     ]
     try:
         ensure_engine().images.load(_stream_archive(files))
-    except docker.errors.APIError as exc:
+    except docker.errors.DockerException as exc:  # APIError, ImageLoadError, ...
         raise PlatformError(
-            f"the Docker engine refused the exported image {reference}: {exc.explanation or exc}",
+            f"the Docker engine refused the exported image {reference}: {getattr(exc, 'explanation', None) or exc}",
             "check `docker info` and the engine's log; rerun the build",
             EXPORT_ERROR,
         ) from None
@@ -215,6 +216,12 @@ def _layer_from_image(reference: str | None, layer: NewLayer) -> Path:
             shutil.copyfileobj(source, out, _CHUNK)
     saved.unlink()
     return target
+
+
+def with_tag(reference: str) -> str:
+    """`name` -> `name:latest`, as `docker build -t` does; `docker load` refuses untagged names."""
+    last = reference.rsplit("/", 1)[-1]
+    return reference if ":" in last or "@" in last else f"{reference}:latest"
 
 
 def _layer_member(diff_id: str) -> str:
