@@ -15,23 +15,21 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from platform_integration.conftest import Builder, write_app
+from platform_integration.conftest import Builder, app, builder, stack, write_app  # noqa: F401 (fixtures)
 
 from conformance import engine
 from conformance.engine import SESSION, SESSION_ID, ensure_engine
 from conformance.errors import ConformanceError
 from conformance.paths import REPO_ROOT, cache_root
 from conformance.platform import creator
-from conformance.stacks import Stack, ensure_stack
 
 SUMMARY: list[tuple[str, Leaks]] = []
 NOTES: list[str] = []  # figures a scenario wants in the terminal summary (e.g. wall times)
@@ -175,34 +173,7 @@ def assert_clear_error(error: BaseException, *needles: str) -> ConformanceError:
 # ------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def stack() -> Stack:
-    try:
-        ensure_engine()
-        return ensure_stack("bookworm")
-    except ConformanceError as exc:
-        pytest.skip(f"no Docker engine or bookworm stack: {exc}")
-
-
-@pytest.fixture
-def builder(stack: Stack, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Builder]:
-    slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:80]
-    made = Builder(stack, tmp_path, f"rel-{slug}", [])
-    yield made
-    client = ensure_engine()
-    for image in made.images:
-        with contextlib.suppress(Exception):  # never built (the build failed) or already gone
-            client.images.remove(image)
-
-
-@pytest.fixture
-def app(tmp_path: Path) -> Callable[..., Path]:
-    """`app(files)` -> a fresh app dir holding `files` (texts dedented); `name=` for several apps."""
-
-    def make(files: dict[str, str] | None = None, name: str = "app") -> Path:
-        return write_app(tmp_path / name, files or {"README": "a fixture app\n"})
-
-    return make
+# `stack`, `builder` and `app` are the platform self-tests' fixtures, imported above.
 
 
 @dataclass
