@@ -42,8 +42,7 @@ def _timed(func: Callable[..., object], *args: object, **kwargs: object) -> tupl
 class Bench:
     def __init__(self, stack_name: str, scratch: Path) -> None:
         self.stack = stacks.ensure_stack(stack_name)
-        for version in runtimes.DEFAULT_VERSIONS:
-            runtimes.ensure_runtime(version, stack_name)
+        runtimes.ensure_default_runtimes(stack_name)
         self.access = access.offline(access.ensure_sample_wheelhouse())
         self.scratch = scratch
         self.counter = 0

@@ -70,7 +70,7 @@ def cmd_runtime_build(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from conformance import stacks
+    from conformance import runtimes, stacks
     from conformance.platform.creator import BuildRequest, create
 
     stack = stacks.ensure_stack(args.stack, on_output=_progress)
@@ -81,7 +81,7 @@ def cmd_build(args: argparse.Namespace) -> int:
             buildpacks=args.buildpack,
             stack=stack,
             access=_package_access(args),
-            runtimes_dir=_runtimes_dir(),
+            runtimes_dir=runtimes.runtimes_dir(),
             user_env=dict(_parse_env(item) for item in args.env),
             env_order="lifecycle-1393" if args.emulate_lifecycle_1393 else "sorted",
             clear_cache=args.clear_cache,
@@ -132,12 +132,6 @@ def _package_access(args: argparse.Namespace):  # -> PackageAccess
         return access.online(args.ca_bundle)
     requirements = [args.app / "requirements.txt"] if (args.app / "requirements.txt").is_file() else []
     return access.offline(access.ensure_sample_wheelhouse(requirements, on_output=_progress))
-
-
-def _runtimes_dir() -> Path:
-    from conformance import runtimes
-
-    return runtimes.runtimes_dir()
 
 
 def build_parser() -> argparse.ArgumentParser:

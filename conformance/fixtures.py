@@ -119,6 +119,19 @@ class Build:
         return None if text is None else tomllib.loads(text)
 
 
+@dataclass(frozen=True)
+class _BuildJob:
+    """One build, as either backend (embedded or pack) receives it."""
+
+    app_dir: Path
+    image: str
+    buildpacks: list[Path]
+    env: dict[str, str]
+    clear_cache: bool
+    env_order: str
+    label: str
+
+
 class Platform:
     """Builds apps for a test session with the embedded platform (or `pack`)."""
 
@@ -138,8 +151,7 @@ class Platform:
 
         ensure_engine()
         self._stack = stacks.ensure_stack(self.settings.stack_name)
-        for version in runtimes.DEFAULT_VERSIONS:
-            runtimes.ensure_runtime(version, self.settings.stack_name)
+        runtimes.ensure_default_runtimes(self.settings.stack_name)
         self._runtimes_dir = runtimes.runtimes_dir()
         if self.settings.online:
             self._access = access.online(self.settings.ca_bundle)
@@ -171,11 +183,11 @@ class Platform:
         env = {"BPCONFORM_PROBE_IMPORT": _first_requirement(app_dir)} if with_probe else {}
         env.update(user_env or {})
         self.images.add(image)
+        job = _BuildJob(app_dir, image, chosen, env, clear_cache, env_order or self.settings.env_order, label)
         if self.settings.platform == "pack":
-            output = self._pack_build(app_dir, image, chosen, env, clear_cache, env_order, label)
-            actions: dict[str, str] = {}
+            output, actions = self._pack_build(job), {}
         else:
-            output, actions = self._embedded_build(app_dir, image, chosen, env, clear_cache, env_order, label)
+            output, actions = self._embedded_build(job)
         return Build(
             app=label,
             app_dir=app_dir,
@@ -185,53 +197,35 @@ class Platform:
             layer_actions=actions,
         )
 
-    def _embedded_build(
-        self,
-        app_dir: Path,
-        image: str,
-        buildpacks: list[Path],
-        env: dict[str, str],
-        clear_cache: bool,
-        env_order: str | None,
-        label: str,
-    ) -> tuple[str, dict[str, str]]:
+    def _embedded_build(self, job: _BuildJob) -> tuple[str, dict[str, str]]:
         from conformance.platform.cache import BuildCache
         from conformance.platform.creator import BuildRequest, create
 
-        cache = BuildCache(self.workdir / "caches" / re.sub(r"[^A-Za-z0-9_.-]", "_", image))
+        cache = BuildCache(self.workdir / "caches" / re.sub(r"[^A-Za-z0-9_.-]", "_", job.image))
         chunks: list[str] = []
         try:
             result = create(
                 BuildRequest(
-                    image=image,
-                    app_dir=app_dir,
-                    buildpacks=buildpacks,
+                    image=job.image,
+                    app_dir=job.app_dir,
+                    buildpacks=job.buildpacks,
                     stack=self._stack,
                     access=self._access,
                     runtimes_dir=self._runtimes_dir,
-                    user_env=env,
-                    env_order=env_order or self.settings.env_order,
+                    user_env=job.env,
+                    env_order=job.env_order,
                     cache=cache,
-                    clear_cache=clear_cache,
+                    clear_cache=job.clear_cache,
                     on_output=chunks.append,
                 )
             )
         except PlatformError as exc:
-            raise BuildFailed(label, exc.message, "".join(chunks), exc.exit_code) from None
+            raise BuildFailed(job.label, exc.message, "".join(chunks), exc.exit_code) from None
         return result.output, {f"{r.buildpack_id}:{r.name}": r.action for r in result.layers}
 
-    def _pack_build(
-        self,
-        app_dir: Path,
-        image: str,
-        buildpacks: list[Path],
-        env: dict[str, str],
-        clear_cache: bool,
-        env_order: str | None,
-        label: str,
-    ) -> str:
+    def _pack_build(self, job: _BuildJob) -> str:
         """Drive the real `pack` CLI: same app, buildpacks, env and package access as the embedded run."""
-        if (env_order or self.settings.env_order) != "sorted":
+        if job.env_order != "sorted":
             pytest.skip("lifecycle emulation is an embedded-platform setting; with pack, pick a --lifecycle-image")
         pack = shutil.which("pack")
         if pack is None or not self.settings.builder:
@@ -239,24 +233,24 @@ class Platform:
                 "bpconform: --platform pack needs the `pack` CLI on PATH and --builder IMAGE"
                 " (use --platform embedded when neither is available)"
             )
-        command = [pack, "build", image, "--path", str(app_dir), "--builder", self.settings.builder]
+        command = [pack, "build", job.image, "--path", str(job.app_dir), "--builder", self.settings.builder]
         command += ["--pull-policy", "if-not-present", "--trust-builder"]
         if self.settings.lifecycle_image:
             command += ["--lifecycle-image", self.settings.lifecycle_image]
-        for buildpack in buildpacks:
+        for buildpack in job.buildpacks:
             command += ["--buildpack", str(buildpack)]
-        for name, value in {**(self._access.platform_env() if self._access else {}), **env}.items():
+        for name, value in {**(self._access.platform_env() if self._access else {}), **job.env}.items():
             command += ["--env", f"{name}={value}"]
         for mount in self._access.mounts() if self._access else []:
             command += ["--volume", f"{mount.source}:{mount.target}:{'ro' if mount.read_only else 'rw'}"]
         if self._runtimes_dir is not None:
             command += ["--volume", f"{self._runtimes_dir}:/bpconform/runtimes:ro"]
-        if clear_cache:
+        if job.clear_cache:
             command.append("--clear-cache")
         proc = subprocess.run(command, capture_output=True, text=True)
         output = proc.stdout + proc.stderr
         if proc.returncode != 0:
-            raise BuildFailed(label, f"pack build exited with {proc.returncode}", output, proc.returncode)
+            raise BuildFailed(job.label, f"pack build exited with {proc.returncode}", output, proc.returncode)
         return output
 
     def remove_images(self) -> None:

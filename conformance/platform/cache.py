@@ -99,9 +99,6 @@ class BuildCache:
         staging.rename(self.root)
         shutil.rmtree(old, ignore_errors=True)
 
-    def clear(self) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)
-
 
 def _link_or_copy(source: Path, target: Path) -> None:
     try:

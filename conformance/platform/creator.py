@@ -174,6 +174,8 @@ class _Run:
         self.container: Container | None = None
         self.timings: dict[str, float] = {}
         self.cache = request.cache or BuildCache.for_image(request.image)
+        self.previous: BaseImage | None = None  # the last build of the same image name, if any
+        self.previous_layers: dict[str, dict[str, Any]] = {}  # its layers per buildpack, from its label
 
     # -- directories ------------------------------------------------------------------------------
 
@@ -211,7 +213,8 @@ class _Run:
             registry.add(bp)
         run_image = BaseImage.inspect(self.stack.run_image)  # fail before building, like the lifecycle
         self._prepare_dirs()
-        previous = _previous_image(self.request.image)
+        self.previous = _previous_image(self.request.image)
+        self.previous_layers = _previous_layer_metadata(self.previous)
         with running_container(
             self.stack.build_image,
             ["sleep", "infinity"],
@@ -227,14 +230,21 @@ class _Run:
                 detected = self._detect(registry, buildpacks, base_env)
             cache_index = CacheIndex() if self.request.clear_cache else self.cache.load_index()
             with self._phase("restore"):
-                restored = self._restore(detected.group, previous, cache_index)
+                restored = self._restore(detected.group, cache_index)
             with self._phase("build"):
                 built, build_envs = self._build(detected, base_env)
         with self._phase("export"):
-            result = self._export(detected.group, built, run_image, previous, restored, cache_index)
-        result.build_env = build_envs
-        result.timings = self.timings
-        return result
+            exported, reports = self._export(detected.group, built, run_image, restored, cache_index)
+        return BuildResult(
+            image=self.request.image,
+            image_id=exported.image_id,
+            output=self.log.text,
+            group=[(bp.id, bp.version) for bp in detected.group],
+            layers=reports,
+            export=exported,
+            timings=self.timings,
+            build_env=build_envs,
+        )
 
     def _phase(self, name: str) -> _Timed:
         self.log.line(f"===> {name.upper()}")
@@ -399,15 +409,13 @@ class _Run:
 
     # -- restore ----------------------------------------------------------------------------------
 
-    def _restore(
-        self, group: list[Buildpack], previous: BaseImage | None, cache_index: CacheIndex
-    ) -> dict[tuple[str, str], str]:
+    def _restore(self, group: list[Buildpack], cache_index: CacheIndex) -> dict[tuple[str, str], str]:
         """Bring back layer metadata (and cached contents) per the lifecycle's table.
 
         Returns {(buildpack id, layer): fingerprint} for layers restored with contents, so export
         can tell an untouched layer from a modified one without re-tarring it.
         """
-        previous_layers = _previous_layer_metadata(previous)
+        previous_layers = self.previous_layers
         restored: dict[tuple[str, str], str] = {}
         for bp in group:
             bp_dir = self.layers_root / bp.escaped_id
@@ -499,11 +507,10 @@ class _Run:
         group: list[Buildpack],
         built: list[tuple[Buildpack, list[Layer], LaunchConfig]],
         run_image: BaseImage,
-        previous: BaseImage | None,
         restored: dict[tuple[str, str], str],
         cache_index: CacheIndex,
-    ) -> BuildResult:
-        previous_layers = _previous_layer_metadata(previous)
+    ) -> tuple[ExportResult, list[LayerReport]]:
+        previous = self.previous
         new_layers: list[NewLayer] = []
         reports: list[LayerReport] = []
         lifecycle_bps: list[dict[str, Any]] = []
@@ -516,7 +523,7 @@ class _Run:
                 report = LayerReport(bp.id, layer.name, _types_dict(layer), dict(layer.metadata))
                 tar = self._layer_tar(bp, layer, restored, cache_index, report)
                 if layer.types.launch:
-                    diff_id = tar.diff_id if tar else self._reused_diff_id(bp, layer, previous_layers, report)
+                    diff_id = tar.diff_id if tar else self._reused_diff_id(bp, layer, report)
                     report.diff_id = diff_id
                     new_layers.append(NewLayer(diff_id, tar.path if tar else None, f"layer {bp.id}:{layer.name}"))
                     bp_meta["layers"][layer.name] = {"sha": diff_id, "data": layer.metadata, **_types_dict(layer)}
@@ -581,16 +588,7 @@ class _Run:
             _remove_if_unused(previous.image_id)
         with _Timed(self.timings, "cache"):
             self.cache.save(cache_entries, {bp.id: bp.escaped_id for bp in group})
-        return BuildResult(
-            image=self.request.image,
-            image_id=exported.image_id,
-            output=self.log.text,
-            group=[(bp.id, bp.version) for bp in group],
-            layers=reports,
-            export=exported,
-            timings={},
-            build_env={},
-        )
+        return exported, reports
 
     def _layer_tar(
         self,
@@ -617,11 +615,9 @@ class _Run:
             parents=["layers", f"layers/{bp.escaped_id}"],
         )
 
-    def _reused_diff_id(
-        self, bp: Buildpack, layer: Layer, previous_layers: dict[str, dict[str, Any]], report: LayerReport
-    ) -> str:
+    def _reused_diff_id(self, bp: Buildpack, layer: Layer, report: LayerReport) -> str:
         """A launch layer with no directory: the buildpack asks to keep the previous image's layer."""
-        record = previous_layers.get(bp.id, {}).get(layer.name)
+        record = self.previous_layers.get(bp.id, {}).get(layer.name)
         if not record or not record.get("sha"):
             raise PlatformError(
                 f"layer {bp.id}:{layer.name} is launch=true but has no directory, and the previous image has no"

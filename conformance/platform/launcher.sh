@@ -458,6 +458,21 @@ _cnb_bp_execd() {
 # ---------------------------------------------------------------------------------------------------------
 # Launching.
 
+# Take the next entry off `_cnb_path_rest` into `_cnb_path_dir`; `_cnb_path_more` is empty after the last.
+_cnb_path_next() {
+    case $_cnb_path_rest in
+        *:*)
+            _cnb_path_dir=${_cnb_path_rest%%:*}
+            _cnb_path_rest=${_cnb_path_rest#*:}
+            _cnb_path_more=1
+            ;;
+        *)
+            _cnb_path_dir=$_cnb_path_rest
+            _cnb_path_more=
+            ;;
+    esac
+}
+
 # Go's exec.LookPath on the launch PATH: a name with a slash is used as is; otherwise the first executable
 # regular file on PATH, refusing one found through a relative PATH entry (Go's ErrDot).
 _cnb_lookpath() {
@@ -470,17 +485,7 @@ _cnb_lookpath() {
     esac
     _cnb_path_rest=${PATH-}
     while :; do
-        case $_cnb_path_rest in
-            *:*)
-                _cnb_path_dir=${_cnb_path_rest%%:*}
-                _cnb_path_rest=${_cnb_path_rest#*:}
-                _cnb_path_more=1
-                ;;
-            *)
-                _cnb_path_dir=$_cnb_path_rest
-                _cnb_path_more=
-                ;;
-        esac
+        _cnb_path_next
         [ -n "$_cnb_path_dir" ] || _cnb_path_dir=.
         if [ -f "$_cnb_path_dir/$1" ] && [ -x "$_cnb_path_dir/$1" ]; then
             case $_cnb_path_dir in
@@ -598,17 +603,7 @@ if [ -n "${PATH+x}" ]; then
     _cnb_path_new=
     _cnb_path_first=1
     while :; do
-        case $_cnb_path_rest in
-            *:*)
-                _cnb_path_dir=${_cnb_path_rest%%:*}
-                _cnb_path_rest=${_cnb_path_rest#*:}
-                _cnb_path_more=1
-                ;;
-            *)
-                _cnb_path_dir=$_cnb_path_rest
-                _cnb_path_more=
-                ;;
-        esac
+        _cnb_path_next
         if [ "$_cnb_path_dir" != "$_cnb_process_dir" ] && [ "$_cnb_path_dir" != "$_cnb_lifecycle_dir" ]; then
             if [ -n "$_cnb_path_first" ]; then
                 _cnb_path_new=$_cnb_path_dir
