@@ -26,6 +26,7 @@ from pathlib import Path
 
 from conformance.engine import Mount
 from conformance.errors import ConformanceError
+from conformance.locks import exclusive_lock
 from conformance.paths import cache_dir
 
 OutputFn = Callable[[str], None]
@@ -208,11 +209,21 @@ def ensure_wheelhouse(
             raise ConformanceError(f"requirement file {req} does not exist", "check the path")
     digest = wheelhouse_inputs_digest(requirements, python_versions, extra)
     stamp = dest / STAMP_NAME
-    satisfied = _satisfied_digests(stamp)
-    if digest in satisfied:
+    if digest in _satisfied_digests(stamp):
         say(f"wheelhouse {dest} is up to date")
         return dest
-    commands = download_commands(requirements, python_versions, extra, dest)
+    # One download at a time per wheelhouse: parallel workers would run pip on the same files at once.
+    with exclusive_lock(dest.parent / f"{dest.name}.lock"):
+        if digest in _satisfied_digests(stamp):  # another process downloaded them while we waited
+            say(f"wheelhouse {dest} is up to date")
+            return dest
+        _download_wheels(download, download_commands(requirements, python_versions, extra, dest), dest, say)
+        _write_stamp(stamp, [*_satisfied_digests(stamp), digest])
+    say(f"wheelhouse ready: {len(list(dest.glob('*.whl')))} wheels in {dest}")
+    return dest
+
+
+def _download_wheels(download: Downloader, commands: list[list[str]], dest: Path, say: OutputFn) -> None:
     say(f"downloading wheels into {dest} ({len(commands)} pip runs)")
     for command in commands:
         try:
@@ -228,9 +239,6 @@ def ensure_wheelhouse(
                 "check the network (HTTPS proxy? set PIP_CERT / BPCONFORM_CA_BUNDLE) and that every requirement "
                 "names a package and version that exists as a wheel for this platform",
             )
-    _write_stamp(stamp, [*_satisfied_digests(stamp), digest])
-    say(f"wheelhouse ready: {len(list(dest.glob('*.whl')))} wheels in {dest}")
-    return dest
 
 
 def _satisfied_digests(stamp: Path) -> list[str]:

@@ -2,13 +2,13 @@
 
 A test asks for an app by name (`built_app("minimal")`) and gets a `Build`: the image, the build
 output and, when the probe buildpack ran after the buildpacks under test, what a later buildpack
-saw at build time. Builds are shared by every test in the session; scenarios that change an app
-or rebuild use `build_app`, which gives each test its own image name and cache.
+saw at build time. Builds are shared by every test in the run, also across pytest-xdist workers
+(`conformance.shared_builds`); scenarios that change an app or rebuild use `build_app`, which gives
+each test its own image name and cache.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 import shutil
@@ -26,6 +26,14 @@ from conformance.errors import ConformanceError, PlatformError
 from conformance.image import AppImage, ImageLayer
 from conformance.paths import REPO_ROOT, cache_dir
 from conformance.profile import Profile, load_profile
+from conformance.shared_builds import (
+    SESSIONS_DIR,
+    BuildRecord,
+    SharedBuilds,
+    is_shared_image,
+    remove_image,
+    run_id,
+)
 from conformance.tomlcompat import tomllib
 
 PROBE_DIR = Path(__file__).parent / "suite" / "probe"
@@ -119,6 +127,40 @@ class Build:
         return None if text is None else tomllib.loads(text)
 
 
+def build_record(outcome: Build | BuildFailed, app_dir: Path) -> BuildRecord:
+    """What another process needs to share this build or failure (`build_outcome` reverses it)."""
+    if isinstance(outcome, BuildFailed):
+        return BuildRecord(
+            app=outcome.app,
+            app_dir=str(app_dir),
+            output=outcome.output,
+            failure=outcome.message,
+            exit_code=outcome.exit_code,
+            built_by=SESSION_ID,
+        )
+    return BuildRecord(
+        app=outcome.app,
+        app_dir=str(app_dir),
+        image=outcome.image.reference,
+        output=outcome.output,
+        layer_actions=dict(outcome.layer_actions),
+        built_by=SESSION_ID,
+    )
+
+
+def build_outcome(record: BuildRecord, profile: Profile) -> Build | BuildFailed:
+    if record.failure is not None:
+        return BuildFailed(record.app, record.failure, record.output, record.exit_code)
+    return Build(
+        app=record.app,
+        app_dir=Path(record.app_dir),
+        image=AppImage.load(record.image),
+        output=record.output,
+        profile=profile,
+        layer_actions=dict(record.layer_actions),
+    )
+
+
 @dataclass(frozen=True)
 class _BuildJob:
     """One build, as either backend (embedded or pack) receives it."""
@@ -130,6 +172,7 @@ class _BuildJob:
     clear_cache: bool
     env_order: str
     label: str
+    session_id: str | None = None  # the run that owns a shared image; None: this process
 
 
 class Platform:
@@ -142,7 +185,7 @@ class Platform:
         self._access = None
         self._runtimes_dir: Path | None = None
         self._counter = 0
-        self.images: set[str] = set()
+        self.images: set[str] = set()  # this process's images, not the run's shared ones
 
     def _prepare(self) -> None:
         if self._stack is not None:
@@ -174,16 +217,23 @@ class Platform:
         clear_cache: bool = False,
         env_order: str | None = None,
         label: str | None = None,
+        session_id: str | None = None,
     ) -> Build:
-        """Build `app_dir` (never modified); raises BuildFailed with the output when it fails."""
+        """Build `app_dir` (never modified); raises BuildFailed with the output when it fails.
+
+        With `session_id` the image belongs to that session (a run shared by workers), which removes
+        it; without, to this platform, which removes it in `remove_images`.
+        """
         self._prepare()
         label = label or app_dir.name
         image = image or self.image_name(label)
         chosen = list(buildpacks or self.settings.buildpacks) + ([PROBE_DIR] if with_probe else [])
         env = {"BPCONFORM_PROBE_IMPORT": _first_requirement(app_dir)} if with_probe else {}
         env.update(user_env or {})
-        self.images.add(image)
-        job = _BuildJob(app_dir, image, chosen, env, clear_cache, env_order or self.settings.env_order, label)
+        if session_id is None:
+            self.images.add(image)
+        order = env_order or self.settings.env_order
+        job = _BuildJob(app_dir, image, chosen, env, clear_cache, order, label, session_id)
         if self.settings.platform == "pack":
             output, actions = self._pack_build(job), {}
         else:
@@ -217,6 +267,7 @@ class Platform:
                     cache=cache,
                     clear_cache=job.clear_cache,
                     on_output=chunks.append,
+                    session_id=job.session_id,
                 )
             )
         except PlatformError as exc:
@@ -255,13 +306,16 @@ class Platform:
 
     def remove_images(self) -> None:
         """Images of this session (pack does not label them, so they are removed by name)."""
-        client = ensure_engine()
         for image in self.images:
-            with contextlib.suppress(Exception):
-                client.images.remove(image, force=True)
+            remove_image(image)
 
     def rebuild(self, previous: Build, app_dir: Path | None = None, **kwargs: Any) -> Build:
         """Build again under the same image name, so the previous image and cache are reused."""
+        if is_shared_image(previous.image.reference):  # other tests, maybe in other workers, use it as it is
+            raise ConformanceError(
+                f"the build of {previous.app} from built_app is shared by the whole test run and must not be rebuilt",
+                "rebuild a private build instead: `first = build_app(app_dir(name))`, then `rebuild(first)`",
+            )
         return self.build(app_dir or previous.app_dir, image=previous.image.reference, label=previous.app, **kwargs)
 
 
@@ -297,7 +351,7 @@ def profile(conformance_settings: Settings) -> Profile:
 
 @pytest.fixture(scope="session")
 def platform(conformance_settings: Settings) -> Iterator[Platform]:
-    workdir = cache_dir("test-sessions") / SESSION_ID
+    workdir = cache_dir(SESSIONS_DIR) / SESSION_ID
     workdir.mkdir(parents=True, exist_ok=True)
     session_platform = Platform(conformance_settings, workdir)
     try:
@@ -321,22 +375,34 @@ def app_dir(conformance_settings: Settings) -> Callable[[str], Path]:
 
 
 @pytest.fixture(scope="session")
-def built_app(platform: Platform, app_dir: Callable[[str], Path]) -> Callable[[str], Build]:
-    """Build a sample app once per session (failures are remembered too) and share the image."""
-    builds: dict[str, Build | BuildFailed] = {}
+def built_app(
+    platform: Platform, app_dir: Callable[[str], Path], pytestconfig: pytest.Config
+) -> Callable[[str], Build]:
+    """Build a sample app once per test run and share the image, failures included: with pytest-xdist
+    the first worker to ask builds it and the others use its image (`conformance.shared_builds`)."""
+    shared = SharedBuilds(run_id(pytestconfig))
+    outcomes: dict[str, Build | BuildFailed] = {}
 
     def get(name: str) -> Build:
-        if name not in builds:
-            try:
-                builds[name] = platform.build(app_dir(name))
-            except BuildFailed as exc:
-                builds[name] = exc
-        outcome = builds[name]
+        if name not in outcomes:
+            source = app_dir(name)
+            record = shared.obtain(name, lambda image: _shared_build(platform, source, image, shared.run_id))
+            outcomes[name] = build_outcome(record, platform.settings.profile)
+        outcome = outcomes[name]
         if isinstance(outcome, BuildFailed):
             raise outcome
         return outcome
 
     return get
+
+
+def _shared_build(platform: Platform, app_dir: Path, image: str, run: str) -> BuildRecord:
+    """Build `app_dir` afresh into the run's shared `image` (owned by the run, not this process)."""
+    remove_image(image)  # a half-made one, left by a process that died building it, would count as a previous build
+    try:
+        return build_record(platform.build(app_dir, image=image, session_id=run), app_dir)
+    except BuildFailed as exc:
+        return build_record(exc, app_dir)
 
 
 @pytest.fixture

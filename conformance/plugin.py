@@ -9,8 +9,14 @@ from __future__ import annotations
 
 import pytest
 
+from conformance.engine import SESSION_ID
 from conformance.fixtures import *  # noqa: F403  (fixtures are registered by being importable here)
 from conformance.fixtures import BuildFailed
+from conformance.report import CheckNamer
+from conformance.shared_builds import RUN_ID_KEY, SharedBuilds, is_worker, release_run, run_id
+
+CHECK_NAME = pytest.StashKey[tuple[str, str]]()
+HAD_WORKERS = pytest.StashKey[bool]()
 
 OPTIONS = (
     ("buildpack", "append", "buildpack directory under test; repeat for several, in group order"),
@@ -55,6 +61,32 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "bpconform_check(name): the conformance check a test implements")
+    if is_worker(config):
+        SharedBuilds(run_id(config)).register_session(SESSION_ID)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    """(pytest-xdist controller) Workers join this process's run: the builds they share belong to it."""
+    node.workerinput[RUN_ID_KEY] = SESSION_ID
+    node.config.stash[HAD_WORKERS] = True
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The process whose session is the run (the xdist controller, or the only process) ends it,
+    after every worker has ended (xdist stops them at session finish)."""
+    if run_id(config) == SESSION_ID:
+        release_run(SESSION_ID, had_workers=config.stash.get(HAD_WORKERS, False))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In an xdist worker, name each test as the report does: the controller, which collects
+    nothing, then gets (check, app) with each result instead of guessing from the node id."""
+    if is_worker(config):
+        namer = CheckNamer()
+        for item in items:
+            item.stash[CHECK_NAME] = namer(item)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -62,6 +94,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
     """On failure, attach the build output that led to it (the last 200 lines)."""
     outcome = yield
     report = outcome.get_result()
+    if CHECK_NAME in item.stash:
+        report.bpconform_check = list(item.stash[CHECK_NAME])  # sent along with the report to the controller
     if report.when != "call" or not report.failed:
         return
     if call.excinfo is not None and isinstance(call.excinfo.value, BuildFailed):

@@ -180,6 +180,30 @@ def failure_reason(report: pytest.TestReport | pytest.CollectReport) -> str:
     return condense("\n".join(errors) if errors else text)
 
 
+class CheckNamer:
+    """Names tests as (check, app), in collection order: the same test name in two modules is
+    qualified with its module."""
+
+    def __init__(self) -> None:
+        self._owners: dict[tuple[str, str], str] = {}
+
+    def __call__(self, item: pytest.Item) -> tuple[str, str]:
+        marker = item.get_closest_marker("bpconform_check")  # the suite may name its checks explicitly
+        if marker is not None and marker.args:
+            check = str(marker.args[0])
+        else:
+            check = check_name(getattr(item, "originalname", None) or item.name.split("[", 1)[0])
+        params = dict(getattr(getattr(item, "callspec", None), "params", {}) or {})
+        app = app_label(params.pop("app")) if "app" in params else NO_APP
+        if params:  # other parameters distinguish variants of the same check
+            check += "[" + ",".join(f"{key}={app_label(value)}" for key, value in sorted(params.items())) + "]"
+        owner = self._owners.setdefault((check, app), item.nodeid)
+        if owner != item.nodeid:  # same test name in two modules: qualify with the module
+            module = Path(item.nodeid.split("::", 1)[0]).stem.removeprefix("test_")
+            check = f"{module}.{check}"
+        return check, app
+
+
 @dataclass
 class _Pending:
     check: str
@@ -190,46 +214,52 @@ class _Pending:
 
 
 class ResultCollector:
-    """A pytest plugin object recording every test as a `Record`, in run order."""
+    """A pytest plugin object recording every test as a `Record`, in collection order.
+
+    Under pytest-xdist it runs in the controller, which collects nothing: the workers name each test
+    (the plugin's `bpconform_check` on each report) and say the collection order, so the records come
+    out as in a serial run.
+    """
 
     def __init__(self) -> None:
         self.records: list[Record] = []
         self.unused_snapshots: list[str] = []
         self.failed_snapshots: list[str] = []
         self._names: dict[str, tuple[str, str]] = {}
+        self._order: dict[str, int] = {}
         self._pending: dict[str, _Pending] = {}
-        self._labels_seen: dict[tuple[str, str], str] = {}
+        self._namer = CheckNamer()
 
     # -- naming --------------------------------------------------------------------------------
 
-    def _name_item(self, item: pytest.Item) -> tuple[str, str]:
-        marker = item.get_closest_marker("bpconform_check")  # the suite may name its checks explicitly
-        if marker is not None and marker.args:
-            check = str(marker.args[0])
-        else:
-            check = check_name(getattr(item, "originalname", None) or item.name.split("[", 1)[0])
-        params = dict(getattr(getattr(item, "callspec", None), "params", {}) or {})
-        app = app_label(params.pop("app")) if "app" in params else NO_APP
-        if params:  # other parameters distinguish variants of the same check
-            check += "[" + ",".join(f"{key}={app_label(value)}" for key, value in sorted(params.items())) + "]"
-        owner = self._labels_seen.setdefault((check, app), item.nodeid)
-        if owner != item.nodeid:  # same test name in two modules: qualify with the module
-            module = Path(item.nodeid.split("::", 1)[0]).stem.removeprefix("test_")
-            check = f"{module}.{check}"
-        return check, app
+    def _name_of(self, report: pytest.TestReport) -> tuple[str, str]:
+        if report.nodeid in self._names:
+            return self._names[report.nodeid]
+        named = getattr(report, "bpconform_check", None)  # set by the plugin in an xdist worker
+        if isinstance(named, (list, tuple)) and len(named) == 2:
+            return str(named[0]), str(named[1])
+        return self._name_from_nodeid(report.nodeid)
 
     @staticmethod
     def _name_from_nodeid(nodeid: str) -> tuple[str, str]:
-        """Fallback when the item was not seen at collection (e.g. reports from xdist workers)."""
+        """Last resort, for a report from a worker that did not name its tests."""
         last = nodeid.rsplit("::", 1)[-1]
         name, _, rest = last.partition("[")
         return check_name(name), rest.rstrip("]") or NO_APP
 
     # -- hooks ---------------------------------------------------------------------------------
 
+    @pytest.hookimpl(trylast=True)  # after deselection (-k), as the plugin names tests in workers
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-        for item in items:
-            self._names[item.nodeid] = self._name_item(item)
+        for index, item in enumerate(items):
+            self._names[item.nodeid] = self._namer(item)
+            self._order[item.nodeid] = index
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        """(xdist controller) Every worker collects the same tests; the first one's order is the order."""
+        if not self._order:
+            self._order = {nodeid: index for index, nodeid in enumerate(ids)}
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
@@ -239,8 +269,7 @@ class ResultCollector:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         pending = self._pending.get(report.nodeid)
         if pending is None:
-            check, app = self._names.get(report.nodeid) or self._name_from_nodeid(report.nodeid)
-            pending = self._pending[report.nodeid] = _Pending(check, app)
+            pending = self._pending[report.nodeid] = _Pending(*self._name_of(report))
         pending.duration += report.duration
         if report.when == "setup":
             if report.failed:
@@ -261,6 +290,9 @@ class ResultCollector:
             pending.outcome, pending.reason = "error", "teardown: " + failure_reason(report)
 
     def pytest_runtest_logfinish(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+        self._finish(nodeid)
+
+    def _finish(self, nodeid: str) -> None:
         pending = self._pending.pop(nodeid, None)
         if pending is not None:
             self.records.append(
@@ -269,6 +301,10 @@ class ResultCollector:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        for nodeid in list(self._pending):  # e.g. the test an xdist worker crashed in: reported, never finished
+            self._finish(nodeid)
+        # Collection errors (no order) first, as in a serial run; then tests in collection order.
+        self.records.sort(key=lambda record: self._order.get(record.nodeid, -1))
         self.unused_snapshots, self.failed_snapshots = _syrupy_findings(session.config)
         target = os.environ.get(RECORDS_ENV)
         if target and session.config.pluginmanager.get_plugin("bpconform-collector") is self:
@@ -296,8 +332,10 @@ def _syrupy_findings(config: pytest.Config) -> tuple[list[str], list[str]]:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Loaded with `-p conformance.report` in a child run: collect and write records to a file."""
-    if os.environ.get(RECORDS_ENV) and not config.pluginmanager.has_plugin("bpconform-collector"):
+    """Loaded with `-p conformance.report` in a child run: collect and write records to a file
+    (in the xdist controller only: each worker sees only its share of the tests)."""
+    in_worker = hasattr(config, "workerinput")
+    if os.environ.get(RECORDS_ENV) and not in_worker and not config.pluginmanager.has_plugin("bpconform-collector"):
         config.pluginmanager.register(ResultCollector(), "bpconform-collector")
 
 
@@ -580,6 +618,8 @@ def build_pytest_argv(args: argparse.Namespace, report_dir: Path, variant: Varia
     if not plugin_is_autoloaded():
         argv += ["-p", PLUGIN_MODULE]
     argv += suite_args(args, variant)
+    if args.workers:
+        argv += ["-n", str(args.workers)]  # pytest-xdist; the workers share each app's session build
     argv += ["-v", "-p", "no:cacheprovider", "--junitxml", str(report_dir / "junit.xml")]
     argv += list(args.pytest_args or [])
     return argv
@@ -597,6 +637,7 @@ def settings_of(args: argparse.Namespace, variant: Variant | None = None) -> dic
         "ca_bundle": str(args.ca_bundle) if args.ca_bundle else None,
         "k": args.k,
         "variant": variant.label if variant else None,
+        "workers": args.workers or None,
         "pytest_args": list(args.pytest_args or []),
     }
 
@@ -710,6 +751,12 @@ def _cmd_compare(args: argparse.Namespace, report_dir: Path) -> int:
     return 0 if a.ok and not changed else 1
 
 
+def _worker_count(value: str) -> int:
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a number of processes (0 or more), got {value!r}")
+    return int(value)
+
+
 def _slug(label: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in label)[:80]
 
@@ -747,6 +794,13 @@ def add_run_command(subparsers: argparse._SubParsersAction) -> argparse.Argument
     )
     run.add_argument("--snapshot-update", action="store_true", help="regenerate snapshots (syrupy)")
     run.add_argument("-x", "--exitfirst", action="store_true", help="stop at the first failure")
+    run.add_argument(
+        "--workers",
+        type=_worker_count,
+        default=0,
+        metavar="N",
+        help="run the checks in N parallel processes (pytest-xdist); 0 (default): in this one",
+    )
     run.add_argument("pytest_args", nargs="*", help="extra pytest arguments, after --")
     run.set_defaults(func=cmd_run, network=None)
     return run

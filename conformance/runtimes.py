@@ -26,7 +26,6 @@ Why each step:
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import gzip
 import hashlib
 import os
@@ -46,6 +45,7 @@ from typing import Any
 
 from conformance import engine, stacks
 from conformance.errors import RuntimeBuildError
+from conformance.locks import exclusive_lock
 from conformance.paths import cache_dir
 from conformance.tomlcompat import dumps_toml, load_toml
 
@@ -556,17 +556,9 @@ def _validate_prebuilt(tree: Path, version: str, stack: stacks.Stack, *, allow_p
 # --------------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _lock(name: str) -> Iterator[None]:
+def _lock(name: str) -> contextlib.AbstractContextManager[bool]:
     """An exclusive cross-process lock, so parallel test workers build a runtime only once."""
-    locks = _work_root() / "locks"
-    locks.mkdir(parents=True, exist_ok=True)
-    with (locks / f"{name}.lock").open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return exclusive_lock(_work_root() / "locks" / f"{name}.lock")
 
 
 def _print_to_stderr(line: str) -> None:

@@ -18,7 +18,6 @@ a cache that `bpconform clean` keeps unless asked to remove everything.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -28,13 +27,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from conformance import host
 from conformance.errors import StackError
+from conformance.locks import exclusive_lock
 from conformance.paths import cache_dir
 
 # Bump when the way an image is made changes (slimming, user creation, ...) but the recipe data
@@ -327,24 +327,10 @@ def ensure_stack(name: str, *, force: bool = False, on_output: Callable[[str], N
     return stack
 
 
-@contextmanager
-def _build_lock(recipe: Recipe) -> Iterator[bool]:
-    """One image build at a time per image across processes (parallel test workers, the CLI).
-
-    Yields whether we had to wait, i.e. whether someone else may have built it meanwhile.
-    """
-    lock_path = cache_dir("stacks") / f"{recipe.stack}-{recipe.kind}.lock"
-    with lock_path.open("a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            waited = False
-        except BlockingIOError:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            waited = True
-        try:
-            yield waited
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def _build_lock(recipe: Recipe) -> AbstractContextManager[bool]:
+    """One image build at a time per image across processes (parallel test workers, the CLI);
+    yields whether we had to wait, i.e. whether someone else may have built it meanwhile."""
+    return exclusive_lock(cache_dir("stacks") / f"{recipe.stack}-{recipe.kind}.lock")
 
 
 def _print_to_stderr(line: str) -> None:

@@ -430,3 +430,63 @@ def test_cmd_run_rejects_bad_inputs_before_running(tmp_path: Path) -> None:
         report.cmd_run(parse_run("--buildpack", str(BUILDPACK_DIR), "--compare", "lifecycle-1393", "--snapshot-update"))
     with pytest.raises(ConformanceError, match="platform is not pack"):
         report.cmd_run(parse_run("--buildpack", str(BUILDPACK_DIR), "--compare", "lifecycle-image=lc:2"))
+
+
+# ------------------------------------------------------------------------------------------------
+# Parallel runs (pytest-xdist)
+# ------------------------------------------------------------------------------------------------
+
+
+def test_workers_option_runs_pytest_xdist(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(report, "plugin_is_autoloaded", lambda: True)
+    argv = report.build_pytest_argv(parse_run("--buildpack", "bp", "--workers", "2"), Path("reports"))
+    assert argv[argv.index("-n") + 1] == "2" and argv.index("-n") < argv.index("-v")
+    assert "-n" not in report.build_pytest_argv(parse_run("--buildpack", "bp"), Path("reports"))
+    assert "-n" not in report.build_pytest_argv(parse_run("--buildpack", "bp", "--workers", "0"), Path("reports"))
+    with pytest.raises(SystemExit):
+        parse_run("--buildpack", "bp", "--workers", "two")
+
+
+PARALLEL_TESTS = """
+import time
+import pytest
+
+def test_slow_first():
+    time.sleep(1)  # so that the other worker reports later tests first
+
+@pytest.mark.parametrize("app", ["minimal", "pinned-311"])
+@pytest.mark.parametrize("role", ["runtime", "venv"])
+def test_layer_types(app, role):
+    assert (app, role) != ("pinned-311", "venv"), "venv of pinned-311 is launch=false"
+
+@pytest.mark.parametrize("app", ["minimal", "pinned-311"])
+def test_skipped(app):
+    pytest.skip(f"nothing to check for {app}")
+"""
+
+
+def test_records_under_xdist_are_the_serial_records(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The controller collects nothing: names come from the workers (the bpconform plugin) and the order
+    from their collection, so a parallel run reports exactly what a serial one does."""
+    pytester.makepyfile(test_parallel=PARALLEL_TESTS)
+    monkeypatch.chdir(pytester.path)
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+        monkeypatch.delenv(name, raising=False)  # this test may itself run in an xdist worker
+    argv = ["test_parallel.py", "-p", "no:cacheprovider", "-q"]
+    serial_code, serial = report.run_pytest_subprocess(argv, pytester.path / "serial.json")
+    parallel_code, parallel = report.run_pytest_subprocess([*argv, "-n", "2"], pytester.path / "parallel.json")
+
+    def essentials(records: list[Record]) -> list[tuple[str, str, str, str, str]]:
+        return [(r.check, r.app, r.outcome, r.reason, r.nodeid) for r in records]
+
+    assert serial_code == parallel_code == 1
+    assert essentials(parallel.records) == essentials(serial.records)
+    assert [r.label for r in serial.records] == [
+        "slow_first",
+        "layer_types[role=runtime][minimal]",
+        "layer_types[role=runtime][pinned-311]",
+        "layer_types[role=venv][minimal]",
+        "layer_types[role=venv][pinned-311]",
+        "skipped[minimal]",
+        "skipped[pinned-311]",
+    ]

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.amber import AmberSnapshotExtension
+from syrupy.location import PyTestLocation
 
 from conformance.fixtures import Build, Settings
 
@@ -24,15 +25,28 @@ def build(app: str, built_app) -> Build:
     return built_app(app)
 
 
+SNAPSHOT_DIR = pytest.StashKey[Path]()
+
+
+def snapshot_directory(config: pytest.Config) -> Path:
+    """`<snapshot-dir>/<profile>/<stack>/`: snapshots live with the project, not next to the installed suite."""
+    if SNAPSHOT_DIR not in config.stash:
+        settings = Settings.from_config(config)
+        root = Path(config.getoption("bpconform_snapshot_dir") or Path.cwd() / "snapshots")
+        config.stash[SNAPSHOT_DIR] = root / settings.profile.name / settings.stack_name
+    return config.stash[SNAPSHOT_DIR]
+
+
+class SuiteSnapshots(AmberSnapshotExtension):
+    """Amber snapshots in the suite's snapshot directory. Defined at module level because under
+    pytest-xdist syrupy's controller re-creates it by import path to delete unused snapshots (with
+    a class local to the fixture it reports them deleted but leaves them in the file)."""
+
+    @classmethod
+    def dirname(cls, *, test_location: PyTestLocation) -> str:
+        return str(snapshot_directory(test_location.item.config))
+
+
 @pytest.fixture
-def snapshot(snapshot: SnapshotAssertion, conformance_settings: Settings, pytestconfig: pytest.Config):
-    """Snapshots live in `<snapshot-dir>/<profile>/<stack>/`, not next to the installed suite."""
-    root = Path(pytestconfig.getoption("bpconform_snapshot_dir") or Path.cwd() / "snapshots")
-    directory = root / conformance_settings.profile.name / conformance_settings.stack_name
-
-    class SuiteSnapshots(AmberSnapshotExtension):
-        @classmethod
-        def dirname(cls, *, test_location) -> str:  # type: ignore[override]
-            return str(directory)
-
+def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
     return snapshot.use_extension(SuiteSnapshots)
