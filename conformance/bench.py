@@ -1,13 +1,17 @@
 """`make bench`: where the embedded platform spends time, measured side by side in one run.
 
 These machines are noisy, so every figure that matters is a ratio of two things measured here,
-now, in alternation (`--repeat` rounds, median taken); absolute seconds are context only.
+now, in alternation (`--rounds` rounds, median taken); absolute seconds are context only.
 
 - platform overhead: a full embedded build of the minimal app versus the irreducible work, i.e.
-  the same `bin/detect` + `bin/build` run directly in one container with the same mounts, plus a
-  plain `docker load` of the layers the build produced;
+  the same `bin/detect` + `bin/build` run directly in one container with the same mounts (timed
+  like `docker run --rm`: container start and removal included), plus a plain `docker load` of the
+  layers the build produced;
 - warm rebuild of the unchanged app (and how many layers it re-sent), and after a one-line change;
-- export throughput: our tar+hash of the python layer versus `tar | sha256sum` of the same tree.
+- export throughput: our tar+hash of the python layer versus `tar | sha256sum` of the same tree;
+- where one cold build spends its time, step by step, from the build's own output;
+- the whole conformance suite, serial versus two pytest-xdist workers sharing the session builds
+  (minutes rather than seconds; `--no-suite` leaves it out).
 """
 
 from __future__ import annotations
@@ -17,20 +21,64 @@ import json
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from conformance import access, runtimes, stacks
-from conformance.engine import SESSION_ID, Mount, ensure_engine, exec_in, running_container
-from conformance.paths import REPO_ROOT
+from conformance.engine import SESSION_ID, Mount, ensure_engine, exec_in, running_container, shares_host_ids
+from conformance.paths import REPO_ROOT, wait_for_discards
 from conformance.platform.archive import Owner, write_layer_tar
 from conformance.platform.cache import BuildCache
-from conformance.platform.creator import BuildRequest, BuildResult, create
+from conformance.platform.creator import BuildRequest, BuildResult, Output, create
 
 BUILDPACK = REPO_ROOT / "buildpack_under_test"
 APP = REPO_ROOT / "testapps" / "minimal"
+
+
+# Where one cold build spends its time: each line of the build output below ends the step named
+# with it (the reference buildpack prints a heading per step; the platform prints one per phase).
+PROFILE_STEPS = (
+    ("===> DETECT", "platform: start the build container, copy the app"),
+    ("===> RESTORE", "detect (bin/detect)"),
+    ("===> BUILD", "restore (nothing cached)"),
+    ("[Installing Python]", "bin/build: start, choose the Python version"),
+    ("[Installing pip]", "bin/build: install Python (verify + unpack the runtime)"),
+    ("[Installing dependencies]", "bin/build: install pip (+ byte-compile it)"),
+    ("[Setting launch processes]", "bin/build: venv + pip install -r requirements.txt"),
+    ("===> EXPORT", "bin/build: launch.toml; platform: read layers, remove the container"),
+    ("Exported ", "export: tar + hash the layers, docker load"),
+)
+PROFILE_END = "platform: save the cache"
+
+
+class StepClock:
+    """Timestamps the first appearance of each profile marker in a build's streamed output."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.seen: dict[str, float] = {}
+        self._pending = ""
+
+    def __call__(self, text: str) -> None:
+        now = time.perf_counter()
+        self._pending = (self._pending + text)[-4096:]
+        for marker, _ in PROFILE_STEPS:
+            if marker not in self.seen and marker in self._pending:
+                self.seen[marker] = now - self.started
+
+    def steps(self, total: float) -> list[tuple[str, float]]:
+        """(step, seconds) in order; steps whose marker never appeared are merged into the next."""
+        result, previous = [], 0.0
+        for marker, label in PROFILE_STEPS:
+            if marker in self.seen:
+                result.append((label, self.seen[marker] - previous))
+                previous = self.seen[marker]
+        result.append((PROFILE_END, total - previous))
+        return result
 
 
 def _timed(func: Callable[..., object], *args: object, **kwargs: object) -> tuple[float, object]:
@@ -47,7 +95,9 @@ class Bench:
         self.scratch = scratch
         self.counter = 0
 
-    def build(self, app: Path, image: str, cache: BuildCache, *, clear: bool = False) -> BuildResult:
+    def build(
+        self, app: Path, image: str, cache: BuildCache, *, clear: bool = False, on_output: Output | None = None
+    ) -> BuildResult:
         return create(
             BuildRequest(
                 image=image,
@@ -58,7 +108,7 @@ class Bench:
                 runtimes_dir=runtimes.runtimes_dir(),
                 cache=cache,
                 clear_cache=clear,
-                on_output=lambda text: None,
+                on_output=on_output or (lambda text: None),
             )
         )
 
@@ -69,7 +119,11 @@ class Bench:
     # -- the irreducible work ---------------------------------------------------------------------
 
     def direct_build(self) -> float:
-        """bin/detect + bin/build in one container with the platform's mounts, nothing else."""
+        """bin/detect + bin/build in one container with the platform's mounts, nothing else.
+
+        Timed like a `docker run --rm`: the container's start and removal count, since no build
+        can run without them; preparing the mounted dirs does not.
+        """
         work = Path(tempfile.mkdtemp(dir=self.scratch))
         app, layers, platform_dir = work / "app", work / "layers", work / "platform"
         shutil.copytree(APP, app)
@@ -102,6 +156,11 @@ class Bench:
         }
         bp = "/cnb/buildpacks/bpconform_python/0.1.0"
         script = f"{bp}/bin/detect /platform /plan.toml && {bp}/bin/build /layers/bpconform_python /platform /plan.toml"
+        setup = 0.0  # handing the dirs to the build user is set-up, not build work: not counted
+        if shares_host_ids():
+            for path in (app, layers, platform_dir, work / "plan.toml"):
+                subprocess.run(["chown", "-R", "1000:1000", str(path)], check=True)
+        started = time.perf_counter()
         with running_container(
             self.stack.build_image,
             ["sleep", "infinity"],
@@ -110,16 +169,18 @@ class Bench:
             user="0:0",
             network_disabled=True,
         ) as container:
-            exec_in(container, ["chown", "-R", "1000:1000", "/workspace", "/layers", "/platform", "/plan.toml"])
-            seconds, result = _timed(
-                lambda: exec_in(
-                    container, ["sh", "-c", script], user="1000:1000", environment=env, workdir="/workspace"
+            if not shares_host_ids():
+                setup, _ = _timed(
+                    exec_in, container, ["chown", "-R", "1000:1000", "/workspace", "/layers", "/platform", "/plan.toml"]
                 )
-            )
-            exec_in(container, ["rm", "-rf", "/workspace/*", "/layers/bpconform_python"])
+            result = exec_in(container, ["sh", "-c", script], user="1000:1000", environment=env, workdir="/workspace")
+            if not shares_host_ids():  # files the build user made, which we may not delete from the host
+                seconds, _ = _timed(exec_in, container, ["rm", "-rf", "/workspace/*", "/layers/bpconform_python"])
+                setup += seconds
+        seconds = time.perf_counter() - started - setup
         shutil.rmtree(work, ignore_errors=True)
-        if result.exit_code != 0:  # type: ignore[union-attr]
-            raise SystemExit(f"direct bin/build failed: {result.output[-2000:]}")  # type: ignore[union-attr]
+        if result.exit_code != 0:
+            raise SystemExit(f"direct bin/build failed: {result.output[-2000:]}")
         return seconds
 
     def plain_load(self, image: str) -> float:
@@ -137,24 +198,36 @@ class Bench:
 def measure(rounds: int, stack_name: str) -> dict[str, object]:
     scratch = Path(tempfile.mkdtemp(prefix="bpconform-bench-"))
     bench = Bench(stack_name, scratch)
-    full, direct, load, warm, changed, sent_warm = [], [], [], [], [], []
+    full, discard, direct, load, warm, changed, sent_warm = [], [], [], [], [], [], []
+
+    profiles: list[list[tuple[str, float]]] = []
+
+    def timed_build(app: Path, image: str, cache: BuildCache, *, clear: bool = False) -> tuple[float, BuildResult]:
+        """Seconds until the image is ready; the work dir's deletion after that is waited for
+        (and returned) separately, so it never runs during the next measurement."""
+        clock = StepClock()
+        seconds, result = _timed(bench.build, app, image, cache, clear=clear, on_output=clock)
+        if clear:
+            profiles.append(clock.steps(seconds))
+        deleting, _ = _timed(wait_for_discards)
+        discard.append(deleting)
+        return seconds, result  # type: ignore[return-value]
+
     try:
-        bench.build(APP, *bench.fresh_image(), clear=True)  # warm the page cache and the engine
+        timed_build(APP, *bench.fresh_image(), clear=True)  # warm the page cache and the engine
         for _ in range(rounds):
             image, cache = bench.fresh_image()
-            seconds, _ = _timed(bench.build, APP, image, cache, clear=True)
-            full.append(seconds)
+            full.append(timed_build(APP, image, cache, clear=True)[0])
             direct.append(bench.direct_build())
             load.append(bench.plain_load(image))
-            bench.build(APP, image, cache, clear=True)  # the image again (plain_load removed it), for the rebuilds
-            seconds, result = _timed(bench.build, APP, image, cache)
+            timed_build(APP, image, cache, clear=True)  # the image again (plain_load removed it), for the rebuilds
+            seconds, result = timed_build(APP, image, cache)
             warm.append(seconds)
-            sent_warm.append(len(result.export.sent_layers))  # type: ignore[union-attr]
+            sent_warm.append(len(result.export.sent_layers))
             app = Path(tempfile.mkdtemp(dir=scratch)) / "app"
             shutil.copytree(APP, app)
             (app / "app.py").write_text((app / "app.py").read_text() + "\n# one-line change\n")
-            seconds, _ = _timed(bench.build, app, image, cache)
-            changed.append(seconds)
+            changed.append(timed_build(app, image, cache)[0])
         python_layer = _python_layer_tree(bench, scratch)
         ours, baseline, size = _export_throughput(python_layer, scratch, rounds)
     finally:
@@ -165,17 +238,33 @@ def measure(rounds: int, stack_name: str) -> dict[str, object]:
     irreducible = [d + lo for d, lo in zip(direct, load, strict=True)]
     return {
         "rounds": rounds,
+        "per_round_s": {
+            "full": full,
+            "discard": discard,
+            "direct": direct,
+            "load": load,
+            "warm": warm,
+            "changed": changed,
+        },
         "full_build_s": statistics.median(full),
+        "work_dir_discard_s": statistics.median(discard),
         "direct_bin_build_s": statistics.median(direct),
         "plain_docker_load_s": statistics.median(load),
         "platform_overhead_ratio": statistics.median(f / i for f, i in zip(full, irreducible, strict=True)),
         "warm_rebuild_s": statistics.median(warm),
         "warm_rebuild_layers_sent": max(sent_warm),
         "rebuild_after_one_line_change_s": statistics.median(changed),
+        "cold_build_profile_s": _median_profile(profiles),
         "export_layer_mb": size / 1e6,
         "export_ours_mb_s": size / 1e6 / statistics.median(ours),
         "export_tar_sha256sum_mb_s": size / 1e6 / statistics.median(baseline),
     }
+
+
+def _median_profile(profiles: list[list[tuple[str, float]]]) -> dict[str, float]:
+    steps = [label for label, _ in profiles[0]]
+    complete = [dict(profile) for profile in profiles if [label for label, _ in profile] == steps]
+    return {label: statistics.median(profile[label] for profile in complete) for label in steps}
 
 
 def _python_layer_tree(bench: Bench, scratch: Path) -> Path:
@@ -202,6 +291,48 @@ def _export_throughput(tree: Path, scratch: Path, rounds: int) -> tuple[list[flo
     return ours, baseline, size
 
 
+def measure_suite(workers: int = 2) -> dict[str, object]:
+    """Wall time of `bpconform run` on the reference buildpack, serial and with `workers` workers.
+
+    Each run is a fresh session: the sample apps are built once per run (shared between workers)
+    on top of the cached stacks, runtimes and wheelhouse. Outcomes must match check for check.
+    """
+    runs: dict[str, dict[str, Any]] = {}
+    for label, extra in (("serial", []), (f"{workers} workers", ["--workers", str(workers)])):
+        with tempfile.TemporaryDirectory(prefix="bpconform-bench-suite-") as reports:
+            started = time.perf_counter()
+            command = [sys.executable, "-m", "conformance.cli", "run", "--buildpack", str(BUILDPACK)]
+            subprocess.run([*command, "--report-dir", reports, *extra], check=False, stdout=subprocess.DEVNULL)
+            seconds = time.perf_counter() - started
+            report = json.loads((Path(reports) / "report.json").read_text())
+        outcomes = {(r["check"], r["app"]): r["outcome"] for r in report["records"]}
+        runs[label] = {"seconds": seconds, "totals": report["totals"], "outcomes": outcomes}
+    serial, parallel = runs["serial"], runs[f"{workers} workers"]
+    return {
+        "workers": workers,
+        "suite_serial_s": serial["seconds"],
+        "suite_parallel_s": parallel["seconds"],
+        "suite_speedup": serial["seconds"] / parallel["seconds"],
+        "suite_totals": serial["totals"],
+        "suite_same_outcomes": serial["outcomes"] == parallel["outcomes"],
+    }
+
+
+def render_suite(results: dict[str, object]) -> str:
+    totals = results["suite_totals"]
+    workers = results["workers"]
+    return "\n".join(
+        [
+            f"conformance suite ({totals['total']} cases: {totals['passed']} passed, {totals['failed']} failed,"  # type: ignore[index]
+            f" {totals['skipped']} skipped)",  # type: ignore[index]
+            f"  serial                                  {results['suite_serial_s']:>8.0f} s",
+            f"  {workers} workers (pytest-xdist)              {results['suite_parallel_s']:>8.0f} s",
+            f"  speed-up                                {results['suite_speedup']:>8.2f}x",
+            f"  same outcome for every check            {'yes' if results['suite_same_outcomes'] else 'NO'}",
+        ]
+    )
+
+
 def render(results: dict[str, object]) -> str:
     rows = [
         (
@@ -210,7 +341,8 @@ def render(results: dict[str, object]) -> str:
             "{:.2f}x",
             "target < 1.15x",
         ),
-        ("  full embedded build, clean cache", "full_build_s", "{:.1f} s", ""),
+        ("  full embedded build, clean cache", "full_build_s", "{:.1f} s", "until the image is ready"),
+        ("  then deleting the build's work dir", "work_dir_discard_s", "{:.2f} s", "in the background, not counted"),
         ("  direct bin/detect + bin/build", "direct_bin_build_s", "{:.1f} s", ""),
         ("  plain docker load of the same layers", "plain_docker_load_s", "{:.1f} s", ""),
         ("warm rebuild, unchanged app", "warm_rebuild_s", "{:.1f} s", "target: a few seconds"),
@@ -224,6 +356,11 @@ def render(results: dict[str, object]) -> str:
     for label, key, fmt, note in rows:
         lines.append(f"{label:<{width}}  {fmt.format(results[key]):>12}  {note}")
     lines.append(f"(median of {results['rounds']} rounds; python layer {results['export_layer_mb']:.0f} MB)")
+    profile: dict[str, float] = results["cold_build_profile_s"]  # type: ignore[assignment]
+    total = sum(profile.values())
+    lines += ["", f"where one cold build spends its time (median step times, {total:.1f} s in all)", "-" * (width + 30)]
+    for label, seconds in profile.items():
+        lines.append(f"{label:<{width}}  {seconds:>10.2f} s  {seconds / total:>4.0%}")
     return "\n".join(lines)
 
 
@@ -232,9 +369,13 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--stack", default="bookworm")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    parser.add_argument("--no-suite", action="store_true", help="leave out the suite's serial vs parallel run")
     args = parser.parse_args()
     results = measure(args.rounds, args.stack)
-    print(render(results))
+    print(render(results), flush=True)
+    if not args.no_suite:
+        results.update(measure_suite())
+        print("\n" + render_suite(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import os
 import shutil
 import signal
@@ -39,20 +40,32 @@ KIND = "io.bpconform.kind"
 SESSION = "io.bpconform.session"
 PERSISTENT_KINDS = frozenset({"stack"})
 
-SESSION_ID = os.environ.get("BPCONFORM_SESSION") or uuid.uuid4().hex[:12]
+
+def _process_session_id() -> str:
+    """BPCONFORM_SESSION, or a random id. A pytest-xdist worker (which inherits BPCONFORM_SESSION from
+    the run that started it) adds its name: workers sharing a session would, at exit, remove resources
+    of the others that are still in use."""
+    base = os.environ.get("BPCONFORM_SESSION") or uuid.uuid4().hex[:12]
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    return f"{base}-{worker}" if worker else base
+
+
+SESSION_ID = _process_session_id()
 DOCKERD_LOG = Path(os.environ.get("BPCONFORM_DOCKERD_LOG", "/var/log/bpconform-dockerd.log"))
 ENGINE_START_TIMEOUT = 90.0
 
 
-def labels(kind: str, *, session: bool = True, **extra: str) -> dict[str, str]:
+def labels(kind: str, *, session: bool = True, session_id: str | None = None, **extra: str) -> dict[str, str]:
     """Labels for a resource the harness creates.
 
     Without the session label (persistent kinds, or `session=False` for an image the user asked
     for) a resource outlives this process; `bpconform clean` still finds it by the other labels.
+    `session_id` hands the resource to another session than this process's (e.g. an image that
+    parallel test workers share belongs to the run that started them, not to the worker).
     """
     result = {MANAGED: "true", KIND: kind, **extra}
     if session and kind not in PERSISTENT_KINDS:
-        result[SESSION] = SESSION_ID
+        result[SESSION] = session_id or SESSION_ID
     return result
 
 
@@ -146,6 +159,17 @@ class RunResult:
     output: str  # stdout and stderr, interleaved as they happened
     timed_out: bool = False
     stdout: str = ""  # stdout alone, for machine-readable output (one-off runs only)
+
+
+@functools.cache
+def shares_host_ids() -> bool:
+    """Whether a bind-mounted file's owner as the host sets it is the owner the container sees, and
+    we may set it: we are root and the engine maps no user namespace (no userns-remap, not rootless).
+    Then the platform can chown its mounted dirs itself instead of exec-ing `chown` in a container."""
+    if os.geteuid() != 0:
+        return False
+    options = " ".join(ensure_engine().info().get("SecurityOptions") or [])
+    return "userns" not in options and "rootless" not in options
 
 
 def _volumes(mounts: Iterable[Mount]) -> dict[str, dict[str, str]]:
@@ -329,20 +353,20 @@ def cleanup(
     client = client or ensure_engine()
     report = CleanupReport()
     filters = {"label": _label_filters(session)}
-    for container in client.containers.list(all=True, filters=filters):
-        remove_container(container)
-        report.containers.append(container.name)
+    for container in client.api.containers(all=True, filters=filters):  # plain records: no per-item lookup
+        _ignore_missing(client.api.remove_container, container["Id"], force=True, v=True)
+        report.containers.append((container.get("Names") or [container["Id"][:12]])[0].lstrip("/"))
     for volume in client.volumes.list(filters=filters):
         _ignore_missing(volume.remove, force=True)
         report.volumes.append(volume.name)
     for network in client.networks.list(filters=filters):
         _ignore_missing(network.remove)
         report.networks.append(network.name)
-    for image in client.images.list(filters=filters):
-        if _is_persistent(image.labels) and not everything:
+    for image in client.api.images(filters=filters):
+        if _is_persistent(image.get("Labels")) and not everything:
             continue
-        _ignore_missing(client.images.remove, image.id, force=True, noprune=False)
-        report.images.append(image.tags[0] if image.tags else image.short_id)
+        _ignore_missing(client.images.remove, image["Id"], force=True, noprune=False)
+        report.images.append((image.get("RepoTags") or [image["Id"][7:19]])[0])
     return report
 
 
@@ -356,13 +380,17 @@ def _ignore_missing(func: Callable[..., Any], *args: Any, **kwargs: Any) -> None
 
 
 def count_managed(client: docker.DockerClient | None = None) -> dict[str, int]:
-    """How many harness resources exist now (for leak checks before/after a scenario)."""
+    """How many harness resources exist now (for leak checks before/after a scenario).
+
+    Read from the engine's plain list records: the SDK's `.list()` inspects each item afterwards,
+    which fails when another session removes one in between.
+    """
     client = client or ensure_engine()
     filters = {"label": _label_filters(None)}
     return {
-        "containers": len(client.containers.list(all=True, filters=filters)),
+        "containers": len(client.api.containers(all=True, filters=filters)),
         "volumes": len(client.volumes.list(filters=filters)),
-        "images": len([i for i in client.images.list(filters=filters) if not _is_persistent(i.labels)]),
+        "images": len([i for i in client.api.images(filters=filters) if not _is_persistent(i.get("Labels"))]),
     }
 
 

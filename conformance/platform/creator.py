@@ -30,9 +30,9 @@ from docker.models.containers import Container
 
 from conformance import __version__
 from conformance.access import PackageAccess
-from conformance.engine import Mount, ensure_engine, exec_in, labels, running_container
+from conformance.engine import Mount, ensure_engine, exec_in, labels, running_container, shares_host_ids
 from conformance.errors import PlatformError
-from conformance.paths import cache_dir
+from conformance.paths import cache_dir, discard_tree
 from conformance.platform import env as cnb_env
 from conformance.platform import launcher as cnb_launcher
 from conformance.platform.archive import LayerTar, Owner, extract_layer_tar, fingerprint, write_layer_tar
@@ -71,6 +71,7 @@ BUILDPACKS_DIR = "/cnb/buildpacks"
 RUNTIMES_DIR = "/bpconform/runtimes"
 
 Output = Callable[[str], None]
+_BUILD_USER_HOMES: dict[tuple[str, int], str] = {}  # (build image id, uid) -> home directory
 
 
 @dataclass
@@ -90,6 +91,7 @@ class BuildRequest:
     timeout: float | None = 1800.0
     on_output: Output | None = None
     keep_image: bool = False  # True: the image outlives this process (CLI builds); tests leave it False
+    session_id: str | None = None  # the session the image belongs to, when not this process's
 
 
 @dataclass
@@ -200,7 +202,7 @@ class _Run:
         return self.work / "tars"
 
     def cleanup(self) -> None:
-        shutil.rmtree(self.work, ignore_errors=True)
+        discard_tree(self.work)
 
     # -- phases -----------------------------------------------------------------------------------
 
@@ -280,8 +282,23 @@ class _Run:
         return mounts
 
     def _own_work_dirs(self) -> None:
-        """Give the build user the dirs it writes to (works whether or not the host user is root)."""
-        self._root_exec(["chown", "-R", self._ids, APP_DIR, LAYERS_DIR, PLATFORM_DIR, PLANS_DIR])
+        """Give the build user the dirs it writes to."""
+        self._give_to_build_user(self.workspace, self.layers_root, self.platform_dir, self.plans_dir)
+
+    def _give_to_build_user(self, *host_dirs: Path) -> None:
+        """`chown -R` mounted work dirs to the build user: on the host when its ids are the
+        container's (saves an exec per call), else as root inside the build container."""
+        if shares_host_ids():
+            for directory in host_dirs:
+                _chown_tree(directory, self.owner)
+            return
+        mounted = {
+            self.workspace: APP_DIR,
+            self.layers_root: LAYERS_DIR,
+            self.platform_dir: PLATFORM_DIR,
+            self.plans_dir: PLANS_DIR,
+        }
+        self._root_exec(["chown", "-R", self._ids, *(mounted[directory] for directory in host_dirs)])
 
     def _root_exec(self, command: list[str]) -> None:
         assert self.container is not None
@@ -293,10 +310,18 @@ class _Run:
         """The build image's environment, reduced to what the lifecycle lets buildpacks see."""
         assert self.container is not None
         image_env = dict(item.split("=", 1) for item in self.container.attrs["Config"].get("Env") or [])
-        home = exec_in(self.container, ["sh", "-c", 'getent passwd "$0" | cut -d: -f6', str(self.owner.uid)])
-        image_env.setdefault("HOME", home.output.strip() or "/home/cnb")
+        image_env.setdefault("HOME", self._build_user_home())
         image_env.setdefault("HOSTNAME", self.container.attrs["Config"].get("Hostname", ""))
         return {key: value for key, value in image_env.items() if key in cnb_env.ALLOWED_BUILD_ENV}
+
+    def _build_user_home(self) -> str:
+        """The build user's home in the build image's passwd (looked up once per image and uid)."""
+        assert self.container is not None
+        key = (self.container.attrs["Image"], self.owner.uid)
+        if key not in _BUILD_USER_HOMES:
+            found = exec_in(self.container, ["sh", "-c", 'getent passwd "$0" | cut -d: -f6', str(self.owner.uid)])
+            _BUILD_USER_HOMES[key] = found.output.strip() or "/home/cnb"
+        return _BUILD_USER_HOMES[key]
 
     @property
     def target(self) -> RunTarget:
@@ -436,13 +461,18 @@ class _Run:
                 if tar is None:
                     self.log.line(f'Skipping cached "{bp.id}:{name}": cache entry missing or corrupt (digest mismatch)')
                     continue
-                extract_layer_tar(tar, f"layers/{bp.escaped_id}/{name}", bp_dir / name)
+                try:
+                    extract_layer_tar(tar, f"layers/{bp.escaped_id}/{name}", bp_dir / name)
+                except OSError as exc:
+                    shutil.rmtree(bp_dir / name, ignore_errors=True)
+                    self.log.line(f'Skipping cached "{bp.id}:{name}": {exc}')
+                    continue
                 names[name] = cached.data
                 restored[(bp.id, name)] = fingerprint(bp_dir / name)
                 self.log.line(f'Restoring data for "{bp.id}:{name}" from cache')
             for name, metadata in names.items():
                 write_layer_metadata(bp_dir, name, metadata)
-        self._root_exec(["chown", "-R", self._ids, LAYERS_DIR])
+        self._give_to_build_user(self.layers_root)
         return restored
 
     # -- build ------------------------------------------------------------------------------------
@@ -562,7 +592,7 @@ class _Run:
             },
         }
         image_labels = {
-            **labels("app", session=not self.request.keep_image),
+            **labels("app", session=not self.request.keep_image, session_id=self.request.session_id),
             LIFECYCLE_METADATA: json.dumps(lifecycle_metadata, sort_keys=True),
             BUILD_METADATA: json.dumps(_build_metadata(group, processes, default_type), sort_keys=True),
             PROJECT_METADATA: json.dumps({}),
@@ -669,6 +699,13 @@ class _Timed:
 
     def __exit__(self, *exc: object) -> None:
         self.timings[self.name] = round(time.monotonic() - self.start, 3)
+
+
+def _chown_tree(root: Path, owner: Owner) -> None:
+    os.lchown(root, owner.uid, owner.gid)
+    for directory, subdirs, files in os.walk(root):
+        for name in (*subdirs, *files):
+            os.lchown(os.path.join(directory, name), owner.uid, owner.gid)
 
 
 def _buildpack_dir(bp: Buildpack) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import stat
+import sys
 from pathlib import Path
 
 import pytest
@@ -154,3 +155,30 @@ def test_venv_bin_and_site_packages_become_group_writable(tmp_path) -> None:
 def test_bundled_pip_wheel_missing_is_a_clear_error(tmp_path) -> None:
     with pytest.raises(Exception, match="bundled pip"):
         pip_layer.bundled_pip_wheel(tmp_path)
+
+
+def test_pip_layer_is_compiled_to_hash_checked_pycs_that_do_not_depend_on_mtimes(tmp_path) -> None:
+    """pip installs with --no-compile; the layer must still come out compiled, reproducibly."""
+    package = tmp_path / "lib" / "python3.x" / "site-packages" / "pip"
+    package.mkdir(parents=True)
+    for name in ("__init__.py", "cli.py", "resolver.py"):
+        (package / name).write_text(f"NAME = {name!r}\n")
+    pip_layer.compile_pip(Path(sys.executable), tmp_path, {})
+    pycs = sorted((package / "__pycache__").glob("*.pyc"))
+    assert len(pycs) == 3
+    first = {pyc.name: pyc.read_bytes() for pyc in pycs}
+    assert all(int.from_bytes(data[4:8], "little") == 0b11 for data in first.values())  # checked hash
+    for source in package.glob("*.py"):
+        source.touch()
+    for pyc in pycs:
+        pyc.unlink()
+    pip_layer.compile_pip(Path(sys.executable), tmp_path, {})
+    assert {pyc.name: pyc.read_bytes() for pyc in pycs} == first
+
+
+def test_pip_byte_compile_failure_is_a_clear_error(tmp_path) -> None:
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "broken.py").write_text("def (:\n")
+    with pytest.raises(Exception, match="byte-compile pip") as caught:
+        pip_layer.compile_pip(Path(sys.executable), tmp_path, {})
+    assert "broken.py" in caught.value.detail

@@ -113,3 +113,48 @@ def test_bundled_pip_is_removed_from_the_python_layer(tmp_path) -> None:
     removed = runtime.remove_bundled_pip(tmp_path)
     assert sorted(removed) == ["pip", "pip-25.1.dist-info", "pip3"]
     assert (site / "pipdeptree").exists()
+
+
+def _tar_gz(path, members: list[tuple[tarfile.TarInfo, bytes | None]]):
+    with tarfile.open(path, "w:gz") as tar:
+        for info, data in members:
+            if data is not None:
+                info.size = len(data)
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
+    return path
+
+
+def _entry(name: str, kind: bytes = tarfile.REGTYPE, mode: int = 0o644) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.mode = kind, mode
+    return info
+
+
+def test_extraction_keeps_files_and_read_only_directories(tmp_path) -> None:
+    """Streaming extraction must still set a directory's mode only after filling it."""
+    archive = _tar_gz(
+        tmp_path / "python.tar.gz",
+        [
+            (_entry("bin", tarfile.DIRTYPE, 0o555), None),
+            (_entry("bin/python3", mode=0o755), b"#!/bin/sh\n"),
+            (_entry("lib/python3.13/os.py"), b"# os\n"),
+        ],
+    )
+    layer = tmp_path / "layer"
+    layer.mkdir()
+    runtime._extract(archive, layer)
+    assert (layer / "bin" / "python3").read_bytes() == b"#!/bin/sh\n"
+    assert (layer / "bin" / "python3").stat().st_mode & 0o111
+    assert (layer / "lib" / "python3.13" / "os.py").read_bytes() == b"# os\n"
+    (layer / "bin").chmod(0o755)  # let pytest remove it (Pythons without the data filter apply 0o555)
+
+
+@pytest.mark.parametrize("name", ["../escape.py", "/etc/evil"])
+def test_extraction_refuses_entries_outside_the_layer(tmp_path, name) -> None:
+    archive = _tar_gz(tmp_path / "python.tar.gz", [(_entry("bin/python3"), b"x"), (_entry(name), b"evil")])
+    layer = tmp_path / "nested" / "layer"
+    layer.mkdir(parents=True)
+    with pytest.raises(BuildpackError) as caught:
+        runtime._extract(archive, layer)
+    assert caught.value.title == "Unsafe Python archive" and name in caught.value.detail
+    assert not (tmp_path / "nested" / "escape.py").exists()
