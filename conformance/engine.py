@@ -52,6 +52,7 @@ def _process_session_id() -> str:
 
 SESSION_ID = _process_session_id()
 DOCKERD_LOG = Path(os.environ.get("BPCONFORM_DOCKERD_LOG", "/var/log/bpconform-dockerd.log"))
+DOCKERD_PIDFILE = Path("/run/bpconform-dockerd.pid")  # a dockerd we started (gone after a reboot)
 ENGINE_START_TIMEOUT = 90.0
 
 
@@ -101,9 +102,19 @@ def _start_dockerd() -> None:
     DOCKERD_LOG.parent.mkdir(parents=True, exist_ok=True)
     print(f"bpconform: starting dockerd in the background (log: {DOCKERD_LOG})", file=sys.stderr, flush=True)
     with DOCKERD_LOG.open("ab") as log:
-        subprocess.Popen(
+        daemon = subprocess.Popen(
             ["dockerd"], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
         )
+    with contextlib.suppress(OSError):
+        DOCKERD_PIDFILE.write_text(f"{daemon.pid}\n")
+
+
+def started_by_us(dockerd_pid: int) -> bool:
+    """Whether that dockerd is one the harness started (so stopping it disturbs nobody else's)."""
+    try:
+        return int(DOCKERD_PIDFILE.read_text().strip()) == dockerd_pid
+    except (OSError, ValueError):
+        return False
 
 
 def ensure_engine(*, auto_start: bool = True) -> docker.DockerClient:

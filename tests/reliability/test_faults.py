@@ -158,24 +158,20 @@ def _stop_dockerd(pid: int, timeout: float = 60) -> None:
         time.sleep(0.5)
 
 
-@pytest.mark.soak
-@pytest.mark.slow
 @pytest.mark.docker
-@pytest.mark.skipif(
-    os.environ.get(RESTART_VARIABLE) != "1",
-    reason=f"stops the shared Docker engine; set {RESTART_VARIABLE}=1 on a machine nobody else uses",
-)
-def test_engine_restarted_between_build_and_rebuild_then_the_rebuild_reuses_the_cache(
-    builder, app, leak_guard, monkeypatch
-) -> None:
-    image, cache, source = builder.image_name(), builder.cache(), app(CACHED_LAYER_APP)
-    first = builder.build(source, ["layers"], image=image, cache=cache)
+def test_engine_restarted_between_build_and_rebuild_then_the_rebuild_reuses_the_cache(builder, app, leak_guard) -> None:
+    """Runs where stopping the engine disturbs nobody: a dockerd the harness started itself (as on
+    CI), or anywhere with BPCONFORM_ALLOW_ENGINE_RESTART=1."""
     pid = _dockerd_pid()
     if pid is None:
         pytest.skip("no single local dockerd process to restart (remote engine or several daemons)")
+    if not engine.started_by_us(pid) and os.environ.get(RESTART_VARIABLE) != "1":
+        pytest.skip(f"stops a Docker engine the harness did not start; set {RESTART_VARIABLE}=1 to allow it")
+    image, cache, source = builder.image_name(), builder.cache(), app(CACHED_LAYER_APP)
+    first = builder.build(source, ["layers"], image=image, cache=cache)
     _stop_dockerd(pid)
 
-    monkeypatch.setattr(engine, "_client", None)  # forget the old connection, as a new process would
+    engine._client = None  # forget the dead connection for good, as a new process would; later tests reconnect
     engine.ensure_engine()  # starts dockerd again (root, local engine)
     assert _dockerd_pid() not in (None, pid)
     second = builder.build(source, ["layers"], image=image, cache=cache)
