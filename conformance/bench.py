@@ -96,13 +96,20 @@ class Bench:
         self.counter = 0
 
     def build(
-        self, app: Path, image: str, cache: BuildCache, *, clear: bool = False, on_output: Output | None = None
+        self,
+        app: Path,
+        image: str,
+        cache: BuildCache,
+        *,
+        clear: bool = False,
+        on_output: Output | None = None,
+        buildpack: Path = BUILDPACK,
     ) -> BuildResult:
         return create(
             BuildRequest(
                 image=image,
                 app_dir=app,
-                buildpacks=[BUILDPACK],
+                buildpacks=[buildpack],
                 stack=self.stack,
                 access=self.access,
                 runtimes_dir=runtimes.runtimes_dir(),
@@ -291,6 +298,62 @@ def _export_throughput(tree: Path, scratch: Path, rounds: int) -> tuple[list[flo
     return ours, baseline, size
 
 
+def measure_versus(other: Path, rounds: int, stack_name: str) -> dict[str, object]:
+    """Cold builds of the minimal app with the reference buildpack and with `other` (e.g. its
+    previous release), alternating, step by step: what a buildpack change did to build times."""
+    scratch = Path(tempfile.mkdtemp(prefix="bpconform-bench-"))
+    bench = Bench(stack_name, scratch)
+    profiles: dict[str, list[list[tuple[str, float]]]] = {"this": [], "other": []}
+    try:
+        bench.build(APP, *bench.fresh_image(), clear=True)  # warm the page cache and the engine
+        wait_for_discards()
+        for _ in range(rounds):
+            for label, buildpack in (("this", BUILDPACK), ("other", other)):
+                clock = StepClock()
+                seconds, _ = _timed(
+                    bench.build, APP, *bench.fresh_image(), clear=True, on_output=clock, buildpack=buildpack
+                )
+                wait_for_discards()
+                profiles[label].append(clock.steps(seconds))
+    finally:
+        from conformance.engine import cleanup
+
+        cleanup(session=SESSION_ID)
+        shutil.rmtree(scratch, ignore_errors=True)
+    return {
+        "rounds": rounds,
+        "other_buildpack": str(other),
+        "this_profile_s": _median_profile(profiles["this"]),
+        "other_profile_s": _median_profile(profiles["other"]),
+    }
+
+
+def render_versus(results: dict[str, object]) -> str:
+    this: dict[str, float] = results["this_profile_s"]  # type: ignore[assignment]
+    other: dict[str, float] = results["other_profile_s"]  # type: ignore[assignment]
+    width = max(len(label) for label in [*this, *other])
+    lines = [
+        f"cold build of the minimal app, {BUILDPACK.name} (this) vs {results['other_buildpack']} (other),"
+        f" median of {results['rounds']} alternating rounds",
+        f"{'step':<{width}}  {'this':>8}  {'other':>8}  this/other",
+        "-" * (width + 34),
+    ]
+    for label in dict.fromkeys([*other, *this]):
+        mine, theirs = this.get(label), other.get(label)
+        ratio = f"{mine / theirs:.2f}x" if mine is not None and theirs else ""
+        lines.append(f"{label:<{width}}  {_seconds(mine):>8}  {_seconds(theirs):>8}  {ratio:>10}")
+    total_this, total_other = sum(this.values()), sum(other.values())
+    lines.append(
+        f"{'all steps':<{width}}  {_seconds(total_this):>8}  {_seconds(total_other):>8}  "
+        f"{total_this / total_other:>9.2f}x"
+    )
+    return "\n".join(lines)
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f} s"
+
+
 def measure_suite(workers: int = 2) -> dict[str, object]:
     """Wall time of `bpconform run` on the reference buildpack, serial and with `workers` workers.
 
@@ -321,16 +384,17 @@ def measure_suite(workers: int = 2) -> dict[str, object]:
 def render_suite(results: dict[str, object]) -> str:
     totals = results["suite_totals"]
     workers = results["workers"]
-    return "\n".join(
-        [
-            f"conformance suite ({totals['total']} cases: {totals['passed']} passed, {totals['failed']} failed,"  # type: ignore[index]
-            f" {totals['skipped']} skipped)",  # type: ignore[index]
-            f"  serial                                  {results['suite_serial_s']:>8.0f} s",
-            f"  {workers} workers (pytest-xdist)              {results['suite_parallel_s']:>8.0f} s",
-            f"  speed-up                                {results['suite_speedup']:>8.2f}x",
-            f"  same outcome for every check            {'yes' if results['suite_same_outcomes'] else 'NO'}",
-        ]
+    rows = [
+        ("serial", f"{results['suite_serial_s']:.0f} s"),
+        (f"{workers} workers (pytest-xdist, sample apps built once)", f"{results['suite_parallel_s']:.0f} s"),
+        ("speed-up", f"{results['suite_speedup']:.2f}x"),
+        ("same outcome for every check", "yes" if results["suite_same_outcomes"] else "NO"),
+    ]
+    counts = (
+        f"{totals['total']} cases: {totals['passed']} passed, {totals['failed']} failed, {totals['skipped']} skipped"  # type: ignore[index]
     )
+    width = max(len(label) for label, _ in rows)
+    return "\n".join([f"conformance suite ({counts})", *(f"  {label:<{width}}  {value:>8}" for label, value in rows)])
 
 
 def render(results: dict[str, object]) -> str:
@@ -370,7 +434,19 @@ def main() -> int:
     parser.add_argument("--stack", default="bookworm")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     parser.add_argument("--no-suite", action="store_true", help="leave out the suite's serial vs parallel run")
+    parser.add_argument(
+        "--versus",
+        type=Path,
+        metavar="BUILDPACK_DIR",
+        help="instead: compare cold builds, step by step, with this buildpack (e.g. a previous release)",
+    )
     args = parser.parse_args()
+    if args.versus:
+        results = measure_versus(args.versus.resolve(), args.rounds, args.stack)
+        print(render_versus(results))
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=2))
+        return 0
     results = measure(args.rounds, args.stack)
     print(render(results), flush=True)
     if not args.no_suite:

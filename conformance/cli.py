@@ -101,10 +101,13 @@ def cmd_clean(args: argparse.Namespace) -> int:
     import shutil
 
     from conformance import engine
-    from conformance.paths import cache_root
+    from conformance.paths import cache_root, memory_base
 
     report = engine.cleanup(everything=args.all)
     print(f"bpconform clean: {report.summary()}")
+    if memory_base().is_dir():  # work dirs a killed build left in memory
+        shutil.rmtree(memory_base(), ignore_errors=True)
+        print(f"bpconform clean: removed the in-memory work directory {memory_base()}")
     if args.cache:
         root = cache_root()
         shutil.rmtree(root, ignore_errors=True)

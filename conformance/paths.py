@@ -6,8 +6,10 @@ so `make clean` and users know exactly what the project created on disk.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import stat
 import threading
 import uuid
 from pathlib import Path
@@ -33,53 +35,117 @@ def cache_dir(name: str) -> Path:
     return path
 
 
+WORK_DIR_ENV = "BPCONFORM_WORK_DIR"
+MEMORY_WORK_MIN_FREE = 4 * 1024**3
+SHM = Path("/dev/shm")
+
+
+def work_root() -> Path:
+    """Where builds keep their short-lived dirs (the app copy, the layers, the layer tars).
+
+    A cold build writes a few thousand small files (an unpacked Python, pip and its bytecode, a
+    venv) that are deleted moments later. On the virtual disks we run on, the writes alone stalled
+    for up to a second at a time, more than the work itself: `make bench --versus` measured a cold
+    build at 5.1 s with its work dir on disk and 3.4 s in memory. So builds work in /dev/shm when it
+    is a tmpfs with at least 4 GiB free; `BPCONFORM_WORK_DIR` names another place (e.g. a disk, for
+    apps whose dependencies would not fit in memory).
+    """
+    explicit = os.environ.get(WORK_DIR_ENV)
+    root = Path(explicit) if explicit else (_memory_work_root() or cache_root() / "work")
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def _memory_work_root() -> Path | None:
+    """`/dev/shm/bpconform-<uid>/work` if it may be used: a tmpfs with room, and a base dir that is
+    really ours (a world-writable place: never follow what another user left there)."""
+    try:
+        if not _is_tmpfs(SHM) or shutil.disk_usage(SHM).free < MEMORY_WORK_MIN_FREE:
+            return None
+        base = memory_base()
+        with contextlib.suppress(FileExistsError):
+            base.mkdir(mode=0o700)
+        status = base.lstat()
+    except OSError:
+        return None
+    if not stat.S_ISDIR(status.st_mode) or status.st_uid != os.getuid():
+        return None
+    return base / "work"
+
+
+def memory_base() -> Path:
+    """This user's dir in /dev/shm, for work dirs kept in memory (see `work_root`)."""
+    return SHM / f"bpconform-{os.getuid()}"
+
+
+def _is_tmpfs(mount_point: Path) -> bool:
+    with open("/proc/self/mounts", encoding="utf-8") as mounts:
+        return any(line.split()[1:3] == [str(mount_point), "tmpfs"] for line in mounts if line.strip())
+
+
 def discard_tree(path: Path) -> None:
     """Remove a directory tree without making the caller wait for it.
 
-    A build's work dir holds thousands of files (an unpacked Python, pip, a venv) and deleting them
-    costs a quarter of a second that nobody needs to wait for: the tree is renamed into the cache's
-    `trash` dir at once (so it is gone from where it was) and deleted by a background thread, which
-    the interpreter waits for at exit. Trash left by a process that was killed first is swept by
-    the next discard.
+    A build's work dir holds thousands of files and deleting them costs a quarter of a second that
+    nobody needs to wait for: the tree is renamed at once into a trash dir beside its parent (same
+    filesystem, so the rename is instant; `<parent>-trash`) and deleted by a background thread,
+    which the interpreter waits for at exit. Trash left by a process that was killed first is swept
+    by the next discard.
     """
     if not path.exists():
         return
-    trash = cache_dir("trash")
+    trash = path.parent.with_name(f"{path.parent.name}-trash")
     try:
+        trash.mkdir(exist_ok=True)
         path.rename(trash / f"{path.name}-{uuid.uuid4().hex[:8]}")
-    except OSError:  # another filesystem: delete in place, now
+    except OSError:  # e.g. the parent is a mount point: delete in place, now
         shutil.rmtree(path, ignore_errors=True)
         return
+    global _trash_collector
     with _trash_lock:
-        global _trash_collector
+        _trash_dirs.add(trash)
         if _trash_collector is None or not _trash_collector.is_alive():
-            _trash_collector = threading.Thread(target=_empty_trash, args=(trash,), name="bpconform-trash")
+            _trash_collector = threading.Thread(target=_empty_trash, name="bpconform-trash")
             _trash_collector.start()
 
 
-def wait_for_discards() -> None:
-    """Block until trees handed to `discard_tree` are deleted (benchmarks must not overlap it)."""
+def wait_for_discards(timeout: float | None = None) -> bool:
+    """Block until trees handed to `discard_tree` are deleted (benchmarks must not overlap that
+    work); returns False if that took longer than `timeout` seconds."""
     collector = _trash_collector
     if collector is not None:
-        collector.join()
+        collector.join(timeout)
+        return not collector.is_alive()
+    return True
 
 
-def _empty_trash(trash: Path) -> None:
-    """Delete until the trash is empty (entries may keep arriving while it runs); give up on an
-    entry that cannot be deleted rather than retrying it forever."""
+def _empty_trash() -> None:
+    """Delete until every trash dir is empty (entries may keep arriving while it runs); give up on
+    an entry that cannot be deleted rather than retrying it forever."""
     global _trash_collector
-    undeletable: set[str] = set()
+    undeletable: set[Path] = set()
     while True:
         with _trash_lock:
-            entries = [entry for entry in trash.iterdir() if entry.name not in undeletable]
+            entries = [entry for entry in _trash_entries() if entry not in undeletable]
             if not entries:
                 _trash_collector = None
                 return
         for entry in entries:
             shutil.rmtree(entry, ignore_errors=True)
             if entry.exists():
-                undeletable.add(entry.name)
+                undeletable.add(entry)
+
+
+def _trash_entries() -> list[Path]:
+    entries: list[Path] = []
+    for trash in list(_trash_dirs):
+        try:
+            entries += trash.iterdir()
+        except FileNotFoundError:  # someone removed the whole trash dir: nothing left to do there
+            _trash_dirs.discard(trash)
+    return entries
 
 
 _trash_lock = threading.Lock()
+_trash_dirs: set[Path] = set()
 _trash_collector: threading.Thread | None = None

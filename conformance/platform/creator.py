@@ -32,7 +32,7 @@ from conformance import __version__
 from conformance.access import PackageAccess
 from conformance.engine import Mount, ensure_engine, exec_in, labels, running_container, shares_host_ids
 from conformance.errors import PlatformError
-from conformance.paths import cache_dir, discard_tree
+from conformance.paths import discard_tree, work_root
 from conformance.platform import env as cnb_env
 from conformance.platform import launcher as cnb_launcher
 from conformance.platform.archive import LayerTar, Owner, extract_layer_tar, fingerprint, write_layer_tar
@@ -172,7 +172,7 @@ class _Run:
         self.log = log
         self.stack = request.stack
         self.owner = Owner(request.stack.build_uid, request.stack.build_gid)
-        self.work = cache_dir("work") / uuid.uuid4().hex[:12]
+        self.work = work_root() / uuid.uuid4().hex[:12]
         self.container: Container | None = None
         self.timings: dict[str, float] = {}
         self.cache = request.cache or BuildCache.for_image(request.image)

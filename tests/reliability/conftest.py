@@ -2,7 +2,7 @@
 
 Every scenario runs inside a `LeakGuard`: an inventory of what this test session owns in the Docker
 engine (containers, volumes, images carrying our session label) and of the platform's work dirs,
-taken before and after. Builds use a *private* work root (the creator's `cache_dir("work")` is
+taken before and after. Builds use a *private* work root (the creator's `work_root()` is
 redirected to the test's tmp dir), so a leftover work dir is attributable to the scenario even
 while other sessions build in the same cache. `engine.count_managed()` is global (other sessions
 share the engine), so its delta is recorded and summed into the terminal summary, not asserted.
@@ -28,7 +28,7 @@ from platform_integration.conftest import Builder, app, builder, stack, write_ap
 from conformance import engine
 from conformance.engine import SESSION, SESSION_ID, ensure_engine
 from conformance.errors import ConformanceError
-from conformance.paths import REPO_ROOT, cache_root
+from conformance.paths import REPO_ROOT, WORK_DIR_ENV, cache_root
 from conformance.platform import creator
 
 SUMMARY: list[tuple[str, Leaks]] = []
@@ -120,12 +120,7 @@ def work_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private root for the creator's per-build work dirs (everything else stays in the shared cache)."""
     root = tmp_path / "work-root"
     root.mkdir()
-    shared = creator.cache_dir
-
-    def private_work(name: str) -> Path:
-        return root if name == "work" else shared(name)
-
-    monkeypatch.setattr(creator, "cache_dir", private_work)
+    monkeypatch.setattr(creator, "work_root", lambda: root)
     return root
 
 
@@ -205,7 +200,7 @@ def run_cli(args: list[str], tmp_path: Path, *, timeout: float = 300) -> CliRun:
     """`bpconform ARGS` in a subprocess with its own session label and private work root."""
     session = f"rel{uuid.uuid4().hex[:9]}"
     root = private_cache_root(tmp_path)
-    env = {**os.environ, "BPCONFORM_SESSION": session, "BPCONFORM_CACHE": str(root)}
+    env = {**os.environ, "BPCONFORM_SESSION": session, "BPCONFORM_CACHE": str(root), WORK_DIR_ENV: str(root / "work")}
     env.pop("BPCONFORM_DEBUG", None)
     proc = subprocess.run(
         [sys.executable, "-m", "conformance.cli", *args],

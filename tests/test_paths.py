@@ -1,0 +1,86 @@
+"""Work dirs leave at once and are deleted in the background, without ever blocking on a bad entry."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from conformance import paths
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("BPCONFORM_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def _work_dir(root, files: int = 50):
+    for index in range(files):
+        (root / "layers" / f"d{index % 5}").mkdir(parents=True, exist_ok=True)
+        (root / "layers" / f"d{index % 5}" / f"f{index}").write_text("x" * 100)
+    return root
+
+
+def test_a_discarded_tree_is_gone_at_once_and_deleted_soon_after(cache) -> None:
+    work = _work_dir(paths.cache_dir("work") / "abc")
+    paths.discard_tree(work)
+    assert not work.exists()
+    paths.wait_for_discards()
+    assert list((cache / "work-trash").iterdir()) == []
+
+
+def test_trash_left_by_a_killed_process_is_swept_by_the_next_discard(cache) -> None:
+    leftover = _work_dir(paths.cache_dir("work-trash") / "old-run")
+    paths.discard_tree(_work_dir(paths.cache_dir("work") / "new"))
+    paths.wait_for_discards()
+    assert not leftover.exists()
+
+
+def test_an_undeletable_entry_does_not_keep_the_collector_spinning(cache, monkeypatch) -> None:
+    """An entry rmtree cannot remove (permissions, a busy mount) is left alone, the rest deleted."""
+    real_rmtree = paths.shutil.rmtree
+
+    def rmtree_refusing_stuck(path, ignore_errors=False):
+        if os.path.basename(path) != "stuck":
+            real_rmtree(path, ignore_errors=ignore_errors)
+
+    monkeypatch.setattr(paths.shutil, "rmtree", rmtree_refusing_stuck)
+    _work_dir(paths.cache_dir("work-trash") / "stuck")
+    paths.discard_tree(_work_dir(paths.cache_dir("work") / "w"))
+    assert paths.wait_for_discards(timeout=30), "the trash collector is still running"
+    assert sorted(entry.name for entry in (cache / "work-trash").iterdir()) == ["stuck"]
+
+
+def test_builds_work_where_bpconform_work_dir_says(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv(paths.WORK_DIR_ENV, str(tmp_path / "big-disk" / "work"))
+    assert paths.work_root() == tmp_path / "big-disk" / "work"
+    assert paths.work_root().is_dir()
+
+
+@pytest.fixture
+def fake_shm(tmp_path, monkeypatch, cache):
+    """A stand-in for /dev/shm that is 'a tmpfs with room' unless a test says otherwise."""
+    shm = tmp_path / "shm"
+    shm.mkdir()
+    monkeypatch.delenv(paths.WORK_DIR_ENV, raising=False)
+    monkeypatch.setattr(paths, "SHM", shm)
+    monkeypatch.setattr(paths, "_is_tmpfs", lambda path: path == shm)
+    return shm
+
+
+def test_builds_work_in_memory_when_there_is_room(fake_shm) -> None:
+    assert paths.work_root() == fake_shm / f"bpconform-{os.getuid()}" / "work"
+
+
+def test_builds_work_on_disk_when_memory_is_short(fake_shm, cache, monkeypatch) -> None:
+    monkeypatch.setattr(paths.shutil, "disk_usage", lambda path: paths.shutil._ntuple_diskusage(8, 7, 1))
+    assert paths.work_root() == cache / "work"
+
+
+def test_a_base_dir_someone_planted_in_shared_memory_is_not_followed(fake_shm, cache, tmp_path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (fake_shm / f"bpconform-{os.getuid()}").symlink_to(elsewhere)
+    assert paths.work_root() == cache / "work"
+    assert list(elsewhere.iterdir()) == []
