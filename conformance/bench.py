@@ -30,7 +30,7 @@ from typing import Any
 
 from conformance import access, runtimes, stacks
 from conformance.engine import SESSION_ID, Mount, ensure_engine, exec_in, running_container, shares_host_ids
-from conformance.paths import REPO_ROOT, wait_for_discards
+from conformance.paths import REPO_ROOT, wait_for_discards, work_root
 from conformance.platform.archive import Owner, write_layer_tar
 from conformance.platform.cache import BuildCache
 from conformance.platform.creator import BuildRequest, BuildResult, Output, create
@@ -131,7 +131,7 @@ class Bench:
         Timed like a `docker run --rm`: the container's start and removal count, since no build
         can run without them; preparing the mounted dirs does not.
         """
-        work = Path(tempfile.mkdtemp(dir=self.scratch))
+        work = Path(tempfile.mkdtemp(dir=work_root()))  # the storage the platform builds on
         app, layers, platform_dir = work / "app", work / "layers", work / "platform"
         shutil.copytree(APP, app)
         (layers / "bpconform_python").mkdir(parents=True)
