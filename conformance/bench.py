@@ -29,7 +29,15 @@ from pathlib import Path
 from typing import Any
 
 from conformance import access, runtimes, stacks
-from conformance.engine import SESSION_ID, Mount, ensure_engine, exec_in, running_container, shares_host_ids
+from conformance.engine import (
+    SESSION_ID,
+    Mount,
+    cleanup,
+    ensure_engine,
+    exec_in,
+    running_container,
+    shares_host_ids,
+)
 from conformance.paths import REPO_ROOT, wait_for_discards, work_root
 from conformance.platform.archive import Owner, write_layer_tar
 from conformance.platform.cache import BuildCache
@@ -238,8 +246,6 @@ def measure(rounds: int, stack_name: str) -> dict[str, object]:
         python_layer = _python_layer_tree(bench, scratch)
         ours, baseline, size = _export_throughput(python_layer, scratch, rounds)
     finally:
-        from conformance.engine import cleanup
-
         cleanup(session=SESSION_ID)
         shutil.rmtree(scratch, ignore_errors=True)
     irreducible = [d + lo for d, lo in zip(direct, load, strict=True)]
@@ -316,8 +322,6 @@ def measure_versus(other: Path, rounds: int, stack_name: str) -> dict[str, objec
                 wait_for_discards()
                 profiles[label].append(clock.steps(seconds))
     finally:
-        from conformance.engine import cleanup
-
         cleanup(session=SESSION_ID)
         shutil.rmtree(scratch, ignore_errors=True)
     return {
