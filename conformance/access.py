@@ -209,12 +209,10 @@ def ensure_wheelhouse(
             raise ConformanceError(f"requirement file {req} does not exist", "check the path")
     digest = wheelhouse_inputs_digest(requirements, python_versions, extra)
     stamp = dest / STAMP_NAME
-    if digest in _satisfied_digests(stamp):
-        say(f"wheelhouse {dest} is up to date")
-        return dest
     # One download at a time per wheelhouse: parallel workers would run pip on the same files at once.
+    # The stamp is read under the lock, so a process that waited sees what the other one downloaded.
     with exclusive_lock(dest.parent / f"{dest.name}.lock"):
-        if digest in _satisfied_digests(stamp):  # another process downloaded them while we waited
+        if digest in _satisfied_digests(stamp):
             say(f"wheelhouse {dest} is up to date")
             return dest
         _download_wheels(download, download_commands(requirements, python_versions, extra, dest), dest, say)

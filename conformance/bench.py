@@ -127,6 +127,16 @@ class Bench:
             )
         )
 
+    def profiled_build(
+        self, app: Path, image: str, cache: BuildCache, *, clear: bool = False, buildpack: Path = BUILDPACK
+    ) -> tuple[float, BuildResult, list[tuple[str, float]], float]:
+        """(seconds until the image is ready, the result, its step profile, seconds of the work
+        dir's deletion after that): the deletion is waited for so it never overlaps what comes next."""
+        clock = StepClock()
+        seconds, result = _timed(self.build, app, image, cache, clear=clear, on_output=clock, buildpack=buildpack)
+        deleting, _ = _timed(wait_for_discards)
+        return seconds, result, clock.steps(seconds), deleting  # type: ignore[return-value]
+
     def fresh_image(self) -> tuple[str, BuildCache]:
         self.counter += 1
         return f"bpconform-bench/app-{self.counter}:{SESSION_ID}", BuildCache(self.scratch / f"cache-{self.counter}")
@@ -218,15 +228,11 @@ def measure(rounds: int, stack_name: str) -> dict[str, object]:
     profiles: list[list[tuple[str, float]]] = []
 
     def timed_build(app: Path, image: str, cache: BuildCache, *, clear: bool = False) -> tuple[float, BuildResult]:
-        """Seconds until the image is ready; the work dir's deletion after that is waited for
-        (and returned) separately, so it never runs during the next measurement."""
-        clock = StepClock()
-        seconds, result = _timed(bench.build, app, image, cache, clear=clear, on_output=clock)
+        seconds, result, steps, deleting = bench.profiled_build(app, image, cache, clear=clear)
         if clear:
-            profiles.append(clock.steps(seconds))
-        deleting, _ = _timed(wait_for_discards)
+            profiles.append(steps)
         discard.append(deleting)
-        return seconds, result  # type: ignore[return-value]
+        return seconds, result
 
     try:
         timed_build(APP, *bench.fresh_image(), clear=True)  # warm the page cache and the engine
@@ -315,12 +321,8 @@ def measure_versus(other: Path, rounds: int, stack_name: str) -> dict[str, objec
         wait_for_discards()
         for _ in range(rounds):
             for label, buildpack in (("this", BUILDPACK), ("other", other)):
-                clock = StepClock()
-                seconds, _ = _timed(
-                    bench.build, APP, *bench.fresh_image(), clear=True, on_output=clock, buildpack=buildpack
-                )
-                wait_for_discards()
-                profiles[label].append(clock.steps(seconds))
+                _, _, steps, _ = bench.profiled_build(APP, *bench.fresh_image(), clear=True, buildpack=buildpack)
+                profiles[label].append(steps)
     finally:
         cleanup(session=SESSION_ID)
         shutil.rmtree(scratch, ignore_errors=True)

@@ -1,7 +1,10 @@
-"""Where the harness keeps what is slow to make: runtime archives, wheels, stack recipes.
+"""Where the harness keeps what is slow to make (runtime archives, wheels, stack recipes) and where
+builds do their short-lived work.
 
-One root, `$BPCONFORM_CACHE` or `$XDG_CACHE_HOME/bpconform` (default `~/.cache/bpconform`),
-so `make clean` and users know exactly what the project created on disk.
+The cache has one root, `$BPCONFORM_CACHE` or `$XDG_CACHE_HOME/bpconform` (default
+`~/.cache/bpconform`), so `make clean` and users know exactly what the project created on disk.
+Build work dirs live in memory when there is room (`work_root`), and are deleted off the critical
+path (`discard_tree`).
 """
 
 from __future__ import annotations

@@ -68,16 +68,6 @@ def _tree(root: str, prefix: str) -> Iterator[tuple[str, str]]:
                 yield from _tree(entry.path, name)
 
 
-def _sorted_walk(root: Path) -> Iterator[Path]:
-    """Every path under `root` (not following symlinks), parents before children, byte-sorted."""
-    entries = sorted(os.scandir(root), key=lambda e: e.name.encode("utf-8", "surrogateescape"))
-    for entry in entries:
-        path = Path(entry.path)
-        yield path
-        if entry.is_dir(follow_symlinks=False):
-            yield from _sorted_walk(path)
-
-
 def _normalize(info: tarfile.TarInfo, owner: Owner) -> tarfile.TarInfo:
     info.mtime = NORMALIZED_MTIME
     info.uid, info.gid = owner.uid, owner.gid
@@ -209,11 +199,11 @@ def fingerprint(root: Path) -> str:
     layer alone, its fingerprint is unchanged and the cached tar (and digest) can be reused.
     """
     digest = hashlib.sha256()
-    for path in _sorted_walk(root):
-        st = path.lstat()
+    for name, path in sorted(_tree(str(root), "."), key=lambda entry: entry[0].encode("utf-8", "surrogateescape")):
+        st = os.lstat(path)
         link = os.readlink(path) if stat.S_ISLNK(st.st_mode) else ""
         size = st.st_size if stat.S_ISREG(st.st_mode) else 0
-        line = f"{path.relative_to(root).as_posix()}\0{st.st_mode}\0{size}\0{st.st_mtime_ns}\0{link}\n"
+        line = f"{name}\0{st.st_mode}\0{size}\0{st.st_mtime_ns}\0{link}\n"
         digest.update(line.encode("utf-8", "surrogateescape"))
     return digest.hexdigest()
 

@@ -28,7 +28,6 @@ class CachedLayer:
     build: bool
     launch: bool
     cache: bool
-    fingerprint: str = ""  # stat fingerprint of the tree the tar was made from (restore bookkeeping)
 
 
 @dataclass
