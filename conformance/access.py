@@ -52,7 +52,10 @@ class PackageAccess:
         if self.mode not in MODES:
             raise ConformanceError(f"unknown package access mode {self.mode!r}", f"use one of: {', '.join(MODES)}")
         if self.mode == "offline" and self.wheelhouse is None:
-            raise ConformanceError("offline package access needs a wheelhouse directory", "pass --wheelhouse DIR")
+            raise ConformanceError(
+                "offline package access needs a wheelhouse directory",
+                "run `bpconform setup` (it downloads the wheelhouse once), or build with --online",
+            )
 
     def mounts(self) -> list[Mount]:
         result = []
@@ -113,7 +116,8 @@ def offline(wheelhouse: Path) -> PackageAccess:
     if not wheelhouse.is_dir():
         raise ConformanceError(
             f"wheelhouse {wheelhouse} is not a directory",
-            "create it with `bpconform wheelhouse` (needs network once) or pass the right --wheelhouse",
+            "run `bpconform setup` once with network access (it downloads the wheels the sample apps need), "
+            "or build with --online",
         )
     return PackageAccess("offline", wheelhouse, None)
 
@@ -257,12 +261,26 @@ def _write_stamp(stamp: Path, digests: list[str]) -> None:
 PIP_REQUIREMENTS = ("pip==25.3", "pip==25.2")
 
 
-def sample_app_requirements() -> list[Path]:
-    """Requirement files of the bundled sample apps meant to install (not those with `.wheelhouse-skip`)."""
-    from conformance.paths import REPO_ROOT
+def app_requirements(apps_dir: Path) -> list[Path]:
+    """Requirement files of the apps in `apps_dir` meant to install (not those with `.wheelhouse-skip`,
+    whose requirements are broken on purpose, e.g. a package that does not exist)."""
+    return sorted(
+        path for path in apps_dir.glob("*/requirements.txt") if not (path.parent / ".wheelhouse-skip").exists()
+    )
 
-    root = REPO_ROOT / "testapps"
-    return sorted(path for path in root.glob("*/requirements.txt") if not (path.parent / ".wheelhouse-skip").exists())
+
+def sample_app_requirements() -> list[Path]:
+    """Requirement files of the sample apps shipped with the suite."""
+    from conformance.data import sample_apps_dir
+
+    return app_requirements(sample_apps_dir())
+
+
+def ensure_apps_wheelhouse(apps_dir: Path, *, on_output: Callable[[str], None] | None = None) -> Path:
+    """The offline wheelhouse for a run whose apps are in `apps_dir` (a user's own apps, or the shipped
+    ones): their requirements plus the pip versions, so every app the run builds installs offline.
+    Wheels are only added, so alternating between apps dirs downloads nothing twice."""
+    return ensure_sample_wheelhouse(app_requirements(apps_dir), on_output=on_output)
 
 
 def ensure_sample_wheelhouse(

@@ -187,11 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_run_command(sub: argparse._SubParsersAction) -> None:
-    try:
-        from conformance import report
-    except ImportError:  # the suite's report module arrives with the suite
-        return
-    report.add_run_command(sub)
+    from conformance import run
+
+    run.add_run_command(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -42,3 +42,29 @@ class PlatformError(ConformanceError):
         super().__init__(message, hint)
         self.exit_code = exit_code
         self.build_output = ""
+
+
+class MissingInput(ConformanceError):
+    """An input a check needs is not there (a sample app, a snapshot, a stack, a runtime, the probe's
+    record): the check could not run, so the report counts it as an ERROR with this hint, never as a
+    skip, a pass or the buildpack's FAIL. Checks and fixtures raise it instead of `pytest.skip`."""
+
+    exit_code = 2
+
+
+class HarnessError(ConformanceError):
+    """The harness itself went wrong (the engine went away, the probe crashed): an ERROR of the run,
+    never the buildpack's FAIL."""
+
+    exit_code = 2
+
+
+class RunAborted(ConformanceError):
+    """The run was stopped by a signal (SIGINT, SIGTERM): no verdict."""
+
+    def __init__(self, signal_name: str, exit_code: int) -> None:
+        super().__init__(
+            f"the run was stopped by {signal_name}", "nothing was left behind; run it again to get a verdict"
+        )
+        self.signal_name = signal_name
+        self.exit_code = exit_code

@@ -11,8 +11,8 @@ import pytest
 
 from conformance.engine import SESSION_ID
 from conformance.fixtures import *  # noqa: F403  (fixtures are registered by being importable here)
-from conformance.fixtures import BuildFailed
-from conformance.report import CheckNamer
+from conformance.fixtures import BuildFailed, build_outputs
+from conformance.results import CheckNamer
 from conformance.shared_builds import RUN_ID_KEY, SharedBuilds, is_worker, release_run, run_id
 
 CHECK_NAME = pytest.StashKey[tuple[str, str]]()
@@ -101,8 +101,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
     if call.excinfo is not None and isinstance(call.excinfo.value, BuildFailed):
         report.sections.append(("build output", _tail(call.excinfo.value.output)))
         return
-    outputs = getattr(item, "_bpconform_build_outputs", [])
-    for label, text in outputs[-2:]:
+    for label, text in build_outputs(item)[-2:]:
         report.sections.append((f"build output: {label}", _tail(text)))
 
 

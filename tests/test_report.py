@@ -13,22 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from conformance import report
+from conformance import results, run
 from conformance.cli import build_parser
+from conformance.compare import Change, compare, compare_snapshots, parse_compare_setting
 from conformance.errors import ConformanceError
-from conformance.report import (
-    Change,
-    Record,
-    ResultCollector,
-    RunResult,
-    compare,
-    compare_snapshots,
-    parse_compare_setting,
-    render_markdown_report,
-    render_table,
-    render_text_report,
-    write_reports,
-)
+from conformance.render import render_markdown_report, render_table, render_text_report, write_reports
+from conformance.results import Record, ResultCollector, RunResult
 
 pytest_plugins = ["pytester"]
 
@@ -123,11 +113,11 @@ def test_json_report_round_trips(tmp_path: Path) -> None:
 
 
 def test_long_failure_messages_are_condensed() -> None:
-    assert report.condense("a\n\nb\nc\nd\ne") == "a\nb\nc..."
-    assert len(report.condense("x" * 1000)) == report.MAX_LINE_CHARS
-    assert len(report.condense("\n".join(["y" * 150] * 3))) == report.MAX_REASON_CHARS
-    assert report.without_introspection("msg\nassert 1 == 2\n+ where") == "msg"
-    assert report.without_introspection("assert 1 == 2\n  +1\n  -2") == "assert 1 == 2\n  +1\n  -2"
+    assert results.condense("a\n\nb\nc\nd\ne") == "a\nb\nc..."
+    assert len(results.condense("x" * 1000)) == results.MAX_LINE_CHARS
+    assert len(results.condense("\n".join(["y" * 150] * 3))) == results.MAX_REASON_CHARS
+    assert results.without_introspection("msg\nassert 1 == 2\n+ where") == "msg"
+    assert results.without_introspection("assert 1 == 2\n  +1\n  -2") == "assert 1 == 2\n  +1\n  -2"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -286,15 +276,15 @@ def parse_run(*argv: str) -> argparse.Namespace:
 
 
 def test_run_options_become_the_plugin_options(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(report, "plugin_is_autoloaded", lambda: False)
+    monkeypatch.setattr(run, "plugin_is_autoloaded", lambda: False)
     options = [
         *("--buildpack", "bp1", "--buildpack", "probe", "--profile", "heroku-python", "--stack", "trixie"),
         *("--platform", "pack", "--builder", "b:1", "--lifecycle-image", "lc:1", "--offline"),
         *("--ca-bundle", "/ca.pem", "-k", "path", "--snapshot-update", "-x"),
     ]
     args = parse_run(*options, "--report-dir", str(tmp_path), "--", "-vv", "--maxfail=2")
-    assert args.func is report.cmd_run
-    argv = report.build_pytest_argv(args, tmp_path)
+    assert args.func is run.cmd_run
+    argv = run.build_pytest_argv(args, tmp_path)
     assert argv[:4] == ["--pyargs", "conformance.suite", "-p", "conformance.plugin"]
     # the same options in the same order, buildpack dirs made absolute
     expected = [str(Path(o).resolve()) if o in ("bp1", "probe") else o for o in options]
@@ -302,11 +292,11 @@ def test_run_options_become_the_plugin_options(monkeypatch: pytest.MonkeyPatch, 
     assert argv[argv.index("--junitxml") + 1] == str(tmp_path / "junit.xml")
     assert argv[-2:] == ["-vv", "--maxfail=2"]
     variant = parse_compare_setting("lifecycle-1393", None, None)[1]
-    assert "--emulate-lifecycle-1393" in report.build_pytest_argv(args, tmp_path, variant)
+    assert "--emulate-lifecycle-1393" in run.build_pytest_argv(args, tmp_path, variant)
 
 
 def test_run_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(report, "plugin_is_autoloaded", lambda: True)
+    monkeypatch.setattr(run, "plugin_is_autoloaded", lambda: True)
     args = parse_run("--buildpack", "bp")
     assert (args.profile, args.stack, args.report_dir, args.network, args.compare) == (
         "reference",
@@ -315,7 +305,7 @@ def test_run_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
         None,
         None,
     )
-    argv = report.build_pytest_argv(args, Path("reports"))
+    argv = run.build_pytest_argv(args, Path("reports"))
     assert "-p" not in argv[:4]  # an installed entry point loads the plugin; -p would register it twice
     assert "--online" not in argv and "--offline" not in argv and "--platform" not in argv
     with pytest.raises(SystemExit):
@@ -365,16 +355,16 @@ def fake_suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> py
     (pkg / "test_checks.py").write_text(textwrap.dedent(FAKE_SUITE))
     pytester.syspathinsert()
     monkeypatch.setenv("PYTHONPATH", str(pytester.path))
-    monkeypatch.setattr(report, "SUITE_MODULE", "fakesuite")
-    monkeypatch.setattr(report, "PLUGIN_MODULE", "fakeplugin")
-    monkeypatch.setattr(report, "plugin_is_autoloaded", lambda: False)
+    monkeypatch.setattr(run, "SUITE_MODULE", "fakesuite")
+    monkeypatch.setattr(run, "PLUGIN_MODULE", "fakeplugin")
+    monkeypatch.setattr(run, "plugin_is_autoloaded", lambda: False)
     return pytester
 
 
 def test_cmd_run_prints_and_writes_the_report(fake_suite: pytest.Pytester, capsys: pytest.CaptureFixture) -> None:
     reports = fake_suite.path / "reports"
     args = parse_run("--buildpack", str(BUILDPACK_DIR), "--report-dir", str(reports), *NO_ENTRY_POINT)
-    assert report.cmd_run(args) == 0
+    assert run.cmd_run(args) == 0
     out = capsys.readouterr().out
     table = out[out.index("check ") :].splitlines()
     assert table[0].split() == ["check", "minimal", "pinned-311", "-"]
@@ -392,7 +382,7 @@ def test_cmd_run_fails_when_a_check_fails(fake_suite: pytest.Pytester, capsys: p
     args = parse_run(
         "--buildpack", str(BUILDPACK_DIR), "--profile", "heroku-python", "--report-dir", str(reports), *NO_ENTRY_POINT
     )  # fmt: skip
-    assert report.cmd_run(args) == 1
+    assert run.cmd_run(args) == 1
     out = capsys.readouterr().out
     assert "FAIL launch_path[minimal]" in out and "FAIL launch_path[pinned-311]" in out
 
@@ -404,7 +394,7 @@ def test_cmd_run_compare_finds_exactly_the_changed_check(
     args = parse_run(
         "--buildpack", str(BUILDPACK_DIR), "--report-dir", str(reports), "--compare", "lifecycle-1393", *NO_ENTRY_POINT
     )  # fmt: skip
-    assert report.cmd_run(args) == 1  # the variant changed behaviour
+    assert run.cmd_run(args) == 1  # the variant changed behaviour
     out = capsys.readouterr().out
     assert "2 check(s) changed outcome:" in out
     assert "build_time_path[minimal]: pass -> FAIL" in out
@@ -421,15 +411,15 @@ def test_cmd_run_compare_finds_exactly_the_changed_check(
 
 def test_cmd_run_rejects_bad_inputs_before_running(tmp_path: Path) -> None:
     with pytest.raises(ConformanceError, match="no buildpack given"):
-        report.cmd_run(parse_run())
+        run.cmd_run(parse_run())
     with pytest.raises(ConformanceError, match="not a buildpack directory"):
-        report.cmd_run(parse_run("--buildpack", str(tmp_path)))
+        run.cmd_run(parse_run("--buildpack", str(tmp_path)))
     with pytest.raises(ConformanceError, match="unknown profile"):
-        report.cmd_run(parse_run("--buildpack", str(BUILDPACK_DIR), "--profile", "nope"))
+        run.cmd_run(parse_run("--buildpack", str(BUILDPACK_DIR), "--profile", "nope"))
     with pytest.raises(ConformanceError, match="do not mix"):
-        report.cmd_run(parse_run("--buildpack", str(BUILDPACK_DIR), "--compare", "lifecycle-1393", "--snapshot-update"))
+        run.cmd_run(parse_run("--buildpack", str(BUILDPACK_DIR), "--compare", "lifecycle-1393", "--snapshot-update"))
     with pytest.raises(ConformanceError, match="platform is not pack"):
-        report.cmd_run(parse_run("--buildpack", str(BUILDPACK_DIR), "--compare", "lifecycle-image=lc:2"))
+        run.cmd_run(parse_run("--buildpack", str(BUILDPACK_DIR), "--compare", "lifecycle-image=lc:2"))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -438,11 +428,11 @@ def test_cmd_run_rejects_bad_inputs_before_running(tmp_path: Path) -> None:
 
 
 def test_workers_option_runs_pytest_xdist(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(report, "plugin_is_autoloaded", lambda: True)
-    argv = report.build_pytest_argv(parse_run("--buildpack", "bp", "--workers", "2"), Path("reports"))
+    monkeypatch.setattr(run, "plugin_is_autoloaded", lambda: True)
+    argv = run.build_pytest_argv(parse_run("--buildpack", "bp", "--workers", "2"), Path("reports"))
     assert argv[argv.index("-n") + 1] == "2" and argv.index("-n") < argv.index("-v")
-    assert "-n" not in report.build_pytest_argv(parse_run("--buildpack", "bp"), Path("reports"))
-    assert "-n" not in report.build_pytest_argv(parse_run("--buildpack", "bp", "--workers", "0"), Path("reports"))
+    assert "-n" not in run.build_pytest_argv(parse_run("--buildpack", "bp"), Path("reports"))
+    assert "-n" not in run.build_pytest_argv(parse_run("--buildpack", "bp", "--workers", "0"), Path("reports"))
     with pytest.raises(SystemExit):
         parse_run("--buildpack", "bp", "--workers", "two")
 
@@ -473,8 +463,8 @@ def test_records_under_xdist_are_the_serial_records(pytester: pytest.Pytester, m
     for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
         monkeypatch.delenv(name, raising=False)  # this test may itself run in an xdist worker
     argv = ["test_parallel.py", "-p", "no:cacheprovider", "-q"]
-    serial_code, serial = report.run_pytest_subprocess(argv, pytester.path / "serial.json")
-    parallel_code, parallel = report.run_pytest_subprocess([*argv, "-n", "2"], pytester.path / "parallel.json")
+    serial_code, serial = run.run_pytest_subprocess(argv, pytester.path / "serial.json")
+    parallel_code, parallel = run.run_pytest_subprocess([*argv, "-n", "2"], pytester.path / "parallel.json")
 
     def essentials(records: list[Record]) -> list[tuple[str, str, str, str, str]]:
         return [(r.check, r.app, r.outcome, r.reason, r.nodeid) for r in records]

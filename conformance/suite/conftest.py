@@ -29,11 +29,10 @@ SNAPSHOT_DIR = pytest.StashKey[Path]()
 
 
 def snapshot_directory(config: pytest.Config) -> Path:
-    """`<snapshot-dir>/<profile>/<stack>/`: snapshots live with the project, not next to the installed suite."""
+    """`<snapshot-dir>/<profile>/<stack>/` (`Settings.snapshot_root` says which root): a profile's
+    snapshots live with the user's project; the reference profile's ship with the package."""
     if SNAPSHOT_DIR not in config.stash:
-        settings = Settings.from_config(config)
-        root = Path(config.getoption("bpconform_snapshot_dir") or Path.cwd() / "snapshots")
-        config.stash[SNAPSHOT_DIR] = root / settings.profile.name / settings.stack_name
+        config.stash[SNAPSHOT_DIR] = Settings.from_config(config).snapshot_directory()
     return config.stash[SNAPSHOT_DIR]
 
 
