@@ -261,11 +261,15 @@ def _write_stamp(stamp: Path, digests: list[str]) -> None:
 PIP_REQUIREMENTS = ("pip==25.3", "pip==25.2")
 
 
-def app_requirements(apps_dir: Path) -> list[Path]:
-    """Requirement files of the apps in `apps_dir` meant to install (not those with `.wheelhouse-skip`,
-    whose requirements are broken on purpose, e.g. a package that does not exist)."""
+def app_requirements(apps_dir: Path, exclude: Iterable[str] = ()) -> list[Path]:
+    """Requirement files of the apps in `apps_dir` meant to install: not those named in `exclude`
+    (e.g. a profile's missing-dependency app) nor those with a `.wheelhouse-skip` file, whose
+    requirements are broken on purpose (a package that does not exist)."""
+    skipped = set(exclude)
     return sorted(
-        path for path in apps_dir.glob("*/requirements.txt") if not (path.parent / ".wheelhouse-skip").exists()
+        path
+        for path in apps_dir.glob("*/requirements.txt")
+        if path.parent.name not in skipped and not (path.parent / ".wheelhouse-skip").exists()
     )
 
 
@@ -276,11 +280,13 @@ def sample_app_requirements() -> list[Path]:
     return app_requirements(sample_apps_dir())
 
 
-def ensure_apps_wheelhouse(apps_dir: Path, *, on_output: Callable[[str], None] | None = None) -> Path:
+def ensure_apps_wheelhouse(
+    apps_dir: Path, *, exclude: Iterable[str] = (), on_output: Callable[[str], None] | None = None
+) -> Path:
     """The offline wheelhouse for a run whose apps are in `apps_dir` (a user's own apps, or the shipped
     ones): their requirements plus the pip versions, so every app the run builds installs offline.
     Wheels are only added, so alternating between apps dirs downloads nothing twice."""
-    return ensure_sample_wheelhouse(app_requirements(apps_dir), on_output=on_output)
+    return ensure_sample_wheelhouse(app_requirements(apps_dir, exclude), on_output=on_output)
 
 
 def ensure_sample_wheelhouse(

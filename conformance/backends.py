@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import pytest
 
 from conformance.engine import SESSION_ID, ensure_engine
-from conformance.errors import ConformanceError, MissingInput, PlatformError
+from conformance.errors import ConformanceError, HarnessError, MissingInput, PlatformError
 from conformance.image import AppImage, ImageLayer
 from conformance.profile import Profile
 from conformance.shared_builds import is_shared_image, remove_image
@@ -43,6 +43,8 @@ PROBE_ID = "bpconform/probe"
 PROBE_RECORD = "/layers/bpconform_probe/record/record.json"
 EMBEDDED, PACK = "embedded", "pack"
 BACKENDS = (EMBEDDED, PACK)
+# Apps whose builds must fail: their requirements are not for the wheelhouse (one names no real package)
+BROKEN_ON_PURPOSE = ("missing-dependency", "invalid-version", "not-python")
 
 
 class BuildFailed(Exception):
@@ -201,8 +203,28 @@ class EmbeddedBackend:
                 )
             )
         except PlatformError as exc:
-            raise BuildFailed(job.label, exc.message, "".join(chunks) or exc.build_output, exc.exit_code) from None
+            output = "".join(chunks) or exc.build_output
+            if engine_fault(exc):
+                raise HarnessError(
+                    f"building {job.label} failed for a reason outside the buildpack: {exc.message}",
+                    "the Docker engine failed, restarted or killed the build container; this is not the buildpack's"
+                    " fault: check the engine (`docker info`) and run again",
+                ) from None
+            raise BuildFailed(job.label, exc.message, output, exc.exit_code) from None
         return BackendResult(result.output, {f"{r.buildpack_id}:{r.name}": r.action for r in result.layers})
+
+
+def engine_fault(error: PlatformError) -> bool:
+    """Whether a failed build failed because of the engine, not the buildpack: the platform says so
+    (`harness_fault`), the build container was stopped from outside (an engine restart, `docker
+    kill`), or the engine no longer answers."""
+    if getattr(error, "harness_fault", False) or "stopped from outside" in error.message:
+        return True
+    try:
+        ensure_engine(auto_start=False).ping()
+    except Exception:
+        return True
+    return False
 
 
 @dataclass
@@ -265,7 +287,9 @@ class AppBuilder:
         if self.settings.online:
             package_access = access.online(self.settings.ca_bundle)
         else:
-            package_access = access.offline(access.ensure_apps_wheelhouse(self.settings.apps_dir))
+            apps = self.settings.profile.apps
+            broken = [apps[purpose] for purpose in BROKEN_ON_PURPOSE if purpose in apps]
+            package_access = access.offline(access.ensure_apps_wheelhouse(self.settings.apps_dir, exclude=broken))
         provisions = Provisions(stack, runtimes.runtimes_dir(), package_access)
         if self.settings.platform == PACK:
             self._backend = PackBackend(provisions, self.settings.builder, self.settings.lifecycle_image)

@@ -35,7 +35,7 @@ from conformance.errors import ConformanceError, MissingInput
 from conformance.image import AppImage
 from conformance.paths import cache_dir
 from conformance.profile import Profile
-from conformance.settings import DEFAULT_STACK, Settings
+from conformance.settings import DEFAULT_STACK, Settings, settings_of
 from conformance.shared_builds import SESSIONS_DIR, BuildRecord, SharedBuilds, remove_image, run_id
 
 Platform = AppBuilder  # the old name of the session's builder
@@ -97,7 +97,7 @@ def build_outcome(record: BuildRecord, profile: Profile) -> Build | BuildFailed:
 @pytest.fixture(scope="session")
 def conformance_settings(pytestconfig: pytest.Config) -> Settings:
     try:
-        return Settings.from_config(pytestconfig)
+        return settings_of(pytestconfig)
     except ConformanceError as exc:
         raise pytest.UsageError(str(exc)) from None
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from conformance.results import CELL, NO_APP, OUTCOMES, Record, RunResult, count_outcomes
+from conformance.results import CELL, NO_APP, OUTCOMES, Record, RunResult, Verdict, count_outcomes
 
+WRAP_WIDTH = 110
+ERRORS_HEADING = "Errors (the check could not run: not a verdict on the buildpack)"
+MAX_TERMINAL_LINES = 40  # of one reason in the terminal; report.md always has all of it
 PYTEST_EXIT_MEANINGS = {
     2: "interrupted (Ctrl-C, or errors while collecting the suite; see above)",
     3: "internal error in pytest or a plugin (see the traceback above)",
@@ -61,53 +65,141 @@ def render_markdown_table(records: Sequence[Record]) -> str:
 
 def _reason_sections(records: Sequence[Record]) -> list[tuple[str, list[Record]]]:
     return [
-        ("Failures", [r for r in records if r.outcome in ("failed", "error")]),
+        ("Failures", [r for r in records if r.outcome == "failed"]),
+        (
+            "Errors (the check could not run: not a verdict on the buildpack)",
+            [r for r in records if r.outcome == "error"],
+        ),
         ("Skipped", [r for r in records if r.outcome == "skipped"]),
     ]
 
 
+def selection_text(result: RunResult) -> str:
+    """ "98 of 98 checks ran" / "12 of 98 checks ran (-k EXPR)"."""
+    ran = len(result.records)
+    how = f" (-k {result.settings['k']})" if result.subset and result.settings.get("k") else ""
+    if result.deselected is None:  # not known (e.g. a report made from records alone)
+        return f"{ran} checks ran{how}"
+    exist = (result.selected if result.selected is not None else ran) + result.deselected
+    return f"{ran} of {exist} checks ran{how}"
+
+
 def summary_line(result: RunResult) -> str:
+    """The verdict line: the verdict, how much of the suite ran, the outcomes, the time."""
     totals = count_outcomes(result.records)
-    verdict = "CONFORMS" if result.ok else "DOES NOT CONFORM"
+    verdict = result.verdict
     counts = ", ".join(f"{totals[outcome]} {outcome}" for outcome in OUTCOMES)
-    return f"{verdict}: {counts} ({totals['total']} tests) in {result.wall_time:.1f}s"
+    line = f"{verdict.value}: {selection_text(result)}: {counts}, in {result.wall_time:.1f}s"
+    if verdict is Verdict.PARTIAL:
+        line += " (a subset of the suite: not a verdict on the whole profile)"
+    elif verdict is Verdict.ABORTED:
+        line += f" (stopped by {result.aborted or 'an interrupt'}: no verdict)"
+    elif verdict is Verdict.ERROR:
+        line += " (checks could not run: fix the set-up errors above, then run again)"
+    return line
+
+
+def wrap(text: str, width: int = WRAP_WIDTH) -> list[str]:
+    """Every line of `text`, long ones wrapped (never cut); indentation is kept."""
+    lines: list[str] = []
+    for line in text.splitlines() or [""]:
+        indent = line[: len(line) - len(line.lstrip())]
+        pieces = textwrap.wrap(
+            line,
+            width=width,
+            subsequent_indent=indent + "  ",
+            break_long_words=True,
+            break_on_hyphens=False,
+            drop_whitespace=False,
+        )
+        lines.extend(piece.rstrip() for piece in pieces) if pieces else lines.append("")
+    return lines
 
 
 def render_text_report(result: RunResult) -> str:
-    parts = [_title(result), "", render_table(result.records)]
-    for title, records in _reason_sections(result.records):
+    parts = [title(result), "", render_table(result.records)]
+    for heading, records in _reason_sections(result.records):
         if records:
-            parts += ["", f"{title}:"]
+            parts += ["", f"{heading}:"]
             for record in records:
                 parts.append(f"  {CELL.get(record.outcome, record.outcome)} {record.label}")
-                parts += [f"      {line}" for line in (record.reason or "(no reason given)").splitlines()]
+                lines = wrap(record.reason or "(no reason given)", WRAP_WIDTH - 6)
+                if len(lines) > MAX_TERMINAL_LINES:
+                    hidden = len(lines) - MAX_TERMINAL_LINES
+                    lines = [*lines[:MAX_TERMINAL_LINES], f"... ({hidden} more lines in report.md)"]
+                parts += [f"      {line}" for line in lines]
     parts += _snapshot_lines(result, bullet="  ")
-    if result.exit_code not in (0, 1):
+    if result.exit_code not in (0, 1) and not result.aborted:
         meaning = PYTEST_EXIT_MEANINGS.get(result.exit_code, "see its output above")
         parts += ["", f"pytest exited with code {result.exit_code}: {meaning}"]
     parts += ["", summary_line(result)]
     return "\n".join(parts)
 
 
+def _fenced(text: str) -> list[str]:
+    """A reason as a fenced block: a snapshot diff as `diff` (readable, + received / - snapshot),
+    anything else as wrapped text. Backticks in the text cannot end the fence."""
+    lines = text.splitlines() or [""]
+    if lines[0].startswith("assert [+ received] == [- snapshot]"):
+        body = [
+            "# - snapshot (expected)   + received (this build)",
+            *(line[2:] if line.startswith("  ") else line for line in lines[1:]),
+        ]
+        kind = "diff"
+    else:
+        body, kind = wrap(text), "text"
+    fence = "~~~~" if any(line.lstrip().startswith("```") for line in body) else "```"
+    return [f"{fence}{kind}", *body, fence]
+
+
 def render_markdown_report(result: RunResult) -> str:
     settings = "\n".join(f"- {key}: `{value}`" for key, value in result.settings.items() if value not in (None, []))
-    parts = [f"# {_title(result)}", "", summary_line(result), "", settings, "", render_markdown_table(result.records)]
-    for title, records in _reason_sections(result.records):
-        if records:
-            parts += ["", f"## {title}", ""]
-            for record in records:
-                reason = (record.reason or "(no reason given)").replace("\n", " / ")
-                parts.append(f"- **{CELL.get(record.outcome, record.outcome)}** `{record.label}`: {reason}")
+    parts = [
+        f"# {title(result)}",
+        "",
+        f"**{summary_line(result)}**",
+        "",
+        settings,
+        "",
+        render_markdown_table(result.records),
+    ]
+    outputs_shown: dict[str, str] = {}
+    for heading, records in _reason_sections(result.records):
+        if not records:
+            continue
+        parts += ["", f"## {heading}", ""]
+        for record in records:
+            if record.outcome == "skipped":
+                parts.append(f"- `{record.label}`: {(record.reason or '(no reason given)').replace(chr(10), ' / ')}")
+                continue
+            parts += [f"### {CELL.get(record.outcome, record.outcome)} `{record.label}`", ""]
+            parts += [*_fenced(record.reason or "(no reason given)"), ""]
+            if record.output:
+                if record.output in outputs_shown:
+                    parts += [f"Build output: the same as for `{outputs_shown[record.output]}` above.", ""]
+                else:
+                    outputs_shown[record.output] = record.label
+                    count = len(record.output.splitlines())
+                    parts += [f"<details><summary>build output (last {count} lines)</summary>", ""]
+                    parts += [*_fenced_raw(record.output), "", "</details>", ""]
     snapshot_lines = _snapshot_lines(result, bullet="- ")
     if snapshot_lines:
         parts += ["", "## Snapshots", *snapshot_lines[1:]]
     return "\n".join(parts).replace("\n\n\n", "\n\n") + "\n"
 
 
-def _title(result: RunResult) -> str:
+def _fenced_raw(text: str) -> list[str]:
+    fence = "~~~~" if "```" in text else "```"
+    return [f"{fence}text", *text.splitlines(), fence]
+
+
+def title(result: RunResult) -> str:
+    """Names the buildpack by id and version (and the directory), the profile and the stack."""
     profile = result.settings.get("profile", "?")
-    buildpacks = ", ".join(str(b) for b in result.settings.get("buildpacks", [])) or "?"
-    return f"Conformance report: {buildpacks} (profile {profile})"
+    identities = result.settings.get("buildpack_ids") or []
+    buildpacks = ", ".join(identities) or ", ".join(str(b) for b in result.settings.get("buildpacks", [])) or "?"
+    stack = result.settings.get("stack")
+    return f"Conformance report: {buildpacks} (profile {profile}" + (f", stack {stack})" if stack else ")")
 
 
 def _snapshot_lines(result: RunResult, bullet: str) -> list[str]:

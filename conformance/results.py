@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import textwrap
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +24,34 @@ RECORDS_ENV = "BPCONFORM_RECORDS_FILE"  # set for a run in a subprocess: where i
 OUTCOMES = ("passed", "failed", "error", "skipped")
 CELL = {"passed": "pass", "failed": "FAIL", "error": "ERROR", "skipped": "skip"}
 NO_APP = "-"
-MAX_REASON_LINES = 3
+MAX_REASON_LINES = 3  # `condense`: for places that need one short line (e.g. a comparison's changes)
 MAX_REASON_CHARS = 300
 MAX_LINE_CHARS = 160
+MAX_OUTPUT_LINES = 80  # of a failed build's output, kept with the record for the report
+NOT_FINISHED = "the check did not finish (the run was interrupted, or its worker crashed): it did not pass"
+
+# Report attributes the plugin sets (they travel with a report from an xdist worker to the controller)
+ERROR_ATTR = "bpconform_error"  # the failure is the harness's or a missing input's: an ERROR, not a FAIL
+BUILD_FAILED_ATTR = "bpconform_build_failed"  # the app's build failed (the buildpack's fault): a FAIL
+DESELECTED_KEY = "bpconform_deselected"  # in an xdist worker's workeroutput: how many tests it deselected
+COLLECTED_KEY = "bpconform_collected"
+
+
+class Verdict(str, Enum):
+    """What a run says about the buildpack, and the exit status `bpconform run` gives it."""
+
+    CONFORMS = "CONFORMS"  # every check ran; none failed or errored
+    PARTIAL = "PARTIAL"  # a subset (-k, --lf, deselection) ran; none failed or errored
+    DOES_NOT_CONFORM = "DOES NOT CONFORM"  # a check failed: the buildpack broke a promise
+    ERROR = "ERROR"  # no check failed, but some could not run (missing input, harness failure)
+    ABORTED = "ABORTED"  # stopped by a signal: no verdict
+
+    @property
+    def exit_code(self) -> int:
+        return {"CONFORMS": 0, "PARTIAL": 0, "DOES NOT CONFORM": 1, "ERROR": 2, "ABORTED": 2}[self.value]
+
+
+SIGNAL_EXIT = {"SIGINT": 130, "SIGTERM": 143}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -39,9 +66,10 @@ class Record:
     check: str
     app: str
     outcome: str  # passed | failed | error | skipped
-    reason: str = ""
+    reason: str = ""  # the whole message (reports wrap it; they never cut it)
     duration: float = 0.0
     nodeid: str = ""
+    output: str = ""  # the last lines of a build's output that led to a failure
 
     @property
     def label(self) -> str:
@@ -54,7 +82,11 @@ class Record:
 
 @dataclass
 class RunResult:
-    """Everything a report is made from: records, snapshot findings, settings and timings."""
+    """Everything a report is made from: records, snapshot findings, settings, selection and timings.
+
+    `selected` / `deselected`: how many tests ran / were left out by -k, --lf or --deselect (None:
+    unknown, e.g. every xdist worker crashed); `aborted`: the signal that stopped the run.
+    """
 
     records: list[Record]
     settings: dict[str, Any] = field(default_factory=dict)
@@ -62,19 +94,51 @@ class RunResult:
     exit_code: int = 0
     unused_snapshots: list[str] = field(default_factory=list)
     failed_snapshots: list[str] = field(default_factory=list)
+    selected: int | None = None
+    deselected: int | None = None
+    aborted: str | None = None
+
+    @property
+    def subset(self) -> bool:
+        """Only part of the suite was selected (or it cannot be told, which is not the whole)."""
+        if self.deselected is None:
+            return bool(self.settings.get("k"))
+        return self.deselected > 0
+
+    @property
+    def verdict(self) -> Verdict:
+        totals = count_outcomes(self.records)
+        if self.aborted:
+            return Verdict.ABORTED
+        if totals["failed"]:
+            return Verdict.DOES_NOT_CONFORM
+        if totals["error"] or self.exit_code not in (0, 1) or not self.records:
+            return Verdict.ERROR
+        if self.exit_code == 1:  # pytest saw a failure our records do not show: never a pass
+            return Verdict.ERROR
+        return Verdict.PARTIAL if self.subset else Verdict.CONFORMS
 
     @property
     def ok(self) -> bool:
-        """The run conforms: pytest succeeded and no check failed or errored."""
-        totals = count_outcomes(self.records)
-        return self.exit_code == 0 and totals["failed"] == 0 and totals["error"] == 0
+        """The checks that ran conform (CONFORMS, or PARTIAL for a subset)."""
+        return self.verdict in (Verdict.CONFORMS, Verdict.PARTIAL)
+
+    @property
+    def status(self) -> int:
+        """The exit status of `bpconform run` for this result."""
+        if self.aborted:
+            return SIGNAL_EXIT.get(self.aborted, 2)
+        return self.verdict.exit_code
 
     def to_json(self) -> dict[str, Any]:
         return {
             "settings": self.settings,
+            "verdict": self.verdict.value,
             "totals": count_outcomes(self.records),
+            "selection": {"selected": self.selected, "deselected": self.deselected, "subset": self.subset},
             "wall_time": round(self.wall_time, 3),
             "exit_code": self.exit_code,
+            "aborted": self.aborted,
             "ok": self.ok,
             "snapshots": {"unused": self.unused_snapshots, "failed": self.failed_snapshots},
             "records": [asdict(record) for record in self.records],
@@ -83,6 +147,7 @@ class RunResult:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunResult:
         snapshots = data.get("snapshots", {})
+        selection = data.get("selection", {})
         return cls(
             records=[Record.from_dict(item) for item in data.get("records", [])],
             settings=data.get("settings", {}),
@@ -90,6 +155,9 @@ class RunResult:
             exit_code=data.get("exit_code", 0),
             unused_snapshots=list(snapshots.get("unused", [])),
             failed_snapshots=list(snapshots.get("failed", [])),
+            selected=selection.get("selected"),
+            deselected=selection.get("deselected"),
+            aborted=data.get("aborted"),
         )
 
 
@@ -148,13 +216,31 @@ def without_introspection(message: str) -> str:
 
 
 def failure_reason(report: pytest.TestReport | pytest.CollectReport) -> str:
+    """The whole failure message (reports wrap it, never cut it), without pytest's introspection."""
     crash = getattr(report.longrepr, "reprcrash", None)
     if crash is not None:
-        return condense(without_introspection(crash.message.removeprefix("AssertionError: ")))
+        return _undent(without_introspection(crash.message.removeprefix("AssertionError: ")).strip())
     text = report.longreprtext
     # collection errors come as text: pytest's "E   " lines carry the actual exception
     errors = [line[1:].strip() for line in text.splitlines() if line.startswith("E ")]
-    return condense("\n".join(errors) if errors else text)
+    return ("\n".join(errors) if errors else text).strip()
+
+
+def _undent(message: str) -> str:
+    """pytest indents the lines after the first of an assertion message: take that indent away
+    (keeping a snapshot diff's own `-`/`+` columns)."""
+    first, _, rest = message.partition("\n")
+    return f"{first}\n{textwrap.dedent(rest)}" if rest else first
+
+
+def build_output_of(report: pytest.TestReport) -> str:
+    """The last lines of the build output the plugin attached to a failed report (sections
+    named "build output..."), so the report shows why a build failed."""
+    texts = [text for name, text in report.sections if name.startswith("build output")]
+    if not texts:
+        return ""
+    lines = "\n\n".join(texts).splitlines()
+    return "\n".join(lines[-MAX_OUTPUT_LINES:])
 
 
 class CheckNamer:
@@ -183,11 +269,15 @@ class CheckNamer:
 
 @dataclass
 class _Pending:
+    """A test being reported. Until its call phase says otherwise it did not pass: a test that never
+    got there (interrupted, its worker crashed) is an ERROR, never a pass."""
+
     check: str
     app: str
-    outcome: str = "passed"
-    reason: str = ""
+    outcome: str = "error"
+    reason: str = NOT_FINISHED
     duration: float = 0.0
+    output: str = ""
 
 
 class ResultCollector:
@@ -206,6 +296,8 @@ class ResultCollector:
         self._order: dict[str, int] = {}
         self._pending: dict[str, _Pending] = {}
         self._namer = CheckNamer()
+        self.selected: int | None = None
+        self.deselected: int | None = None
 
     # -- naming --------------------------------------------------------------------------------
 
@@ -231,12 +323,28 @@ class ResultCollector:
         for index, item in enumerate(items):
             self._names[item.nodeid] = self._namer(item)
             self._order[item.nodeid] = index
+        self.selected = len(items)
+        self.deselected = self.deselected or 0
+
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        """-k, -m, --lf and --deselect all report what they leave out here (not under xdist, where
+        the workers collect: see `pytest_testnodedown`)."""
+        self.deselected = (self.deselected or 0) + len(items)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
         """(xdist controller) Every worker collects the same tests; the first one's order is the order."""
         if not self._order:
             self._order = {nodeid: index for index, nodeid in enumerate(ids)}
+            self.selected = len(ids)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """(xdist controller) A worker ended; it says in its workeroutput how many tests it deselected
+        (every worker collects the whole suite, so they agree)."""
+        output = getattr(node, "workeroutput", None) or {}
+        if isinstance(output.get(DESELECTED_KEY), int):
+            self.deselected = max(self.deselected or 0, output[DESELECTED_KEY])
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
@@ -248,15 +356,21 @@ class ResultCollector:
         if pending is None:
             pending = self._pending[report.nodeid] = _Pending(*self._name_of(report))
         pending.duration += report.duration
+        if report.failed:
+            pending.output = build_output_of(report) or pending.output
         if report.when == "setup":
-            if report.failed:
-                pending.outcome, pending.reason = "error", failure_reason(report)
+            if report.failed and getattr(report, BUILD_FAILED_ATTR, False):
+                pending.outcome, pending.reason = "failed", failure_reason(report)
+            elif report.failed:
+                pending.outcome, pending.reason = "error", _error_reason(report)
             elif report.skipped:
                 pending.outcome, pending.reason = "skipped", skip_reason(report)
         elif report.when == "call":
             if hasattr(report, "wasxfail") and not report.failed:
                 pending.outcome = "skipped" if report.skipped else "passed"
                 pending.reason = skip_reason(report)
+            elif report.failed and getattr(report, ERROR_ATTR, None):
+                pending.outcome, pending.reason = "error", _error_reason(report)
             elif report.failed:
                 pending.outcome, pending.reason = "failed", failure_reason(report)
             elif report.skipped:
@@ -264,7 +378,7 @@ class ResultCollector:
             else:
                 pending.outcome = "passed"
         elif report.when == "teardown" and report.failed and pending.outcome in ("passed", "skipped"):
-            pending.outcome, pending.reason = "error", "teardown: " + failure_reason(report)
+            pending.outcome, pending.reason = "error", "teardown: " + _error_reason(report)
 
     def pytest_runtest_logfinish(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
         self._finish(nodeid)
@@ -272,9 +386,9 @@ class ResultCollector:
     def _finish(self, nodeid: str) -> None:
         pending = self._pending.pop(nodeid, None)
         if pending is not None:
-            self.records.append(
-                Record(pending.check, pending.app, pending.outcome, pending.reason, round(pending.duration, 3), nodeid)
-            )
+            duration = round(pending.duration, 3)
+            outcome, reason, output = pending.outcome, pending.reason, pending.output
+            self.records.append(Record(pending.check, pending.app, outcome, reason, duration, nodeid, output))
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -288,8 +402,16 @@ class ResultCollector:
             data = {
                 "records": [asdict(record) for record in self.records],
                 "snapshots": {"unused": self.unused_snapshots, "failed": self.failed_snapshots},
+                "selection": {"selected": self.selected, "deselected": self.deselected},
             }
             Path(target).write_text(json.dumps(data, indent=2))
+
+
+def _error_reason(report: pytest.TestReport) -> str:
+    """The message of an ERROR: what the plugin said about it (e.g. a hint), then the failure."""
+    said = getattr(report, ERROR_ATTR, None)
+    message = failure_reason(report)
+    return f"{said}\n{message}" if isinstance(said, str) and said and said not in message else message
 
 
 def _syrupy_findings(config: pytest.Config) -> tuple[list[str], list[str]]:

@@ -7,16 +7,19 @@ Each side of a comparison runs in its own Python process, so session-scoped stat
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from conformance import junit, signals
 from conformance.compare import (
     Variant,
     compare,
@@ -25,9 +28,12 @@ from conformance.compare import (
     parse_compare_setting,
     render_compare,
 )
-from conformance.errors import ConformanceError
+from conformance.data import reference_buildpack, reference_snapshots
+from conformance.errors import ConformanceError, RunAborted
+from conformance.profile import Profile
 from conformance.render import render_text_report, write_reports
-from conformance.results import RECORDS_ENV, Record, ResultCollector, RunResult
+from conformance.results import RECORDS_ENV, SIGNAL_EXIT, Record, ResultCollector, RunResult, Verdict
+from conformance.tomlcompat import load_toml
 
 SUITE_MODULE = "conformance.suite"
 PLUGIN_MODULE = "conformance.plugin"
@@ -66,6 +72,13 @@ def suite_args(args: argparse.Namespace, variant: Variant | None = None) -> list
         result.append(f"--{args.network}")
     if args.ca_bundle:
         result += ["--ca-bundle", str(args.ca_bundle)]
+    for option, value in (
+        ("--apps", args.apps),
+        ("--snapshot-dir", args.snapshot_dir),
+        ("--previous-buildpack", args.previous_buildpack),
+    ):
+        if value:  # a directory is made absolute; a git ref (previous buildpack) is passed as it is
+            result += [option, str(Path(value).resolve()) if Path(value).exists() else str(value)]
     if args.k:
         result += ["-k", args.k]
     if args.snapshot_update:
@@ -77,6 +90,10 @@ def suite_args(args: argparse.Namespace, variant: Variant | None = None) -> list
     return result
 
 
+# Full failure messages (snapshot diffs included): pytest cuts assertion explanations at 8 lines otherwise
+NO_TRUNCATION = ("-o", "truncation_limit_lines=0", "-o", "truncation_limit_chars=0")
+
+
 def build_pytest_argv(args: argparse.Namespace, report_dir: Path, variant: Variant | None = None) -> list[str]:
     """The full pytest command line for one run: the suite, its options, JUnit XML, pass-through args."""
     argv = ["--pyargs", SUITE_MODULE]
@@ -85,14 +102,16 @@ def build_pytest_argv(args: argparse.Namespace, report_dir: Path, variant: Varia
     argv += suite_args(args, variant)
     if args.workers:
         argv += ["-n", str(args.workers)]  # pytest-xdist; the workers share each app's session build
-    argv += ["-v", "-p", "no:cacheprovider", "--junitxml", str(report_dir / "junit.xml")]
+    argv += ["-v", "-p", "no:cacheprovider", *NO_TRUNCATION, "--junitxml", str(report_dir / "junit.xml")]
     argv += list(args.pytest_args or [])
     return argv
 
 
 def settings_of(args: argparse.Namespace, variant: Variant | None = None) -> dict[str, Any]:
+    identities = getattr(args, "identities", None) or []
     return {
         "buildpacks": [str(b) for b in args.buildpack or []],
+        "buildpack_ids": [identity.label for identity in identities],
         "profile": str(args.profile),
         "stack": args.stack,
         "platform": args.platform or "embedded",
@@ -100,6 +119,9 @@ def settings_of(args: argparse.Namespace, variant: Variant | None = None) -> dic
         "lifecycle_image": (variant.lifecycle_image if variant and variant.lifecycle_image else args.lifecycle_image),
         "network": args.network or "default",
         "ca_bundle": str(args.ca_bundle) if args.ca_bundle else None,
+        "apps": str(args.apps) if args.apps else None,
+        "snapshot_dir": str(args.snapshot_dir) if args.snapshot_dir else None,
+        "previous_buildpack": str(args.previous_buildpack) if args.previous_buildpack else None,
         "k": args.k,
         "variant": variant.label if variant else None,
         "workers": args.workers or None,
@@ -114,28 +136,59 @@ def run_pytest_inprocess(argv: list[str]) -> tuple[int, ResultCollector]:
 
 
 def run_pytest_subprocess(argv: list[str], records_file: Path) -> tuple[int, ResultCollector]:
-    """Run pytest in a fresh interpreter; its collector (`-p conformance.results`) writes `records_file`."""
+    """Run pytest in a fresh interpreter; its collector (`-p conformance.results`) writes `records_file`.
+
+    On SIGINT/SIGTERM (forwarded to the child by `conformance.signals`) the child is given time to
+    clean up after itself instead of being killed, as `subprocess.run` would do."""
     records_file.unlink(missing_ok=True)
     package_root = str(Path(__file__).resolve().parent.parent)  # importable even when not installed
     python_path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
     env = {**os.environ, RECORDS_ENV: str(records_file), "PYTHONPATH": python_path}
-    completed = subprocess.run([sys.executable, "-m", "pytest", "-p", RESULTS_PLUGIN, *argv], env=env, check=False)
+    child = subprocess.Popen([sys.executable, "-m", "pytest", "-p", RESULTS_PLUGIN, *argv], env=env)
+    try:
+        returncode = child.wait()
+    except KeyboardInterrupt:
+        try:
+            child.wait(timeout=CHILD_CLEANUP_SECONDS)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+        raise
     collector = ResultCollector()
     if records_file.is_file():
         data = json.loads(records_file.read_text())
         collector.records = [Record.from_dict(item) for item in data.get("records", [])]
         collector.unused_snapshots = data.get("snapshots", {}).get("unused", [])
         collector.failed_snapshots = data.get("snapshots", {}).get("failed", [])
-    return completed.returncode, collector
+        collector.selected = data.get("selection", {}).get("selected")
+        collector.deselected = data.get("selection", {}).get("deselected")
+    return returncode, collector
+
+
+CHILD_CLEANUP_SECONDS = 60.0
 
 
 def run_once(argv: list[str], settings: dict[str, Any], report_dir: Path, *, isolated: bool = False) -> RunResult:
+    """One run of the suite. Nothing is written but the reports: no bytecode next to the installed
+    suite (pytest's assertion rewriting would write it into site-packages), no pytest cache."""
     report_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    if isolated:
-        exit_code, collector = run_pytest_subprocess(argv, report_dir / "records.json")
-    else:
-        exit_code, collector = run_pytest_inprocess(argv)
+    previous_flag, previous_env = sys.dont_write_bytecode, os.environ.get("PYTHONDONTWRITEBYTECODE")
+    sys.dont_write_bytecode = True
+    os.environ["PYTHONDONTWRITEBYTECODE"] = "1"  # for xdist workers and isolated runs
+    try:
+        if isolated:
+            exit_code, collector = run_pytest_subprocess(argv, report_dir / "records.json")
+        else:
+            exit_code, collector = run_pytest_inprocess(argv)
+    except KeyboardInterrupt:
+        exit_code, collector = 2, ResultCollector()
+    finally:
+        sys.dont_write_bytecode = previous_flag
+        if previous_env is None:
+            os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+        else:
+            os.environ["PYTHONDONTWRITEBYTECODE"] = previous_env
     return RunResult(
         records=collector.records,
         settings=settings,
@@ -143,29 +196,161 @@ def run_once(argv: list[str], settings: dict[str, Any], report_dir: Path, *, iso
         exit_code=exit_code,
         unused_snapshots=collector.unused_snapshots,
         failed_snapshots=collector.failed_snapshots,
+        selected=collector.selected,
+        deselected=collector.deselected,
+        aborted=signals.received(),
     )
 
 
-def _check_inputs(args: argparse.Namespace) -> None:
+# ------------------------------------------------------------------------------------------------
+# Checks before a run: every set-up problem is one message and exit 2, not a page of failures
+# ------------------------------------------------------------------------------------------------
+
+REFERENCE_BUILDPACK = "reference"  # `--buildpack reference`: the reference buildpack shipped with the suite
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A buildpack's id and version, from its buildpack.toml."""
+
+    path: Path
+    id: str
+    version: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.id} {self.version}"
+
+
+def setup_error(message: str, hint: str) -> ConformanceError:
+    error = ConformanceError(message, hint)
+    error.exit_code = 2
+    return error
+
+
+def resolve_buildpacks(values: list[Path]) -> list[Path]:
+    """The buildpack dirs; `reference` (when no such directory exists) is the shipped reference buildpack."""
+    resolved = []
+    for value in values:
+        if str(value) == REFERENCE_BUILDPACK and not Path(value).exists():
+            resolved.append(reference_buildpack())
+        else:
+            resolved.append(Path(value))
+    return resolved
+
+
+def read_identity(buildpack: Path) -> Identity:
+    descriptor = buildpack / "buildpack.toml"
+    if not descriptor.is_file():
+        raise setup_error(
+            f"{buildpack} is not a buildpack directory (no buildpack.toml)",
+            "pass the directory that holds buildpack.toml and bin/ (or `--buildpack reference` for the"
+            " reference buildpack shipped with the suite)",
+        )
+    data = load_toml(descriptor, what="buildpack descriptor")
+    table = data.get("buildpack") if isinstance(data.get("buildpack"), dict) else {}
+    bp_id, version = table.get("id"), table.get("version")
+    if not isinstance(bp_id, str) or not isinstance(version, str):
+        raise setup_error(
+            f"{descriptor} has no [buildpack] id and version",
+            'add [buildpack] id = "..." and version = "..." (CNB buildpack.toml)',
+        )
+    return Identity(buildpack, bp_id, version)
+
+
+def check_profile_matches(profile: Profile, identities: list[Identity]) -> None:
+    """The profile is about one of the buildpacks given, in a version its `[buildpack] version` allows."""
+    matching = [identity for identity in identities if identity.id == profile.buildpack_id]
+    if not matching:
+        given = ", ".join(identity.id for identity in identities)
+        raise setup_error(
+            f"profile {profile.name} describes buildpack {profile.buildpack_id}, but the buildpacks given are: {given}",
+            f"pass that buildpack with --buildpack, or a profile for {given} (`bpconform profile init` drafts one)",
+        )
+    identity = matching[0]
+    if not profile.buildpack_version_matches(identity.version):
+        raise setup_error(
+            f"{identity.path / 'buildpack.toml'}: version {identity.version} of {identity.id} is outside the"
+            f" profile's [buildpack] version = {profile.buildpack_version!r} ({profile.path})",
+            "run the profile that matches this release, or update the profile's [buildpack] version",
+        )
+
+
+def check_stack_ready(name: str) -> None:
+    """The stack is known and set up (its images and the Python runtimes exist): otherwise every
+    check would fail on it; one message with a "did you mean" is better."""
+    from conformance import runtimes, stacks
+
+    if name not in stacks.STACK_NAMES:
+        close = difflib.get_close_matches(name, list(stacks.STACK_NAMES), n=1, cutoff=0.5)
+        maybe = f" (did you mean {close[0]!r}?)" if close else ""
+        raise setup_error(f"unknown stack {name!r}{maybe}", f"use one of: {', '.join(stacks.STACK_NAMES)}")
+    from conformance.engine import ensure_engine
+
+    ensure_engine()
+    missing = [kind for kind in stacks.KINDS if not stacks.image_is_current(name, kind)]
+    arch = stacks.host_arch()
+    for version in runtimes.DEFAULT_VERSIONS:
+        entry = runtimes.find_entry(version, name, arch)
+        if entry is None or not entry.path.is_file():
+            missing.append(f"Python {version}")
+    if missing:
+        raise setup_error(
+            f"stack {name} is not set up: missing {', '.join(missing)}",
+            f"run `bpconform setup --stack {name}` once (it builds the base images and Python runtimes)",
+        )
+
+
+def check_inputs(args: argparse.Namespace) -> Profile:
+    """Everything that can be checked before pytest starts; a problem is a set-up error (exit 2)."""
     if not args.buildpack:
-        raise ConformanceError("no buildpack given", "pass --buildpack DIR (repeatable, in group order)")
-    for buildpack in args.buildpack:
-        if not (Path(buildpack) / "buildpack.toml").is_file():
-            raise ConformanceError(
-                f"{buildpack} is not a buildpack directory (no buildpack.toml)",
-                "pass the directory that holds buildpack.toml and bin/",
-            )
+        raise setup_error(
+            "no buildpack given",
+            "pass --buildpack DIR (repeatable, in group order); `--buildpack reference` runs the reference buildpack",
+        )
+    args.buildpack = resolve_buildpacks(list(args.buildpack))
+    args.identities = [read_identity(buildpack) for buildpack in args.buildpack]
     from conformance.profile import load_profile
 
-    load_profile(args.profile)  # fail before starting pytest if the profile is unusable
+    try:
+        profile = load_profile(args.profile)  # fail before starting pytest if the profile is unusable
+    except ConformanceError as exc:
+        raise setup_error(exc.message, exc.hint) from None
+    check_profile_matches(profile, args.identities)
+    if args.apps and not Path(args.apps).is_dir():
+        raise setup_error(f"--apps {args.apps} is not a directory", "pass the directory that holds your sample apps")
+    if args.previous_buildpack and Path(args.previous_buildpack).exists():
+        read_identity(Path(args.previous_buildpack))
     if not plugin_is_autoloaded():
         try:
             __import__(PLUGIN_MODULE)
         except ImportError as exc:
-            raise ConformanceError(
+            raise setup_error(
                 f"the conformance suite's pytest plugin ({PLUGIN_MODULE}) cannot be imported: {exc}",
-                "install the package (pip install -e .) and run bpconform from its environment",
+                "install the package (pip install buildpack-conformance) and run bpconform from its environment",
             ) from None
+    return profile
+
+
+def snapshot_note(args: argparse.Namespace, profile: Profile) -> str | None:
+    """A hint before the run when the profile has no snapshots yet (its snapshot checks will ERROR)."""
+    if args.snapshot_update:
+        return None
+    from conformance.settings import REFERENCE_PROFILE
+
+    if args.snapshot_dir:
+        root = Path(args.snapshot_dir)
+    elif profile.name == REFERENCE_PROFILE and str(args.profile) == REFERENCE_PROFILE:
+        root = reference_snapshots()
+    else:
+        root = Path.cwd() / "snapshots"
+    directory = root / profile.name / args.stack
+    if any(directory.glob("*.ambr")):
+        return None
+    return (
+        f"no snapshots for profile {profile.name} on stack {args.stack} in {directory}: the snapshot checks will be"
+        " ERRORs; record them once with --snapshot-update, review them, and keep them with your project"
+    )
 
 
 def _progress(text: str) -> None:
@@ -173,36 +358,70 @@ def _progress(text: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Run the suite (or two variants of it) and report; exit 0 iff the run conforms / nothing changed."""
-    _check_inputs(args)
+    """Run the suite (or two variants of it) and report. Exit status: 0 conforms (or a subset that
+    passed: PARTIAL), 1 does not conform, 2 a usage or set-up error, 130/143 stopped by SIGINT/SIGTERM."""
+    with signals.stop_on_signals():
+        try:
+            return _cmd_run(args)
+        except KeyboardInterrupt:
+            name = signals.received() or "SIGINT"
+            raise RunAborted(name, SIGNAL_EXIT.get(name, 130)) from None
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    profile = check_inputs(args)
     report_dir = Path(args.report_dir)
     if args.compare:
         return _cmd_compare(args, report_dir)
-    _progress(f"running {SUITE_MODULE} with profile {args.profile} on stack {args.stack}")
+    check_stack_ready(args.stack)
+    note = snapshot_note(args, profile)
+    if note:
+        _progress(note)
+    identities = ", ".join(identity.label for identity in args.identities)
+    _progress(f"running {SUITE_MODULE} on {identities} with profile {args.profile} on stack {args.stack}")
     result = run_once(build_pytest_argv(args, report_dir), settings_of(args), report_dir)
+    junit.finish(report_dir / "junit.xml", junit_properties(args))
     paths = write_reports(result, report_dir)
     print()
     print(render_text_report(result))
     print(f"\nreports: {paths['markdown']}, {paths['json']}, {report_dir / 'junit.xml'}")
-    return 0 if result.ok else 1
+    return result.status
+
+
+def junit_properties(args: argparse.Namespace) -> dict[str, str]:
+    identities = getattr(args, "identities", None) or []
+    return {
+        "buildpack": ", ".join(identity.id for identity in identities),
+        "version": ", ".join(identity.version for identity in identities),
+        "profile": str(args.profile),
+        "stack": args.stack,
+        "platform": args.platform or "embedded",
+    }
 
 
 def _cmd_compare(args: argparse.Namespace, report_dir: Path) -> int:
     if args.snapshot_update:
-        raise ConformanceError(
+        raise setup_error(
             "--compare and --snapshot-update do not mix: the second run would compare against the first's snapshots",
             "update snapshots in a plain run first, then compare",
         )
-    baseline, variant = parse_compare_setting(args.compare, args.platform, args.lifecycle_image)
+    try:
+        baseline, variant = parse_compare_setting(args.compare, args.platform, args.lifecycle_image)
+    except ConformanceError as exc:
+        raise setup_error(exc.message, exc.hint) from None
+    check_stack_ready(args.stack)
     results = []
     for side in (baseline, variant):
         side_dir = report_dir / _slug(side.label)
         _progress(f"comparison run {side.label!r} (reports in {side_dir})")
         result = run_once(build_pytest_argv(args, side_dir, side), settings_of(args, side), side_dir, isolated=True)
+        junit.finish(side_dir / "junit.xml", junit_properties(args))
         write_reports(result, side_dir)
         print()
         print(render_text_report(result))
         results.append(result)
+        if result.aborted:
+            return result.status
     a, b = results
     text = render_compare(baseline.label, variant.label, a, b)
     (report_dir / "compare.md").write_text(render_compare(baseline.label, variant.label, a, b, markdown=True))
@@ -213,6 +432,8 @@ def _cmd_compare(args: argparse.Namespace, report_dir: Path) -> int:
     changed = (
         compare(a.records, b.records) or compare_snapshots(a.failed_snapshots, b.failed_snapshots)["newly_failing"]
     )
+    if a.verdict in (Verdict.ERROR, Verdict.ABORTED) or b.verdict in (Verdict.ERROR, Verdict.ABORTED):
+        return 2
     return 0 if a.ok and not changed else 1
 
 
@@ -236,28 +457,54 @@ def add_run_command(subparsers: argparse._SubParsersAction) -> argparse.Argument
         "run",
         help="run the conformance suite against buildpack(s) and write a report",
         description="Run the conformance suite (pytest --pyargs conformance.suite) and print a report of "
-        "checks x apps. Arguments after -- go to pytest unchanged.",
+        "checks x apps. Exit status: 0 conforms (PARTIAL: the selected subset passed), 1 does not conform, "
+        "2 usage or set-up error (ERROR: checks could not run), 130/143 stopped by SIGINT/SIGTERM. "
+        "Arguments after -- go to pytest unchanged.",
     )
     run.add_argument(
-        "--buildpack", type=Path, action="append", default=[], metavar="DIR", help="buildpack dir, repeatable, in order"
+        "--buildpack",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="buildpack dir, repeatable, in group order; `reference`: the reference buildpack shipped with the suite",
     )
     run.add_argument("--profile", default="reference", metavar="NAME|PATH", help="built-in profile or a profile file")
     run.add_argument("--stack", default="bookworm", help="stack to build on (default: bookworm)")
-    run.add_argument("--platform", choices=("embedded", "pack"), help="CNB platform (default: the plugin's, embedded)")
+    run.add_argument("--platform", choices=("embedded", "pack"), help="build backend (default: embedded)")
     run.add_argument("--builder", help="builder image for --platform pack")
     run.add_argument("--lifecycle-image", help="lifecycle image for --platform pack")
     network = run.add_mutually_exclusive_group()
     network.add_argument("--offline", dest="network", action="store_const", const="offline", help="offline wheelhouse")
     network.add_argument("--online", dest="network", action="store_const", const="online", help="let pip reach PyPI")
     run.add_argument("--ca-bundle", type=Path, help="CA bundle for --online builds")
+    run.add_argument(
+        "--apps", type=Path, metavar="DIR", help="your sample apps (default: the profile's apps-dir, else the shipped)"
+    )
+    run.add_argument(
+        "--snapshot-dir",
+        type=Path,
+        metavar="DIR",
+        help="snapshots root, holding <profile>/<stack>/ (default: ./snapshots; the reference profile's ship"
+        " with the suite)",
+    )
+    run.add_argument(
+        "--previous-buildpack",
+        metavar="DIR|GIT-REF",
+        help="the previous release, for the upgrade check: a directory or a git ref of the buildpack's repository",
+    )
     run.add_argument("--report-dir", type=Path, default=DEFAULT_REPORT_DIR, help="where reports go (default: reports)")
-    run.add_argument("-k", metavar="EXPR", help="only checks matching this pytest -k expression")
+    run.add_argument("-k", metavar="EXPR", help="only checks matching this pytest -k expression (verdict: PARTIAL)")
     run.add_argument(
         "--compare",
         metavar="SETTING",
         help="run twice, without and with SETTING: lifecycle-1393 | lifecycle-image=IMAGE",
     )
-    run.add_argument("--snapshot-update", action="store_true", help="regenerate snapshots (syrupy)")
+    run.add_argument(
+        "--snapshot-update",
+        action="store_true",
+        help="record or update snapshots (in --snapshot-dir, else ./snapshots)",
+    )
     run.add_argument("-x", "--exitfirst", action="store_true", help="stop at the first failure")
     run.add_argument(
         "--workers",

@@ -87,6 +87,16 @@ class Settings:
         return self.profile.path.resolve().parent == builtin
 
 
+SETTINGS = pytest.StashKey["Settings"]()
+
+
+def settings_of(config: pytest.Config) -> Settings:
+    """The run's Settings, read once per process (hooks and fixtures all ask)."""
+    if SETTINGS not in config.stash:
+        config.stash[SETTINGS] = Settings.from_config(config)
+    return config.stash[SETTINGS]
+
+
 def apps_dir_for(profile: Profile, explicit: Path | None) -> Path:
     """`--apps DIR`, else the profile's `apps-dir`, else the sample apps shipped with the package."""
     if explicit is not None:

@@ -17,7 +17,7 @@ from conformance import results, run
 from conformance.cli import build_parser
 from conformance.compare import Change, compare, compare_snapshots, parse_compare_setting
 from conformance.errors import ConformanceError
-from conformance.render import render_markdown_report, render_table, render_text_report, write_reports
+from conformance.render import render_markdown_report, render_table, render_text_report, summary_line, write_reports
 from conformance.results import Record, ResultCollector, RunResult
 
 pytest_plugins = ["pytester"]
@@ -71,24 +71,29 @@ def test_text_report_lists_reasons_totals_and_verdict() -> None:
     assert text.index("ERROR rebuild") < skipped
     assert text.index("skip build_time_path[pinned-311]") > skipped
     assert "profile heroku-python has no package-manager layer" in text
-    assert text.rstrip().endswith("DOES NOT CONFORM: 3 passed, 1 failed, 1 error, 1 skipped (6 tests) in 12.3s")
+    assert text.rstrip().endswith("DOES NOT CONFORM: 6 checks ran: 3 passed, 1 failed, 1 error, 1 skipped, in 12.3s")
 
 
 def test_all_passing_run_conforms() -> None:
     result = result_of([r for r in RECORDS if r.outcome in ("passed", "skipped")])
     assert result.ok
-    assert "CONFORMS: 3 passed, 0 failed, 0 error, 1 skipped" in render_text_report(result)
+    assert "CONFORMS: 4 checks ran: 3 passed, 0 failed, 0 error, 1 skipped" in render_text_report(result)
     assert not RunResult(result.records, exit_code=2).ok  # pytest itself failing is never a pass
+    assert not RunResult(result.records, exit_code=1).ok  # a failure pytest saw and the records do not
 
 
 def test_markdown_report_has_table_settings_and_reasons() -> None:
     markdown = render_markdown_report(result_of(RECORDS, stack="bookworm"))
-    assert markdown.startswith("# Conformance report: buildpack_under_test (profile reference)\n")
+    assert markdown.startswith("# Conformance report: buildpack_under_test (profile reference, stack bookworm)\n")
     assert "| check | `minimal` | `pinned-311` | `-` |" in markdown
     assert "| `layer_types` | pass | **FAIL** |  |" in markdown
     assert "| `rebuild` |  |  | **ERROR** |" in markdown
     assert "- stack: `bookworm`" in markdown
-    assert "- **FAIL** `layer_types[pinned-311]`: pip layer is in the image / assert True is False" in markdown
+    assert (
+        "### FAIL `layer_types[pinned-311]`\n\n```text\npip layer is in the image\nassert True is False\n```"
+        in markdown
+    )
+    assert "### ERROR `rebuild`" in markdown.split("## Errors", 1)[1]
     assert "## Skipped" in markdown
 
 
@@ -107,7 +112,9 @@ def test_json_report_round_trips(tmp_path: Path) -> None:
         "reason": "pip layer is in the image\nassert True is False",
         "duration": 2.0,
         "nodeid": "",
+        "output": "",
     }
+    assert data["verdict"] == "DOES NOT CONFORM"
     assert RunResult.from_json(data).records == RECORDS
     assert "snapshot unused: test_snapshots.ambr::test_metadata[gone]" in paths["markdown"].read_text()
 
@@ -197,7 +204,8 @@ def test_collector_records_each_test_as_check_app_outcome_reason(pytester: pytes
 def test_report_explains_pytest_exit_codes() -> None:
     text = render_text_report(RunResult([], {"profile": "reference"}, exit_code=5))
     assert "pytest exited with code 5: no checks were selected" in text
-    assert "DOES NOT CONFORM" in text
+    assert text.rstrip().splitlines()[-1].startswith("ERROR: 0 checks ran")
+    assert RunResult([], exit_code=5).status == 2
 
 
 def test_collector_reports_a_module_that_fails_to_import(pytester: pytest.Pytester) -> None:
@@ -341,7 +349,7 @@ def test_build_time_path(options, app):
 
 @pytest.mark.parametrize("app", ["minimal", "pinned-311"])
 def test_launch_path(options, app):
-    assert options.buildpack and options.profile == "reference"
+    assert options.buildpack and options.stack != "trixie"
 
 def test_pip_bump():
     pytest.skip("profile reference: nothing to bump")
@@ -358,6 +366,7 @@ def fake_suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> py
     monkeypatch.setattr(run, "SUITE_MODULE", "fakesuite")
     monkeypatch.setattr(run, "PLUGIN_MODULE", "fakeplugin")
     monkeypatch.setattr(run, "plugin_is_autoloaded", lambda: False)
+    monkeypatch.setattr(run, "check_stack_ready", lambda name: None)  # no engine needed for a fake suite
     return pytester
 
 
@@ -370,7 +379,7 @@ def test_cmd_run_prints_and_writes_the_report(fake_suite: pytest.Pytester, capsy
     assert table[0].split() == ["check", "minimal", "pinned-311", "-"]
     assert table[2].split() == ["build_time_path", "pass", "pass"]
     assert table[4].split() == ["pip_bump", "skip"]
-    assert "CONFORMS: 4 passed, 0 failed, 0 error, 1 skipped" in out
+    assert "CONFORMS: 5 of 5 checks ran: 4 passed, 0 failed, 0 error, 1 skipped" in out
     data = json.loads((reports / "report.json").read_text())
     assert data["ok"] is True and data["totals"]["total"] == 5
     assert (reports / "report.md").is_file()
@@ -380,7 +389,7 @@ def test_cmd_run_prints_and_writes_the_report(fake_suite: pytest.Pytester, capsy
 def test_cmd_run_fails_when_a_check_fails(fake_suite: pytest.Pytester, capsys: pytest.CaptureFixture) -> None:
     reports = fake_suite.path / "reports"
     args = parse_run(
-        "--buildpack", str(BUILDPACK_DIR), "--profile", "heroku-python", "--report-dir", str(reports), *NO_ENTRY_POINT
+        "--buildpack", str(BUILDPACK_DIR), "--stack", "trixie", "--report-dir", str(reports), *NO_ENTRY_POINT
     )  # fmt: skip
     assert run.cmd_run(args) == 1
     out = capsys.readouterr().out
@@ -480,3 +489,206 @@ def test_records_under_xdist_are_the_serial_records(pytester: pytest.Pytester, m
         "skipped[minimal]",
         "skipped[pinned-311]",
     ]
+
+
+# ------------------------------------------------------------------------------------------------
+# Honest verdicts
+# ------------------------------------------------------------------------------------------------
+
+
+def _result(outcomes: list[str], *, exit_code: int | None = None, **fields: object) -> RunResult:
+    records = [Record(f"check{i}", "minimal", outcome) for i, outcome in enumerate(outcomes)]
+    code = exit_code if exit_code is not None else (1 if {"failed", "error"} & set(outcomes) else 0)
+    return RunResult(records, {"k": fields.pop("k", None)}, exit_code=code, **fields)  # type: ignore[arg-type]
+
+
+def test_verdicts_and_exit_statuses() -> None:
+    assert (_result(["passed", "skipped"], selected=2, deselected=0).verdict, 0) == (results.Verdict.CONFORMS, 0)
+    partial = _result(["passed"], selected=1, deselected=97, k="path")
+    assert (partial.verdict, partial.status) == (results.Verdict.PARTIAL, 0)
+    assert "PARTIAL: 1 of 98 checks ran (-k path)" in render_text_report(partial)
+    failed = _result(["passed", "failed", "error"], selected=3, deselected=0)
+    assert (failed.verdict, failed.status) == (results.Verdict.DOES_NOT_CONFORM, 1)
+    errored = _result(["passed", "error"], selected=2, deselected=0)
+    assert (errored.verdict, errored.status) == (results.Verdict.ERROR, 2), "an ERROR is never CONFORMS"
+    aborted = _result(["passed"], exit_code=2, aborted="SIGTERM", selected=1, deselected=0)
+    assert (aborted.verdict, aborted.status) == (results.Verdict.ABORTED, 143)
+    assert "stopped by SIGTERM: no verdict" in render_text_report(aborted)
+    assert _result([], exit_code=5).verdict is results.Verdict.ERROR, "no checks is not a pass"
+
+
+HONESTY_TESTS = """
+import docker.errors
+import pytest
+
+from conformance.errors import MissingInput
+from conformance.fixtures import BuildFailed
+
+
+@pytest.fixture
+def failing_build():
+    raise BuildFailed("minimal", "bin/build exited with 1", "Collecting six\\nERROR: No matching distribution", 51)
+
+
+@pytest.fixture
+def no_app():
+    raise MissingInput("sample app 'minimal' is not a directory: /nowhere/minimal", "point --apps at your apps")
+
+
+def test_engine_gone():
+    raise docker.errors.APIError("500 Server Error: engine restarting")
+
+
+def test_shared_build_failed(failing_build):
+    pass
+
+
+def test_app_missing(no_app):
+    pass
+
+
+def test_probe_missing():
+    raise MissingInput("the probe buildpack left no record", "see the build output")
+
+
+def test_real_failure():
+    assert False, "venv/bin is after python/bin on PATH"
+"""
+
+
+def test_harness_failures_are_errors_and_build_failures_are_fails(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_honesty=HONESTY_TESTS)
+    collector = ResultCollector()
+    pytester.runpytest_inprocess("-p", "no:cacheprovider", plugins=[collector])  # the real plugin, autoloaded
+    by_check = {record.check: record for record in collector.records}
+    assert {check: record.outcome for check, record in by_check.items()} == {
+        "engine_gone": "error",
+        "shared_build_failed": "failed",
+        "app_missing": "error",
+        "probe_missing": "error",
+        "real_failure": "failed",
+    }
+    assert "Docker engine failed or went away" in by_check["engine_gone"].reason
+    assert "point --apps at your apps" in by_check["app_missing"].reason
+    assert "No matching distribution" in by_check["shared_build_failed"].output, "the build output reaches the report"
+
+
+INTERRUPTED_TESTS = """
+def test_first():
+    pass
+
+def test_interrupted():
+    raise KeyboardInterrupt
+
+def test_never_reached():
+    pass
+"""
+
+
+def test_an_interrupted_check_is_never_a_pass(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester.makepyfile(test_interrupted=INTERRUPTED_TESTS)
+    monkeypatch.chdir(pytester.path)
+    code, collector = run.run_pytest_subprocess(
+        ["test_interrupted.py", "-p", "no:cacheprovider"], pytester.path / "r.json"
+    )
+    assert code == 2
+    outcomes = {record.check: record.outcome for record in collector.records}
+    assert outcomes == {"first": "passed", "interrupted": "error"}, "the interrupted check did not pass"
+    assert collector.records[1].reason == results.NOT_FINISHED
+
+
+def test_a_subset_is_counted_and_partial(pytester: pytest.Pytester) -> None:
+    collector, _ = run_collector(pytester, SAMPLE_TESTS, "-k", "layer_types")
+    assert (collector.selected, collector.deselected) == (2, 6)
+    result = RunResult(collector.records, {"k": "layer_types"}, selected=2, deselected=6)
+    assert "2 of 8 checks ran" in summary_line(result)
+
+
+def test_a_subset_under_xdist_is_partial(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The controller collects nothing; the workers say how much they deselected."""
+    pytester.makepyfile(test_parallel=PARALLEL_TESTS)
+    monkeypatch.chdir(pytester.path)
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+        monkeypatch.delenv(name, raising=False)
+    argv = ["test_parallel.py", "-p", "no:cacheprovider", "-q", "-n", "2", "-k", "skipped"]
+    _, collector = run.run_pytest_subprocess(argv, pytester.path / "records.json")
+    assert (collector.selected, collector.deselected) == (2, 5)
+    result = RunResult(collector.records, {"k": "skipped"}, selected=2, deselected=5)
+    assert result.verdict is results.Verdict.PARTIAL
+
+
+def test_report_md_keeps_whole_messages_wrapped(tmp_path: Path) -> None:
+    path_value = ":".join(f"/layers/bpconform_python/layer{i}/bin" for i in range(12)) + ":/WRONG/END"
+    reason = f"PATH at launch has python/bin before venv/bin: {path_value}"
+    diff = "assert [+ received] == [- snapshot]\n  dict({\n-   'env': 'PATH=/a:/b',\n+   'env': 'PATH=/b:/a',\n  })"
+    records = [
+        Record("launch_path_order", "minimal", "failed", reason, output="step 1\nstep 2"),
+        Record("launch_path_order", "pinned-311", "failed", reason, output="step 1\nstep 2"),
+        Record("image_snapshot", "minimal", "failed", diff),
+    ]
+    markdown = render_markdown_report(RunResult(records, {"profile": "reference"}, exit_code=1))
+    assert "/WRONG/END" in markdown, "the end of a long message is never cut"
+    block = markdown.split("```text\n", 1)[1].split("```", 1)[0]
+    assert all(len(line) <= 110 for line in block.splitlines()), "long lines are wrapped"
+    assert "".join(block.split()) == "".join(reason.split()), "wrapped, every character kept"
+    assert "```diff\n# - snapshot (expected)   + received (this build)\ndict({\n-   'env': 'PATH=/a:/b'," in markdown
+    assert markdown.count("<details><summary>build output") == 1, "the same build output is shown once"
+    assert "the same as for `launch_path_order[minimal]`" in markdown
+
+
+def test_junit_names_the_suite_and_the_buildpack(tmp_path: Path) -> None:
+    from conformance import junit
+
+    path = tmp_path / "junit.xml"
+    path.write_text(
+        '<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest" tests="1">'
+        '<testcase classname="venv.lib.python3.11.site-packages.conformance.suite.test_layers" name="test_x"/>'
+        "</testsuite></testsuites>"
+    )
+    assert junit.finish(path, {"buildpack": "bpconform/python", "version": "0.1.0", "stack": "bookworm"})
+    text = path.read_text()
+    assert 'classname="conformance.suite.test_layers"' in text
+    assert '<property name="buildpack" value="bpconform/python" />' in text
+    assert '<property name="version" value="0.1.0" />' in text
+    assert not junit.finish(tmp_path / "absent.xml", {})
+
+
+# ------------------------------------------------------------------------------------------------
+# Checks before a run: one message, exit 2
+# ------------------------------------------------------------------------------------------------
+
+
+def test_unknown_stack_is_one_message_with_did_you_mean() -> None:
+    with pytest.raises(ConformanceError, match="unknown stack 'bookwrm' \\(did you mean 'bookworm'\\?\\)") as info:
+        run.check_stack_ready("bookwrm")
+    assert info.value.exit_code == 2
+
+
+def test_profile_version_is_checked_against_buildpack_toml(tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "bp"
+    shutil.copytree(BUILDPACK_DIR, copy)
+    descriptor = copy / "buildpack.toml"
+    descriptor.write_text(descriptor.read_text().replace('version = "0.', 'version = "7.', 1))
+    with pytest.raises(ConformanceError, match=r"version 7\.\S+ of bpconform/python is outside") as info:
+        run.check_inputs(parse_run("--buildpack", str(copy)))
+    assert info.value.exit_code == 2
+    with pytest.raises(ConformanceError, match="describes buildpack heroku/python") as info:
+        run.check_inputs(parse_run("--buildpack", str(BUILDPACK_DIR), "--profile", "heroku-python"))
+    assert info.value.exit_code == 2
+
+
+def test_run_flags_reach_the_plugin(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(run, "plugin_is_autoloaded", lambda: True)
+    args = parse_run(
+        *("--buildpack", "reference", "--apps", str(tmp_path), "--snapshot-dir", str(tmp_path / "snaps")),
+        *("--previous-buildpack", "v0.1.0", "-k", "path", "--workers", "2", "--snapshot-update"),
+    )
+    run.resolve_buildpacks(args.buildpack)
+    argv = run.build_pytest_argv(args, tmp_path)
+    assert argv[argv.index("--apps") + 1] == str(tmp_path)
+    assert argv[argv.index("--snapshot-dir") + 1] == str(tmp_path / "snaps")
+    assert argv[argv.index("--previous-buildpack") + 1] == "v0.1.0"
+    assert "--snapshot-update" in argv and argv[argv.index("-k") + 1] == "path"
+    assert run.resolve_buildpacks([Path("reference")]) == [run.reference_buildpack()]

@@ -9,13 +9,15 @@ from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.amber import AmberSnapshotExtension
 from syrupy.location import PyTestLocation
 
-from conformance.fixtures import Build, Settings
+from conformance.errors import MissingInput
+from conformance.fixtures import Build
+from conformance.settings import settings_of
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """`app` parameters come from the profile, so a third-party profile brings its own apps."""
     if "app" in metafunc.fixturenames:
-        settings = Settings.from_config(metafunc.config)
+        settings = settings_of(metafunc.config)
         metafunc.parametrize("app", settings.profile.buildable_apps())
 
 
@@ -32,7 +34,7 @@ def snapshot_directory(config: pytest.Config) -> Path:
     """`<snapshot-dir>/<profile>/<stack>/` (`Settings.snapshot_root` says which root): a profile's
     snapshots live with the user's project; the reference profile's ship with the package."""
     if SNAPSHOT_DIR not in config.stash:
-        config.stash[SNAPSHOT_DIR] = Settings.from_config(config).snapshot_directory()
+        config.stash[SNAPSHOT_DIR] = settings_of(config).snapshot_directory()
     return config.stash[SNAPSHOT_DIR]
 
 
@@ -47,5 +49,17 @@ class SuiteSnapshots(AmberSnapshotExtension):
 
 
 @pytest.fixture
-def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+def snapshot(snapshot: SnapshotAssertion, request: pytest.FixtureRequest) -> SnapshotAssertion:
+    """Syrupy's snapshot in the suite's snapshot dir. No snapshot file there (a new profile's first
+    run, or a stack never recorded) is a missing input: an ERROR saying how to record them."""
+    settings = settings_of(request.config)
+    directory = snapshot_directory(request.config)
+    expected = directory / f"{Path(str(request.node.path)).stem}.ambr"
+    if not settings.snapshot_update and not expected.is_file():
+        raise MissingInput(
+            f"no snapshots for profile {settings.profile.name} on stack {settings.stack_name}:"
+            f" {expected} does not exist",
+            "record them once with `bpconform run ... --snapshot-update` (add --snapshot-dir DIR to keep them"
+            " elsewhere than ./snapshots), review the .ambr file and keep it with your project",
+        )
     return snapshot.use_extension(SuiteSnapshots)
