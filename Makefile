@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STACK  ?= bookworm
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test test-all conformance lifecycle-compare mutants lint bench soak clean
+.PHONY: setup test test-all conformance lifecycle-compare mutants lint bench soak clean wheel
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ lifecycle-compare: setup
 mutants: setup
 	$(BIN)/python -m tests.mutants.run
 
+# The installable wheel (with the sample apps, the reference snapshots and buildpack) in dist/.
+wheel: $(STAMP)
+	$(BIN)/python -m pip wheel --no-deps --disable-pip-version-check -q -w dist .
+	rm -rf build *.egg-info
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -53,4 +58,4 @@ soak: setup
 # Removes only what this project created: its engine resources (labelled), its cache and venv.
 clean:
 	-test -x $(BIN)/bpconform && $(BIN)/bpconform clean --all --cache
-	rm -rf $(VENV) reports .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) reports dist build .pytest_cache .ruff_cache *.egg-info

@@ -1,0 +1,105 @@
+"""Installed = working: the wheel, in a fresh venv outside any checkout, validates a buildpack.
+
+A user builds or downloads the wheel, installs it, and runs `bpconform run` from their own project
+dir against a buildpack dir. Everything the suite needs must come from the wheel (sample apps, the
+probe, the reference profile's snapshots, the reference buildpack); nothing may be written into
+site-packages or the project except the reports; and `pytest --pyargs conformance.suite` must give
+the same outcomes as `bpconform run`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import uuid
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from installed import Installed, build_wheel, install_wheel, leftovers, tree_state, user_env
+
+pytestmark = pytest.mark.docker
+PYTEST_SLICE = "minimal and (layer_types or path_order or pip_absent)"
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
+    root = tmp_path_factory.mktemp("wheel")
+    wheel = build_wheel(root)
+    return install_wheel(wheel, root / "venv")
+
+
+def test_the_wheel_carries_what_the_suite_needs(installed: Installed) -> None:
+    data = installed.package / "_data"
+    assert (data / "testapps" / "minimal" / "requirements.txt").is_file()
+    assert (data / "testapps" / "pinned-311" / ".python-version").is_file(), "dotfiles are packaged too"
+    assert (data / "snapshots" / "reference" / "bookworm" / "test_snapshots.ambr").is_file()
+    assert (data / "buildpack_under_test" / "bin" / "build").stat().st_mode & 0o111, "bin/build stays executable"
+    assert (installed.package / "suite" / "probe" / "bin" / "build").stat().st_mode & 0o111
+
+
+def test_installed_suite_conforms_from_outside_any_checkout(installed: Installed, tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    buildpack = shutil.copytree(installed.package / "_data" / "buildpack_under_test", project / "my-buildpack")
+    run = f"wheel{uuid.uuid4().hex[:8]}"
+    work = tmp_path / "work"
+    env = user_env(run, work)
+    before_venv, before_project = tree_state(installed.venv), tree_state(project)
+
+    proc = subprocess.run(
+        [str(installed.bin / "bpconform"), "run", "--buildpack", str(buildpack), "--workers", "2"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-5000:]
+    verdict = re.search(r"^CONFORMS: (\d+) of (\d+) checks ran: (\d+) passed, 0 failed, 0 error", proc.stdout, re.M)
+    assert verdict and verdict.group(1) == verdict.group(2), f"the whole suite ran and conformed\n{output[-3000:]}"
+    assert "site-packages" not in "\n".join(line for line in output.splitlines() if "->" in line), "no hint there"
+
+    report = json.loads((project / "reports" / "report.json").read_text())
+    assert report["verdict"] == "CONFORMS" and report["settings"]["buildpack_ids"] == ["bpconform/python 0.1.0"]
+    snapshots = [r for r in report["records"] if r["check"] == "image_snapshot"]
+    assert snapshots and {r["outcome"] for r in snapshots} == {"passed"}, "the packaged snapshots were compared"
+    junit = ET.parse(project / "reports" / "junit.xml").getroot()
+    classnames = {case.get("classname") for case in junit.iter("testcase")}
+    assert classnames and all(name.startswith("conformance.suite.test_") for name in classnames), classnames
+    properties = {p.get("name"): p.get("value") for p in junit.iter("property")}
+    assert properties["buildpack"] == "bpconform/python" and properties["profile"] == "reference"
+
+    assert tree_state(installed.venv) == before_venv, "the run wrote into the venv (site-packages)"
+    after_project = tree_state(project)
+    written = {
+        path for path in after_project if path not in before_project or after_project[path] != before_project.get(path)
+    }
+    assert written and all(path == "reports" or path.startswith("reports/") for path in written), sorted(written)
+    assert leftovers(run, work) == []
+
+    # The same suite under plain pytest gives the same outcomes for the same checks.
+    pytest_run = f"{run}p"
+    plain_pytest = [str(installed.bin / "python"), "-m", "pytest", "--pyargs", "conformance.suite"]
+    options = ["--buildpack", str(buildpack), "-k", PYTEST_SLICE, "-n", "2", "--junitxml", str(tmp_path / "plain.xml")]
+    proc = subprocess.run(
+        [*plain_pytest, "-p", "no:cacheprovider", *options],
+        cwd=project,
+        env=user_env(pytest_run, work),
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    plain = {
+        case.get("name"): "failed"
+        if case.find("failure") is not None or case.find("error") is not None
+        else ("skipped" if case.find("skipped") is not None else "passed")
+        for case in ET.parse(tmp_path / "plain.xml").getroot().iter("testcase")
+    }
+    from_run = {r["nodeid"].rsplit("::", 1)[-1]: r["outcome"] for r in report["records"]}
+    assert plain and {name: from_run.get(name) for name in plain} == plain
+    assert leftovers(pytest_run, work) == []
