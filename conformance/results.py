@@ -390,15 +390,30 @@ class ResultCollector:
             outcome, reason, output = pending.outcome, pending.reason, pending.output
             self.records.append(Record(pending.check, pending.app, outcome, reason, duration, nodeid, output))
 
-    @pytest.hookimpl(trylast=True)
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+    def _close(self) -> None:
         for nodeid in list(self._pending):  # e.g. the test an xdist worker crashed in: reported, never finished
             self._finish(nodeid)
         # Collection errors (no order) first, as in a serial run; then tests in collection order.
         self.records.sort(key=lambda record: self._order.get(record.nodeid, -1))
-        self.unused_snapshots, self.failed_snapshots = _syrupy_findings(session.config)
+
+    def close_after_crash(self) -> None:
+        """pytest crashed before its session finished: keep what was recorded."""
+        self._close()
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> Any:
+        """Records are closed before any other plugin's session finish (one of them may crash);
+        snapshot findings are read after them (syrupy makes its report there)."""
+        self._close()
+        try:
+            return (yield)
+        finally:
+            self.unused_snapshots, self.failed_snapshots = _syrupy_findings(session.config)
+            self._write_records_file(session.config)
+
+    def _write_records_file(self, config: pytest.Config) -> None:
         target = os.environ.get(RECORDS_ENV)
-        if target and session.config.pluginmanager.get_plugin("bpconform-collector") is self:
+        if target and config.pluginmanager.get_plugin("bpconform-collector") is self:
             data = {
                 "records": [asdict(record) for record in self.records],
                 "snapshots": {"unused": self.unused_snapshots, "failed": self.failed_snapshots},

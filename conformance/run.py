@@ -10,8 +10,10 @@ import argparse
 import difflib
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,8 +132,15 @@ def settings_of(args: argparse.Namespace, variant: Variant | None = None) -> dic
 
 
 def run_pytest_inprocess(argv: list[str]) -> tuple[int, ResultCollector]:
+    """pytest in this process. A crash of pytest itself (it happens: e.g. in its own clean-up) is
+    exit 3, an internal error, with the records collected so far: never a pass, never lost."""
     collector = ResultCollector()
-    exit_code = pytest.main(argv, plugins=[collector])
+    try:
+        exit_code = pytest.main(argv, plugins=[collector])
+    except Exception as exc:
+        print(f"bpconform run: pytest crashed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        collector.close_after_crash()
+        return 3, collector
     return int(exit_code), collector
 
 
@@ -173,6 +182,10 @@ def run_once(argv: list[str], settings: dict[str, Any], report_dir: Path, *, iso
     suite (pytest's assertion rewriting would write it into site-packages), no pytest cache."""
     report_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
+    # A private tmp root: pytest's default one is shared by every pytest run of this user, and its
+    # clean-up of old runs' dirs there must not be able to break (or slow) this run.
+    basetemp = Path(tempfile.mkdtemp(prefix="bpconform-run-"))
+    argv = ["--basetemp", str(basetemp), *argv]
     previous_flag, previous_env = sys.dont_write_bytecode, os.environ.get("PYTHONDONTWRITEBYTECODE")
     sys.dont_write_bytecode = True
     os.environ["PYTHONDONTWRITEBYTECODE"] = "1"  # for xdist workers and isolated runs
@@ -184,6 +197,7 @@ def run_once(argv: list[str], settings: dict[str, Any], report_dir: Path, *, iso
     except KeyboardInterrupt:
         exit_code, collector = 2, ResultCollector()
     finally:
+        shutil.rmtree(basetemp, ignore_errors=True)
         sys.dont_write_bytecode = previous_flag
         if previous_env is None:
             os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
