@@ -130,10 +130,10 @@ def find_app(settings: Settings, name: str) -> Path:
     """The directory of a sample app by name (or profile purpose); missing is an input error."""
     path = settings.apps_dir / settings.profile.apps.get(name, name)
     if not path.is_dir():
-        origin = "--apps" if settings.apps_dir != settings.profile.apps_dir else "the apps dir"
         raise MissingInput(
             f"sample app {name!r} is not a directory: {path}",
-            f"put the app there, or point {origin} / the profile's apps-dir and [apps] at the directory holding it",
+            "put the app there, or pass --apps DIR (or set apps-dir and [apps] in your profile) to name the"
+            " directory that holds it",
         )
     return path
 

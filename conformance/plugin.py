@@ -156,7 +156,7 @@ def harness_fault(error: BaseException, text: str) -> str:
     if isinstance(error, pytest.UsageError):
         return f"usage error: {error}"
     if isinstance(error, ConformanceError):
-        return f"set-up error: {error.hint}" if error.hint else "set-up error"
+        return "set-up error"  # its message and hint are the failure's own text
     if isinstance(error, _engine_exceptions()):
         return "harness error: the Docker engine failed or went away (not the buildpack's fault)"
     if isinstance(error, KeyboardInterrupt):

@@ -11,7 +11,8 @@ from conformance.results import CELL, NO_APP, OUTCOMES, Record, RunResult, Verdi
 
 WRAP_WIDTH = 110
 ERRORS_HEADING = "Errors (the check could not run: not a verdict on the buildpack)"
-MAX_TERMINAL_LINES = 40  # of one reason in the terminal; report.md always has all of it
+MAX_TERMINAL_LINES = 40
+TERMINAL_OUTPUT_LINES = 20  # of one reason in the terminal; report.md always has all of it
 PYTEST_EXIT_MEANINGS = {
     2: "interrupted (Ctrl-C, or errors while collecting the suite; see above)",
     3: "internal error in pytest or a plugin (see the traceback above)",
@@ -128,12 +129,26 @@ def render_text_report(result: RunResult) -> str:
                     hidden = len(lines) - MAX_TERMINAL_LINES
                     lines = [*lines[:MAX_TERMINAL_LINES], f"... ({hidden} more lines in report.md)"]
                 parts += [f"      {line}" for line in lines]
+    parts += _build_output_lines(result.records)
     parts += _snapshot_lines(result, bullet="  ")
     if result.exit_code not in (0, 1) and not result.aborted:
         meaning = PYTEST_EXIT_MEANINGS.get(result.exit_code, "see its output above")
         parts += ["", f"pytest exited with code {result.exit_code}: {meaning}"]
     parts += ["", summary_line(result)]
     return "\n".join(parts)
+
+
+def _build_output_lines(records: Sequence[Record]) -> list[str]:
+    """The end of each failed build's output, once per build (the same shared build fails many checks)."""
+    lines: list[str] = []
+    shown: set[str] = set()
+    for record in records:
+        if record.output and record.outcome in ("failed", "error") and record.output not in shown:
+            shown.add(record.output)
+            tail = record.output.splitlines()[-TERMINAL_OUTPUT_LINES:]
+            lines += ["", f"Build output for {record.label} (last {len(tail)} lines; more in report.md):"]
+            lines += [f"  | {line}" for line in tail]
+    return lines
 
 
 def _fenced(text: str) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import textwrap
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -425,8 +426,10 @@ class ResultCollector:
 def _error_reason(report: pytest.TestReport) -> str:
     """The message of an ERROR: what the plugin said about it (e.g. a hint), then the failure."""
     said = getattr(report, ERROR_ATTR, None)
-    message = failure_reason(report)
-    return f"{said}\n{message}" if isinstance(said, str) and said and said not in message else message
+    message = re.sub(r"^conformance\.errors\.\w+: ", "", failure_reason(report))
+    if not isinstance(said, str) or not said or said in message:
+        return message
+    return f"{said}: {message}" if "\n" not in said else f"{said}\n{message}"
 
 
 def _syrupy_findings(config: pytest.Config) -> tuple[list[str], list[str]]:

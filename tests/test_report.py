@@ -633,6 +633,9 @@ def test_report_md_keeps_whole_messages_wrapped(tmp_path: Path) -> None:
     assert "".join(block.split()) == "".join(reason.split()), "wrapped, every character kept"
     assert "```diff\n# - snapshot (expected)   + received (this build)\ndict({\n-   'env': 'PATH=/a:/b'," in markdown
     assert markdown.count("<details><summary>build output") == 1, "the same build output is shown once"
+    text = render_text_report(RunResult(records, {"profile": "reference"}, exit_code=1))
+    assert text.count("Build output for launch_path_order[minimal]") == 1 and "  | step 2" in text
+    assert "/WRONG/END" in text, "the terminal has the whole message too"
     assert "the same as for `launch_path_order[minimal]`" in markdown
 
 

@@ -25,9 +25,15 @@ from conformance.paths import REPO_ROOT, cache_dir
 from conformance.shared_builds import SESSIONS_DIR
 from conformance.tomlcompat import load_toml
 
-SOURCE_IGNORED = shutil.ignore_patterns(
-    ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", ".ruff_cache", "reports"
-)
+TOP_IGNORED = {".git", ".venv", "build", "dist", "reports"}  # only at the top: bin/build is a buildpack's
+ANYWHERE_IGNORED = shutil.ignore_patterns("*.egg-info", "__pycache__", ".pytest_cache", ".ruff_cache")
+
+
+def _ignored(directory: str, names: list[str]) -> set[str]:
+    ignored = set(ANYWHERE_IGNORED(directory, names))
+    if Path(directory) == REPO_ROOT:
+        ignored |= TOP_IGNORED & set(names)
+    return ignored
 
 
 def _requirements() -> list[str]:
@@ -53,7 +59,7 @@ def dependency_wheels() -> Path:
 def build_wheel(dest: Path) -> Path:
     """The wheel of this working tree (a copy of it, so the build leaves nothing in the checkout)."""
     source = dest / "source"
-    shutil.copytree(REPO_ROOT, source, ignore=SOURCE_IGNORED, symlinks=True)
+    shutil.copytree(REPO_ROOT, source, ignore=_ignored, symlinks=True)
     wheels = dependency_wheels()
     pip = [sys.executable, "-m", "pip", "wheel", "-q", "--disable-pip-version-check", "--no-deps", "--no-index"]
     subprocess.run([*pip, "--find-links", str(wheels), "-w", str(dest / "dist"), str(source)], check=True, timeout=600)

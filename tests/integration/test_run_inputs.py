@@ -1,0 +1,60 @@
+"""Missing inputs are ERRORs with a hint, never skips or passes, and set-up mistakes are one message.
+
+Through the real `bpconform run` on the real suite: an apps dir without the profile's apps is never
+CONFORMS (every check that needs an app is an ERROR naming the app and how to fix it), and an
+unknown stack stops the run before any check with a "did you mean".
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from installed import leftovers, user_env
+
+from conformance.paths import REPO_ROOT
+
+pytestmark = pytest.mark.docker
+
+
+def _bpconform(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], str]:
+    run = f"inp{uuid.uuid4().hex[:8]}"
+    env = {**user_env(run, tmp_path / "work"), "PYTHONPATH": str(REPO_ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "conformance.cli", "run", "--buildpack", "reference", *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    return proc, run
+
+
+def test_an_empty_apps_dir_is_never_conforms(tmp_path: Path) -> None:
+    apps = tmp_path / "apps"
+    apps.mkdir()
+    proc, run = _bpconform(tmp_path, "--apps", str(apps), "--report-dir", str(tmp_path / "reports"))
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 2, output[-4000:]
+    report = json.loads((tmp_path / "reports" / "report.json").read_text())
+    assert report["verdict"] == "ERROR", output[-3000:]
+    outcomes = {record["outcome"] for record in report["records"]}
+    assert "passed" not in outcomes and "failed" not in outcomes, f"nothing can pass or fail without apps: {outcomes}"
+    errors = [record for record in report["records"] if record["outcome"] == "error"]
+    assert errors and all("is not a directory" in record["reason"] for record in errors), errors[:3]
+    assert any(str(apps) in r["reason"] and "--apps DIR" in r["reason"] for r in errors), "the hint says what to fix"
+    assert proc.stdout.rstrip().splitlines()[-1].startswith("reports:")
+    assert leftovers(run, tmp_path / "work") == []
+
+
+def test_an_unknown_stack_is_one_message_before_any_check(tmp_path: Path) -> None:
+    proc, _ = _bpconform(tmp_path, "--stack", "bookwrom", "--report-dir", str(tmp_path / "reports"))
+    assert proc.returncode == 2
+    assert "unknown stack 'bookwrom' (did you mean 'bookworm'?)" in proc.stderr
+    assert "use one of: bookworm, trixie" in proc.stderr
+    assert "PASSED" not in proc.stdout and "FAILED" not in proc.stdout and not (tmp_path / "reports").exists()
