@@ -48,13 +48,13 @@ class SuiteSnapshots(AmberSnapshotExtension):
         return str(snapshot_directory(test_location.item.config))
 
 
-@pytest.fixture
-def snapshot(snapshot: SnapshotAssertion, request: pytest.FixtureRequest) -> SnapshotAssertion:
-    """Syrupy's snapshot in the suite's snapshot dir. No snapshot file there (a new profile's first
-    run, or a stack never recorded) is a missing input: an ERROR saying how to record them."""
-    settings = settings_of(request.config)
-    directory = snapshot_directory(request.config)
-    expected = directory / f"{Path(str(request.node.path)).stem}.ambr"
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """No snapshot file for a check that compares one (a new profile's first run, or a stack never
+    recorded) is a missing input: an ERROR saying how to record them, before any build for it."""
+    if "snapshot" not in getattr(item, "fixturenames", ()):
+        return
+    settings = settings_of(item.config)
+    expected = snapshot_directory(item.config) / f"{Path(str(item.path)).stem}.ambr"
     if not settings.snapshot_update and not expected.is_file():
         raise MissingInput(
             f"no snapshots for profile {settings.profile.name} on stack {settings.stack_name}:"
@@ -62,4 +62,9 @@ def snapshot(snapshot: SnapshotAssertion, request: pytest.FixtureRequest) -> Sna
             "record them once with `bpconform run ... --snapshot-update` (add --snapshot-dir DIR to keep them"
             " elsewhere than ./snapshots), review the .ambr file and keep it with your project",
         )
+
+
+@pytest.fixture
+def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    """Syrupy's snapshot, in the suite's snapshot dir."""
     return snapshot.use_extension(SuiteSnapshots)

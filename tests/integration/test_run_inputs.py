@@ -58,3 +58,19 @@ def test_an_unknown_stack_is_one_message_before_any_check(tmp_path: Path) -> Non
     assert "unknown stack 'bookwrom' (did you mean 'bookworm'?)" in proc.stderr
     assert "use one of: bookworm, trixie" in proc.stderr
     assert "PASSED" not in proc.stdout and "FAILED" not in proc.stdout and not (tmp_path / "reports").exists()
+
+
+def test_a_profile_without_snapshots_is_an_error_with_the_way_to_record_them(tmp_path: Path) -> None:
+    empty = tmp_path / "no-snapshots"
+    empty.mkdir()
+    args = ("--snapshot-dir", str(empty), "-k", "image_snapshot", "--report-dir", str(tmp_path / "reports"))
+    proc, run = _bpconform(tmp_path, *args)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 2, output[-4000:]
+    assert "no snapshots for profile reference on stack bookworm" in proc.stderr, "said before the run"
+    report = json.loads((tmp_path / "reports" / "report.json").read_text())
+    snapshot_checks = [r for r in report["records"] if r["check"] == "image_snapshot"]
+    assert snapshot_checks and {r["outcome"] for r in snapshot_checks} == {"error"}, "never a pass, never a FAIL"
+    assert all("--snapshot-update" in r["reason"] for r in snapshot_checks)
+    assert report["verdict"] == "ERROR" and not list(empty.iterdir()), "nothing is written without --snapshot-update"
+    assert leftovers(run, tmp_path / "work") == []
