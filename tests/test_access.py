@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -248,6 +249,31 @@ def test_failed_download_raises_with_pip_output_and_leaves_no_stamp(reqs: list[P
     pip = FakePip()
     access.ensure_wheelhouse(reqs, python_versions=["3.13"], extra=[], dest=dest, downloader=pip, on_output=print)
     assert pip.commands, "after a failure the next call must download again"
+
+
+def test_the_wheelhouse_is_made_from_the_apps_of_the_run(tmp_path: Path) -> None:
+    """A user's own apps dir: every app's requirements, but not those broken on purpose."""
+    for name, text in {"mine": "flask==3.0\n", "second": "six\n", "broken": "no-such-pkg\n", "gone": "x\n"}.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "requirements.txt").write_text(text)
+    (tmp_path / "gone" / ".wheelhouse-skip").touch()
+    (tmp_path / "no-requirements").mkdir()
+    found = access.app_requirements(tmp_path, exclude=["broken"])
+    assert found == [tmp_path / "mine" / "requirements.txt", tmp_path / "second" / "requirements.txt"]
+    shipped = access.sample_app_requirements()
+    assert shipped and all(path.parent.parent.name == "testapps" for path in shipped)
+    assert not any(path.parent.name == "missing-dependency" for path in shipped)
+
+
+def test_offline_hints_name_commands_that_exist(tmp_path: Path) -> None:
+    from conformance.cli import build_parser
+
+    commands = set(build_parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+    with pytest.raises(ConformanceError) as info:
+        access.offline(tmp_path / "absent")
+    for named in re.findall(r"`bpconform (\w+)", info.value.hint):
+        assert named in commands, f"the hint names `bpconform {named}`, which does not exist"
+    assert "--wheelhouse" not in info.value.hint
 
 
 def test_missing_requirement_file_is_a_user_error(tmp_path: Path) -> None:
