@@ -80,9 +80,9 @@ def selection_text(result: RunResult) -> str:
     ran = len(result.records)
     how = f" (-k {result.settings['k']})" if result.subset and result.settings.get("k") else ""
     if result.deselected is None:  # not known (e.g. a report made from records alone)
-        return f"{ran} checks ran{how}"
+        return f"{ran} check{'s' if ran != 1 else ''} ran{how}"
     exist = (result.selected if result.selected is not None else ran) + result.deselected
-    return f"{ran} of {exist} checks ran{how}"
+    return f"{ran} of {exist} check{'s' if exist != 1 else ''} ran{how}"
 
 
 def summary_line(result: RunResult) -> str:

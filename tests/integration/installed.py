@@ -127,10 +127,13 @@ def leftovers(run: str, work_dir: Path) -> list[str]:
         session = (labels or {}).get(engine.SESSION, "")
         return session == run or session.startswith(f"{run}-")
 
-    found = [f"container {c.name}" for c in client.containers.list(all=True, filters=managed) if ours(c.labels)]
-    found += [f"image {i.tags or i.id}" for i in client.images.list(filters=managed) if ours(i.labels)]
-    found += [f"volume {v.name}" for v in client.volumes.list(filters=managed) if ours(v.attrs.get("Labels"))]
-    found += [f"image {tag}" for i in client.images.list() for tag in i.tags if tag.endswith(f":{run}")]
+    # the low-level lists: no inspect per item, which races with other sessions removing theirs
+    found = [f"container {c['Names']}" for c in client.api.containers(all=True, filters=managed) if ours(c["Labels"])]
+    images = client.api.images()
+    found += [f"image {i['RepoTags'] or i['Id']}" for i in images if ours(i.get("Labels"))]
+    found += [f"image {tag}" for i in images for tag in i.get("RepoTags") or [] if tag.endswith(f":{run}")]
+    volumes = client.api.volumes(filters=managed).get("Volumes") or []
+    found += [f"volume {v['Name']}" for v in volumes if ours(v.get("Labels"))]
     found += [f"dir {path}" for path in cache_dir(SESSIONS_DIR).glob(f"{run}*")]
     found += [f"work dir {path}" for path in work_dir.iterdir()] if work_dir.is_dir() else []
     return sorted(set(found))
@@ -140,10 +143,10 @@ def running_builds(run: str) -> list[str]:
     """Containers of the run (or of one of its workers) that exist right now."""
     client = engine.ensure_engine()
     found = []
-    for container in client.containers.list(all=True, filters={"label": [f"{engine.MANAGED}=true"]}):
-        session = (container.labels or {}).get(engine.SESSION, "")
+    for container in client.api.containers(all=True, filters={"label": [f"{engine.MANAGED}=true"]}):
+        session = (container.get("Labels") or {}).get(engine.SESSION, "")
         if session == run or session.startswith(f"{run}-"):
-            found.append(container.name)
+            found.append(container["Id"])
     return found
 
 
