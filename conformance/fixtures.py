@@ -251,18 +251,36 @@ def rebuild(app_builder: AppBuilder, request: pytest.FixtureRequest) -> RebuildF
     return RebuildFn(app_builder, request.node)
 
 
-@pytest.fixture
-def build_failure(app_builder: AppBuilder) -> Callable[..., BuildFailed]:
-    """Build an app that must fail, returning the failure (its message, output and exit code)."""
+class BuildFailureFn:
+    """`build_failure(app, ...)`: build an app that must fail; returns the failure."""
 
-    def fail(app: Path, options: BuildOptions | None = None) -> BuildFailed:
+    def __init__(self, builder: AppBuilder) -> None:
+        self.builder = builder
+
+    def __call__(
+        self,
+        app: Path,
+        options: BuildOptions | None = None,
+        *,
+        buildpacks: Sequence[Path] | None = None,
+        with_probe: bool = True,
+        user_env: Mapping[str, str] | None = None,
+        label: str | None = None,
+    ) -> BuildFailed:
+        options = options or BuildOptions.of(
+            buildpacks=buildpacks, with_probe=with_probe, user_env=user_env, label=label
+        )
         try:
-            app_builder.build_with(app, options or BuildOptions())
+            self.builder.build_with(app, options)
         except BuildFailed as exc:
             return exc
         pytest.fail(f"building {app.name} succeeded, but it must fail")
 
-    return fail
+
+@pytest.fixture
+def build_failure(app_builder: AppBuilder) -> BuildFailureFn:
+    """Build an app that must fail, returning the failure (its message, output and exit code)."""
+    return BuildFailureFn(app_builder)
 
 
 @pytest.fixture

@@ -17,12 +17,17 @@ SUITE_PACKAGE = "conformance.suite"
 
 
 def suite_classname(classname: str) -> str:
-    """`<anything>.conformance.suite.test_x[.Class]` -> `conformance.suite.test_x[.Class]`."""
+    """`conformance.suite.test_x[.Class]` for what pytest wrote: `<path>.conformance.suite.test_x`
+    (the suite under a rootdir above it) or `test_x` (rootdir inside the installed suite)."""
     marker = f"{SUITE_PACKAGE}."
     if classname.startswith(marker):
         return classname
     index = classname.find(f".{marker}")
-    return classname[index + 1 :] if index >= 0 else classname
+    if index >= 0:
+        return classname[index + 1 :]
+    parts = classname.split(".")
+    modules = [i for i, part in enumerate(parts) if part.startswith("test_")]
+    return marker + ".".join(parts[modules[0] :]) if modules else classname
 
 
 def finish(path: Path, properties: Mapping[str, str]) -> bool:

@@ -654,6 +654,8 @@ def test_junit_names_the_suite_and_the_buildpack(tmp_path: Path) -> None:
     assert '<property name="buildpack" value="bpconform/python" />' in text
     assert '<property name="version" value="0.1.0" />' in text
     assert not junit.finish(tmp_path / "absent.xml", {})
+    assert junit.suite_classname("test_pip") == "conformance.suite.test_pip"  # rootdir inside the installed suite
+    assert junit.suite_classname("conformance.suite.test_pip") == "conformance.suite.test_pip"
 
 
 # ------------------------------------------------------------------------------------------------
