@@ -327,13 +327,19 @@ def export_git_ref(buildpack: Path, ref: str, dest: Path) -> Path:
     """The buildpack directory as it was at `ref` in its git repository (read-only use of the repo)."""
     top = subprocess.run(["git", "-C", str(buildpack), "rev-parse", "--show-toplevel"], capture_output=True, text=True)
     if top.returncode != 0:
-        raise pytest.UsageError(f"--previous-buildpack {ref}: {buildpack} is not in a git repository")
+        raise MissingInput(
+            f"--previous-buildpack {ref}: {buildpack} is not in a git repository, so {ref!r} names nothing",
+            "pass the previous release's buildpack directory instead, or run from the buildpack's git checkout",
+        )
     relative = buildpack.resolve().relative_to(Path(top.stdout.strip()).resolve())
     archive = subprocess.run(
         ["git", "-C", top.stdout.strip(), "archive", "--format=tar", ref, "--", str(relative)], capture_output=True
     )
     if archive.returncode != 0:
-        raise pytest.UsageError(f"--previous-buildpack {ref}: {archive.stderr.decode().strip()}")
+        raise MissingInput(
+            f"--previous-buildpack {ref}: git archive failed: {archive.stderr.decode().strip()}",
+            "pass a ref that exists in the buildpack's repository (a tag such as v0.1.0, or a commit)",
+        )
     subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
     return dest / relative
 
