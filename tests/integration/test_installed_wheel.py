@@ -21,7 +21,9 @@ import pytest
 from installed import Installed, build_wheel, install_wheel, leftovers, tree_state, user_env
 
 pytestmark = pytest.mark.docker
-PYTEST_SLICE = "minimal and (layer_types or path_order or pip_absent)"
+# The default app through every kind of check (layers, PATH, pip, runtime, the packaged snapshots): the
+# whole suite takes as long again, and `make conformance` runs it.
+SLICE = "minimal and not caching and not upgrade and not reproducib and not bogus"
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +52,7 @@ def test_installed_suite_conforms_from_outside_any_checkout(installed: Installed
     before_venv, before_project = tree_state(installed.venv), tree_state(project)
 
     proc = subprocess.run(
-        [str(installed.bin / "bpconform"), "run", "--buildpack", str(buildpack), "--workers", "2"],
+        [str(installed.bin / "bpconform"), "run", "--buildpack", str(buildpack), "--workers", "2", "-k", SLICE],
         cwd=project,
         env=env,
         capture_output=True,
@@ -59,12 +61,15 @@ def test_installed_suite_conforms_from_outside_any_checkout(installed: Installed
     )
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-5000:]
-    verdict = re.search(r"^CONFORMS: (\d+) of (\d+) checks ran: (\d+) passed, 0 failed, 0 error", proc.stdout, re.M)
-    assert verdict and verdict.group(1) == verdict.group(2), f"the whole suite ran and conformed\n{output[-3000:]}"
+    verdict = re.search(
+        r"^PARTIAL: (\d+) of (\d+) checks ran \(-k .*\): (\d+) passed, 0 failed, 0 error", proc.stdout, re.M
+    )
+    assert verdict, f"a -k subset that passed is PARTIAL, never CONFORMS\n{output[-3000:]}"
+    assert 10 < int(verdict.group(1)) < int(verdict.group(2)), verdict.group(0)
     assert "site-packages" not in "\n".join(line for line in output.splitlines() if "->" in line), "no hint there"
 
     report = json.loads((project / "reports" / "report.json").read_text())
-    assert report["verdict"] == "CONFORMS" and report["settings"]["buildpack_ids"] == ["bpconform/python 0.1.0"]
+    assert report["verdict"] == "PARTIAL" and report["settings"]["buildpack_ids"] == ["bpconform/python 0.1.0"]
     snapshots = [r for r in report["records"] if r["check"] == "image_snapshot"]
     assert snapshots and {r["outcome"] for r in snapshots} == {"passed"}, "the packaged snapshots were compared"
     junit = ET.parse(project / "reports" / "junit.xml").getroot()
@@ -84,7 +89,7 @@ def test_installed_suite_conforms_from_outside_any_checkout(installed: Installed
     # The same suite under plain pytest gives the same outcomes for the same checks.
     pytest_run = f"{run}p"
     plain_pytest = [str(installed.bin / "python"), "-m", "pytest", "--pyargs", "conformance.suite"]
-    options = ["--buildpack", str(buildpack), "-k", PYTEST_SLICE, "-n", "2", "--junitxml", str(tmp_path / "plain.xml")]
+    options = ["--buildpack", str(buildpack), "-k", SLICE, "-n", "2", "--junitxml", str(tmp_path / "plain.xml")]
     proc = subprocess.run(
         [*plain_pytest, "-p", "no:cacheprovider", *options],
         cwd=project,
