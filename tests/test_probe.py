@@ -87,7 +87,7 @@ def test_probe_reports_a_pip_that_changes_an_earlier_layer(tmp_path: Path) -> No
 
 def test_probe_record_checks_raise_harness_errors() -> None:
     """A missing, partial or unisolated record is the harness's error, never a pass or a skip."""
-    from conformance.suite.requirements import HarnessError, probe_record
+    from conformance.suite.requirements import HarnessError, MissingInput, probe_record
 
     class Image:
         reference = "img"
@@ -107,15 +107,16 @@ def test_probe_record_checks_raise_harness_errors() -> None:
     good = {"format": 2, "complete": True, "isolated": True, "earlier_layers_untouched": True}
     assert probe_record(FakeBuild(json.dumps(good)))["complete"] is True
     for text, fragment in [
-        (None, "is missing"),
+        (None, "is missing")
         ("{not json", "not JSON"),
         (json.dumps({**good, "complete": False}), "incomplete"),
         (json.dumps({**good, "format": 1}), "incomplete or of another format"),
         (json.dumps({**good, "isolated": False}), "did not run isolated"),
         (json.dumps({**good, "earlier_layers_untouched": False}), "changed the layers"),
     ]:
-        with pytest.raises(HarnessError, match=fragment):
+        with pytest.raises((HarnessError, MissingInput), match=fragment) as caught:
             probe_record(FakeBuild(text))
+        assert isinstance(caught.value, MissingInput if text is None else HarnessError)
 
 
 def test_probe_shebang_isolates_its_own_interpreter() -> None:

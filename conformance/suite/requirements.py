@@ -5,8 +5,9 @@ The profile is data (`conformance.profile`); this module is where the suite deci
 - something the profile does not define (a layer role, a message, an alternative Python, a pip
   bump) -> the check is **skipped**, with a reason naming the profile: the profile cannot express it;
 - something the profile names that is not there (a sample app directory), or a probe record that
-  is missing or incomplete -> a **harness error** (`HarnessError`, raised from a fixture or before
-  any assertion), never a skip and never a failure blamed on the buildpack.
+  is missing -> `MissingInput`; a probe record that is incomplete, not isolated or shows the probe
+  changed a layer -> `HarnessError`. Both are raised from a fixture or before any assertion and
+  count as an ERROR, never a skip and never a failure blamed on the buildpack.
 """
 
 from __future__ import annotations
@@ -20,12 +21,19 @@ import pytest
 from conformance.errors import ConformanceError
 from conformance.profile import LayerRole, Profile
 
+try:  # the run's report counts both as ERRORs (a ConformanceError raised in a check is never a FAIL)
+    from conformance.errors import HarnessError, MissingInput  # type: ignore[attr-defined]
+except ImportError:  # before conformance.errors defines them: the same meaning, defined here
+
+    class MissingInput(ConformanceError):  # type: ignore[no-redef]
+        """An input a check needs is not there (e.g. the probe's record): the check could not run."""
+
+    class HarnessError(ConformanceError):  # type: ignore[no-redef]
+        """The harness itself went wrong (e.g. the probe did not run isolated): an ERROR, not a FAIL."""
+
+
 PROBE_RECORD = "/layers/bpconform_probe/record/record.json"
 PROBE_FORMAT = 2  # bumped when the probe's record changes shape; an older record is an error
-
-
-class HarnessError(ConformanceError):
-    """The harness could not establish what a check needs: the run is in error, not the buildpack."""
 
 
 def need_role(profile: Profile, role: str) -> LayerRole:
@@ -73,7 +81,7 @@ def probe_record(build: Any) -> dict[str, Any]:
     happen, so no check may pass or fail on it."""
     text = build.image.read_file(PROBE_RECORD)
     if text is None:
-        raise HarnessError(
+        raise MissingInput(
             f"the probe's record {PROBE_RECORD} is missing from {build.image.reference} (app {build.app})",
             "the probe buildpack (conformance/suite/probe) did not run after the buildpack under test: check"
             " that the build's group ends with bpconform/probe and that its output shows `probe: recorded`",
@@ -115,6 +123,7 @@ def probe(build: Any) -> dict[str, Any]:
 __all__ = [
     "PROBE_RECORD",
     "HarnessError",
+    "MissingInput",
     "need_app",
     "need_message",
     "need_pip_versions",
