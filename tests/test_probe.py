@@ -107,7 +107,7 @@ def test_probe_record_checks_raise_harness_errors() -> None:
     good = {"format": 2, "complete": True, "isolated": True, "earlier_layers_untouched": True}
     assert probe_record(FakeBuild(json.dumps(good)))["complete"] is True
     for text, fragment in [
-        (None, "is missing")
+        (None, "is missing"),
         ("{not json", "not JSON"),
         (json.dumps({**good, "complete": False}), "incomplete"),
         (json.dumps({**good, "format": 1}), "incomplete or of another format"),
