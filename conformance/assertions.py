@@ -108,8 +108,8 @@ def assert_image_starts(image: _Image, *, what: str) -> None:
     command failing there fails for its own reason, not because nothing in the image can start."""
     result = image.run(["python", "-c", "print(1)"])
     assert result.exit_code == 0 and result.stdout.strip().splitlines()[-1:] == ["1"], (
-        f"{what}: `python -c 'print(1)'` does not work in {image.reference} (exit {result.exit_code}), so the"
-        f" negative check proves nothing; output:\n{_tail(result.output)}"
+        f"{what}: the negative check proves nothing: `python -c 'print(1)'` does not work in the image either"
+        f" (exit {result.exit_code}, {image.reference}); output:\n{_tail(result.output)}"
     )
 
 

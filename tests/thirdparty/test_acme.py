@@ -42,6 +42,13 @@ PIP_IN_RUNTIME = (
 )
 DEPS_SORT_FIRST = ("pkgs=$LAYERS/pkgs\n", "pkgs=$LAYERS/appdeps\n")
 DEPS_SORT_FIRST_PROFILE = ('[layers.app-deps]\nname = "pkgs"\n', '[layers.app-deps]\nname = "appdeps"\n')
+# Nothing can start in the image: the launcher runs exec.d programs before any command, and this one fails.
+EXECD_FAILS = (
+    'write_env "$pkgs/env" PYTHONUNBUFFERED.default 1\n',
+    'write_env "$pkgs/env" PYTHONUNBUFFERED.default 1\n'
+    'mkdir -p "$pkgs/exec.d" && printf \'#!/bin/sh\\nexit 1\\n\' >"$pkgs/exec.d/fail"\n'
+    'chmod 755 "$pkgs/exec.d/fail"\n',
+)
 
 
 @dataclass(frozen=True)
@@ -75,6 +82,8 @@ def variant(tmp_path: Path) -> Callable[[str], tuple[Path, Path]]:
         shutil.copy(PROFILE, profile)
         if name == "pip-in-runtime":
             _patched(ACME / "bin" / "build", buildpack / "bin" / "build", *PIP_IN_RUNTIME)
+        elif name == "execd-fails":
+            _patched(ACME / "bin" / "build", buildpack / "bin" / "build", *EXECD_FAILS)
         elif name == "deps-sort-first":
             _patched(ACME / "bin" / "build", buildpack / "bin" / "build", *DEPS_SORT_FIRST)
             _patched(PROFILE, profile, *DEPS_SORT_FIRST_PROFILE)
@@ -159,6 +168,17 @@ def test_deps_layer_sorting_first_is_refused_by_the_path_checks_and_the_bogus_en
         assert check in failed, f"{check} must fail for a venv layer that sorts before the runtime; {run.text}"
         assert "acme_python/appdeps/bin must come before" in run.reasons[check], run.reasons[check]
     assert not run.with_outcome("error"), run.text
+
+
+@pytest.mark.slow
+def test_an_image_where_nothing_starts_does_not_pass_as_pip_absent(tmp_path: Path, variant) -> None:
+    """`pip --version` fails in such an image too, but for the wrong reason: the checks must see that."""
+    buildpack, profile = variant("execd-fails")
+    run = run_suite(buildpack, profile, tmp_path / "report", k="minimal and pip_absent_at_runtime")
+    assert run.exit_code == 1 and not run.with_outcome("passed"), run.text
+    assert len(run.with_outcome("failed")) == 3, run.outcomes
+    for key in run.with_outcome("failed"):
+        assert "proves nothing" in run.reasons[key], run.reasons[key]
 
 
 # ------------------------------------------------------------------------------------------------
