@@ -26,6 +26,7 @@ case "$1" in
 list) echo '[{"name": "six", "version": "1.17.0"}]' ;;
 inspect) echo '{"installed": [{"metadata": {"name": "six"}, "metadata_location": "/venv/six.dist-info"}]}' ;;
 install)
+    [ "$PYTHONDONTWRITEBYTECODE" = 1 ] && [ "$PIP_NO_CACHE_DIR" = 1 ] || exit 3  # the probe's NO_WRITES
     while [ "$1" != "--target" ]; do shift; done
     mkdir -p "$2" && touch "$2/six.py"
     %s
