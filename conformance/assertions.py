@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from conformance.profile import LayerRole
 
@@ -83,6 +83,56 @@ def assert_no_traceback(output: str, *, what: str) -> None:
     assert "Traceback (most recent call last)" not in output, (
         f"{what}: the build printed a Python traceback instead of a clear error:\n" + _tail(output)
     )
+
+
+class _Result(Protocol):
+    exit_code: int
+    output: str
+    stdout: str
+
+
+class _Image(Protocol):
+    reference: str
+
+    def run(self, command: list[str], **kwargs: Any) -> _Result: ...
+
+
+# What "this program is not there" looks like, per shell and interpreter: dash (`sh: 1: pip: not
+# found`), bash (`pip: command not found`), busybox/exec (`No such file or directory`) and Python
+# (`No module named pip`). A non-zero exit without one of these is some other failure.
+NOT_FOUND = re.compile(r"\bnot found\b|command not found|No such file or directory|No module named '?[\w.]+'?")
+
+
+def assert_image_starts(image: _Image, *, what: str) -> None:
+    """The positive control of a negative check: `python -c 'print(1)'` works in the same image, so a
+    command failing there fails for its own reason, not because nothing in the image can start."""
+    result = image.run(["python", "-c", "print(1)"])
+    assert result.exit_code == 0 and result.stdout.strip().splitlines()[-1:] == ["1"], (
+        f"{what}: the negative check proves nothing: `python -c 'print(1)'` does not work in the image either"
+        f" (exit {result.exit_code}, {image.reference}); output:\n{_tail(result.output)}"
+    )
+
+
+def assert_not_found(result: _Result, command: str, *, what: str, rule: str) -> None:
+    """`command` must fail *because what it runs is absent* (see NOT_FOUND), not for any reason."""
+    assert result.exit_code != 0, f"{what}: `{command}` works, but {rule}; output: {_tail(result.output)}"
+    assert NOT_FOUND.search(result.output), (
+        f"{what}: `{command}` failed (exit {result.exit_code}) but not because it is absent (expected 'not found'"
+        f" or 'No module named ...'); rule: {rule}; output:\n{_tail(result.output)}"
+    )
+
+
+def assert_absent_in_image(image: _Image, path: str, *, rule: str) -> None:
+    """`path` does not exist in the image, shown positively: a shell in the image prints `absent`
+    (a container that cannot start, or `test` failing for another reason, prints nothing)."""
+    script = 'if [ -e "$1" ] || [ -L "$1" ]; then echo present; else echo absent; fi'
+    result = image.run(["sh", "-c", script, "sh", path], via_launcher=False)
+    answer = result.stdout.strip().splitlines()[-1:] if result.exit_code == 0 else []
+    assert answer in (["absent"], ["present"]), (
+        f"could not tell whether {path} exists in {image.reference}: the shell exited {result.exit_code}"
+        f" with {_tail(result.output)}"
+    )
+    assert answer == ["absent"], f"{path} exists in the run image {image.reference}; rule: {rule}"
 
 
 def key_lines(output: str, limit: int = 5) -> str:

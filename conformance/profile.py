@@ -3,9 +3,11 @@
 The checks are written in terms of *roles* ("the runtime layer", "the package manager's layer")
 and message *keys* ("the runtime was invalidated"); a small TOML profile maps those to one
 buildpack's id, layer names, Python/pip versions and log wording. That is what lets the same suite
-gate our reference buildpack and validate a third-party one such as heroku/python. Whatever a
-profile leaves out is not assumed: the checks that need it are skipped with a reason naming the
-profile, so a gap in a profile can never pass as a green check.
+gate our reference buildpack and validate a third-party one such as heroku/python.
+
+A Profile is data: its methods return values or None and never decide a test's outcome. The suite
+(`conformance.suite.requirements`) turns a gap into a skip that names the profile, and a sample
+app the profile names but that does not exist into an error, so a gap can never pass as green.
 
 The schema is validated strictly (unknown keys are errors with a "did you mean" hint), because a
 misspelt key would otherwise silently turn a check into a skip. See docs/profiles.md.
@@ -41,7 +43,12 @@ MESSAGE_PLACEHOLDERS: dict[str, frozenset[str]] = {
     "detect-fail": frozenset(),
     "invalid-version": frozenset({"file", "value"}),
     "missing-dependency": frozenset({"package"}),
+    "runtime-discarded": frozenset({"old", "new"}),
 }
+# Keys a profile may leave out because another key's template says enough: `runtime-discarded`
+# (the runtime layer was discarded for *some* reason, e.g. on an upgrade) defaults to the
+# `runtime-invalidated` template with every placeholder matching any text.
+MESSAGE_FALLBACKS: dict[str, str] = {"runtime-discarded": "runtime-invalidated"}
 
 # Sample apps per purpose: directory names under the apps dir (default: the repo's testapps/).
 DEFAULT_APPS: dict[str, str] = {
@@ -114,9 +121,13 @@ class Profile:
         return self.roles.get(role)
 
     def require_role(self, role: str) -> LayerRole:
+        """The role's layer; ProfileGap (not a pytest outcome) when the profile has none.
+
+        Kept for callers that have already established the role exists; checks use
+        `conformance.suite.requirements.need_role`, which skips with the reason instead."""
         found = self.role(role)
         if found is None:
-            _skip(f"profile {self.name} has no {role} layer")
+            raise ProfileGap(f"profile {self.name} has no {role} layer")
         return found
 
     def layer_names(self) -> dict[str, str]:
@@ -125,43 +136,56 @@ class Profile:
 
     # -- messages ------------------------------------------------------------------------------
 
-    def message(self, key: str, **values: object) -> re.Pattern[str]:
-        """The compiled regex for `key`, its placeholders filled with the escaped `values`.
+    def message_template(self, key: str) -> str | None:
+        """The profile's template for `key`, or its documented fallback (MESSAGE_FALLBACKS), or None."""
+        key = key.replace("_", "-")
+        _check_known(key, tuple(MESSAGE_PLACEHOLDERS), "message key")
+        template = self.messages.get(key)
+        if template is None and key in MESSAGE_FALLBACKS:
+            fallback = self.messages.get(MESSAGE_FALLBACKS[key])
+            template = None if fallback is None else fill_template(fallback, {}, escape=False)
+        return template
+
+    def message(self, key: str, **values: object) -> re.Pattern[str] | None:
+        """The compiled regex for `key`, its placeholders filled with the escaped `values`; None when
+        the profile has no such message.
 
         A placeholder the caller gives no value for becomes a non-greedy wildcard, so a check that
         only knows the new version can still demand the rest of the wording.
         """
         key = key.replace("_", "-")
-        _check_known(key, tuple(MESSAGE_PLACEHOLDERS), "message key")
-        template = self.messages.get(key)
-        if template is None:
-            _skip(f"profile {self.name} has no {key} message")
+        template = self.message_template(key)
         unknown = set(values) - MESSAGE_PLACEHOLDERS[key]
         if unknown:
             raise ValueError(f"message {key!r} takes {sorted(MESSAGE_PLACEHOLDERS[key])}, not {sorted(unknown)}")
+        if template is None:
+            return None
         return re.compile(fill_template(template, {k: str(v) for k, v in values.items()}), re.MULTILINE)
 
     # -- versions ------------------------------------------------------------------------------
 
-    def require_python_alternative(self) -> str:
-        if self.python_alternative is None:
-            _skip(f"profile {self.name} names no alternative Python version")
-        return self.python_alternative
-
-    def require_pip_versions(self) -> tuple[str, str]:
-        """(current, other) for the pip bump check, or a skip saying why it cannot run."""
+    def pip_bump_gap(self) -> str | None:
+        """Why the pip version bump check cannot run with this profile, or None when it can."""
         source = self.pip_version_source
         if source is not None and "unsupported" in source:
-            _skip(f"profile {self.name}: pip version cannot be changed ({source['unsupported']})")
+            return f"profile {self.name}: pip version cannot be changed ({source['unsupported']})"
         if self.pip_current is None or self.pip_other is None:
-            _skip(f"profile {self.name} names no [pip] current/other versions")
+            return f"profile {self.name} names no [pip] current/other versions"
         if source is None:
-            _skip(f"profile {self.name} does not say where the buildpack's pip version is set")
+            return f"profile {self.name} does not say where the buildpack's pip version is set"
+        return None
+
+    def pip_versions(self) -> tuple[str, str] | None:
+        """(current, other) for the pip bump check, or None (see `pip_bump_gap` for why)."""
+        if self.pip_bump_gap() is not None or self.pip_current is None or self.pip_other is None:
+            return None
         return self.pip_current, self.pip_other
 
     def set_pip_version(self, buildpack_dir: Path, version: str) -> None:
         """Rewrite the pip version in a *copy* of the buildpack, where the profile says it lives."""
-        self.require_pip_versions()
+        gap = self.pip_bump_gap()
+        if gap is not None:
+            raise ProfileGap(gap)
         source = self.pip_version_source or {}
         target = buildpack_dir / source["file"]
         data = load_toml(target, what="buildpack file")
@@ -192,17 +216,12 @@ class Profile:
         _check_known(purpose, tuple(DEFAULT_APPS), "app purpose")
         return self.apps.get(purpose)
 
-    def require_app(self, purpose: str) -> Path:
+    def app_path(self, purpose: str) -> Path | None:
+        """Where the profile's app for `purpose` should be (apps_dir / name), or None when the profile
+        names none. Whether it exists is for the caller to judge: a named app that is missing is an
+        error, never a skip."""
         name = self.app(purpose)
-        if not name:
-            _skip(f"profile {self.name} has no {purpose} app")
-        path = self.apps_dir / name
-        if not path.is_dir():
-            raise ConformanceError(
-                f"sample app {name!r} ({purpose}) of profile {self.name} is not a directory: {path}",
-                f"fix [apps] {purpose} or apps-dir in {self.path}",
-            )
-        return path
+        return self.apps_dir / name if name else None
 
     def buildable_apps(self) -> tuple[str, ...]:
         """Distinct app names that must build, in a stable order: what most checks run over."""
@@ -215,13 +234,16 @@ class Profile:
 # ------------------------------------------------------------------------------------------------
 
 
-def fill_template(template: str, values: Mapping[str, str]) -> str:
-    """Replace `{name}` placeholders; regex quantifiers like `{2}` or `{1,3}` are left alone."""
+def fill_template(template: str, values: Mapping[str, str], *, escape: bool = True) -> str:
+    """Replace `{name}` placeholders; regex quantifiers like `{2}` or `{1,3}` are left alone.
+
+    A placeholder without a value becomes `.+?`; with `escape=False` values are put in as they are
+    (for building one template from another)."""
 
     def replace(match: re.Match[str]) -> str:
         name = match.group(1)
         if name in values:
-            return re.escape(values[name])
+            return re.escape(values[name]) if escape else values[name]
         return ".+?"
 
     return _PLACEHOLDER.sub(replace, template)
@@ -267,10 +289,8 @@ def _satisfies(version: str, op: str, bound: tuple[int, ...]) -> bool:
     }[op]
 
 
-def _skip(reason: str):  # -> NoReturn
-    import pytest
-
-    pytest.skip(reason)
+class ProfileGap(LookupError):
+    """Something a caller asked for that the profile does not define (a role, a message, versions)."""
 
 
 def _check_known(value: str, known: tuple[str, ...], what: str) -> None:

@@ -18,6 +18,7 @@ from conformance.profile import (
     BUILTIN_PROFILES,
     DEFAULT_APPS,
     LayerRole,
+    ProfileGap,
     fill_template,
     load_profile,
 )
@@ -90,7 +91,7 @@ def test_every_builtin_profile_loads_and_its_apps_exist(name: str) -> None:
     profile = load_profile(name)
     assert profile.path.is_file()
     for purpose, app in profile.apps.items():
-        assert profile.require_app(purpose) == profile.apps_dir / app
+        assert profile.app_path(purpose) == profile.apps_dir / app
         assert (profile.apps_dir / app / "README.md").is_file()
 
 
@@ -104,10 +105,10 @@ def test_heroku_profile_uses_heroku_names_and_skips_the_pip_bump() -> None:
         "package-cache": "pip-cache",
         "app-deps": "venv",
     }
-    with pytest.raises(pytest.skip.Exception, match="heroku-python: pip version cannot be changed"):
-        profile.require_pip_versions()
-    with pytest.raises(pytest.skip.Exception, match="has no alternative-version app"):
-        profile.require_app("alternative-version")
+    assert "heroku-python: pip version cannot be changed" in (profile.pip_bump_gap() or "")
+    assert profile.pip_versions() is None
+    assert profile.app("alternative-version") is None
+    assert profile.app_path("alternative-version") is None
 
 
 def test_heroku_messages_match_heroku_style_output() -> None:
@@ -187,26 +188,58 @@ def test_reference_error_messages_match_what_the_buildpack_says(buildpack_lib) -
 # ------------------------------------------------------------------------------------------------
 
 
-def test_profile_by_path_defaults_and_missing_roles_skip(tmp_path: Path) -> None:
+def test_profile_by_path_defaults_and_gaps_are_data_not_skips(tmp_path: Path) -> None:
+    """A Profile never decides a test's outcome: what it lacks comes back as None (or ProfileGap)."""
     profile = load_profile(str(write_profile(tmp_path, MINIMAL)))
     assert profile.name == "custom"
     assert profile.roles == {}
     assert profile.python_alternative is None
     assert profile.launch_env_forbidden == ("PYTHONPATH",)
     assert profile.role("runtime") is None
-    with pytest.raises(pytest.skip.Exception, match="profile custom has no runtime layer"):
+    with pytest.raises(ProfileGap, match="profile custom has no runtime layer"):
         profile.require_role("runtime")
-    with pytest.raises(pytest.skip.Exception, match="profile custom has no runtime-invalidated message"):
-        profile.message("runtime-invalidated", old="1", new="2")
-    with pytest.raises(pytest.skip.Exception, match="no alternative Python version"):
-        profile.require_python_alternative()
-    with pytest.raises(pytest.skip.Exception, match=r"no \[pip\] current/other"):
-        profile.require_pip_versions()
+    assert profile.message("runtime-invalidated", old="1", new="2") is None
+    assert profile.message("runtime-discarded") is None  # its fallback is missing too
+    assert profile.pip_versions() is None
+    assert "no [pip] current/other" in (profile.pip_bump_gap() or "")
+    with pytest.raises(ProfileGap, match=r"no \[pip\] current/other"):
+        profile.set_pip_version(tmp_path, "1")
+
+
+def test_suite_requirements_turn_profile_gaps_into_skips_with_reasons(tmp_path: Path) -> None:
+    from conformance.suite import requirements
+
+    profile = load_profile(str(write_profile(tmp_path, MINIMAL)))
+    for call, reason in [
+        (lambda: requirements.need_role(profile, "runtime"), "profile custom has no runtime layer"),
+        (lambda: requirements.need_message(profile, "runtime-reused"), "profile custom has no runtime-reused message"),
+        (lambda: requirements.need_python_alternative(profile), "no alternative Python version"),
+        (lambda: requirements.need_pip_versions(profile), "no [pip] current/other"),
+    ]:
+        with pytest.raises(pytest.skip.Exception) as caught:
+            call()
+        assert reason in str(caught.value)
+    assert requirements.need_app(profile, "default") == "minimal"
+    opted_out = load_profile(write_profile(tmp_path, MINIMAL + "[apps]\nprocfile = false\n"))
+    with pytest.raises(pytest.skip.Exception, match="profile custom has no procfile app"):
+        requirements.need_app(opted_out, "procfile")
+
+
+def test_runtime_discarded_defaults_to_the_invalidation_wording_with_wildcards(tmp_path: Path) -> None:
+    text = MINIMAL + "[messages]\nruntime-invalidated = 'Dropped Python {old} because it is now {new}'\n"
+    profile = load_profile(write_profile(tmp_path, text))
+    pattern = profile.message("runtime-discarded")
+    assert pattern is not None and pattern.search("Dropped Python 3.11.2 because it is now 3.13.5")
+    assert not pattern.search("Using cached Python 3.13.5")
+    own = load_profile(write_profile(tmp_path, text + "runtime-discarded = 'Reinstalling Python: \\S.*'\n"))
+    assert own.message("runtime-discarded").search("Reinstalling Python: the buildpack changed its layout")
+    assert not own.message("runtime-discarded").search("Reinstalling Python: ")
 
 
 def test_a_role_defaults_missing_types_to_false_like_layer_toml(tmp_path: Path) -> None:
     text = MINIMAL + '[layers.package-cache]\nname = "cache"\ncache = true\n'
-    layer = load_profile(write_profile(tmp_path, text)).require_role("package-cache")
+    layer = load_profile(write_profile(tmp_path, text)).role("package-cache")
+    assert layer is not None
     assert (layer.build, layer.launch, layer.cache, layer.in_image) == (False, False, True, False)
 
 
@@ -279,12 +312,11 @@ def test_apps_can_be_overridden_disabled_and_relocated(tmp_path: Path) -> None:
         + "[apps]\ndefault = 'hello'\nprocfile = false\n"
     )
     profile = load_profile(write_profile(tmp_path, text))
-    assert profile.require_app("default") == (tmp_path / "myapps" / "hello").resolve()
+    assert profile.app_path("default") == (tmp_path / "myapps" / "hello").resolve()
     assert profile.app("procfile") is None
-    with pytest.raises(pytest.skip.Exception, match="no procfile app"):
-        profile.require_app("procfile")
-    with pytest.raises(ConformanceError, match="pinned-311"):  # default name, but not in this apps dir
-        profile.require_app("alternative-version")
+    assert profile.app_path("procfile") is None
+    # the default name, resolved in this apps dir even though it is not there: judging that is the suite's job
+    assert profile.app_path("alternative-version") == (tmp_path / "myapps" / "pinned-311").resolve()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -334,7 +366,7 @@ def test_set_pip_version_edits_a_copy_of_the_buildpack(tmp_path: Path) -> None:
     copy = tmp_path / "bp"
     shutil.copytree(BUILDPACK_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
     profile = load_profile("reference")
-    current, other = profile.require_pip_versions()
+    current, other = profile.pip_versions()
     assert (current, other) == ("25.3", "25.2")
     profile.set_pip_version(copy, other)
     assert load_toml(copy / "buildpack.toml")["metadata"]["pip-version"] == "25.2"

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import pytest
+from typing import Any
 
 from conformance.assertions import assert_path_order, assert_under
 from conformance.fixtures import Build
+from conformance.suite.requirements import need_role
+from conformance.suite.requirements import probe as probe
 
 
 def _bin(build: Build, role: str) -> str:
-    spec = build.profile.require_role(role)
+    spec = need_role(build.profile, role)
     return f"/layers/{build.profile.layers_dir_name}/{spec.name}/bin"
 
 
@@ -25,9 +27,8 @@ def test_launch_path_order(build: Build) -> None:
         assert which == f"{venv_bin}/{name}", f"at launch `{name}` resolves to {which!r}, expected {venv_bin}/{name}"
 
 
-def test_build_time_path_order(build: Build) -> None:
+def test_build_time_path_order(build: Build, probe: dict[str, Any]) -> None:
     """What a later buildpack sees: same order, and `python` and the app's modules come from the venv."""
-    probe = build.probe
     venv_bin, runtime_bin = _bin(build, "app-deps"), _bin(build, "runtime")
     assert_path_order(probe["env"]["PATH"], venv_bin, runtime_bin, where="at build time, for a later buildpack")
     assert probe["which"]["python"] == f"{venv_bin}/python", (
@@ -39,14 +40,30 @@ def test_build_time_path_order(build: Build) -> None:
         assert_under(location, venv, what="at build time, the app's first requirement imports from")
 
 
-def test_build_time_pip(build: Build) -> None:
-    """pip works for a later buildpack and installs into the app's venv."""
-    probe = build.probe
-    assert probe["pip_version"]["exit"] == 0, f"`pip --version` failed at build time: {probe['pip_version']}"
-    if "pip_install" not in probe:
-        pytest.skip("the app has no requirement for the probe to reinstall, so only `pip --version` was checked")
-    assert probe["pip_install"]["exit"] == 0, f"`pip install` failed at build time: {probe['pip_install']['stderr']}"
+def test_build_time_pip(build: Build, probe: dict[str, Any]) -> None:
+    """pip works for a later buildpack, and its target environment is the app's venv.
+
+    Proven without touching the venv: `pip inspect` (read-only) must report the app's packages in
+    the venv, and a real `pip install` goes into a throwaway `--target` directory of the probe's own.
+    """
     venv = _bin(build, "app-deps").rsplit("/", 1)[0]
-    after = probe["venv_import_after_install"]
-    assert after["exit"] == 0, f"after `pip install` the venv cannot import the package: {after['stderr']}"
-    assert_under(after["stdout"].strip().strip('"'), venv, what="`pip install` at build time installed into")
+    assert probe["pip_version"]["exit"] == 0, (
+        f"`pip --version` failed at build time for a later buildpack: {probe['pip_version']['stderr'][-800:]}"
+    )
+    inspect = probe["pip_inspect"]
+    assert inspect["exit"] == 0, f"`pip inspect` failed at build time: {inspect['stderr'][-800:]}"
+    package = probe.get("probe_import")
+    if not package:
+        return  # an app without requirements: `pip --version` and `pip inspect` are all there is to run
+    location = inspect["locations"].get(package)
+    assert location, (
+        f"at build time `pip inspect` does not list {package}, which the app requires: pip's target environment is"
+        f" not the app's venv ({venv}); it lists {sorted(inspect['locations'])}"
+    )
+    assert_under(location, venv, what=f"at build time pip's target environment keeps {package} in")
+    install = probe["pip_target_install"]
+    assert install["exit"] == 0, f"`pip install --target DIR {package}` failed at build time: {install['stderr']}"
+    assert any(
+        name == package or name.startswith(f"{package}.") or name.startswith(f"{package}-")
+        for name in install["installed"]
+    ), f"`pip install --target DIR {package}` succeeded at build time but DIR holds only {install['installed']}"

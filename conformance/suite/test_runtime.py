@@ -6,6 +6,7 @@ import pytest
 
 from conformance.assertions import assert_under
 from conformance.fixtures import Build, _first_requirement
+from conformance.suite.requirements import need_app
 
 
 def test_dependencies_import(build: Build) -> None:
@@ -34,7 +35,7 @@ def test_user_site_does_not_leak_pip(build: Build) -> None:
         pytest.skip("this app lists pip in its requirements, so pip is expected at run time")
     code = "import importlib.util, site, sys; print(importlib.util.find_spec('pip')); print(site.getuserbase())"
     result = build.image.run(["python", "-c", code])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 0, f"`python -c ...find_spec('pip')` failed at run time: {result.output[-800:]}"
     spec_line, user_base = result.output.strip().splitlines()[-2:]
     assert spec_line == "None", f"`pip` is importable at run time from {spec_line}; it must only exist at build time"
     pip_layer = build.profile.role("package-manager")
@@ -43,9 +44,7 @@ def test_user_site_does_not_leak_pip(build: Build) -> None:
 
 
 def test_default_process(built_app, profile) -> None:
-    app = profile.app("procfile")
-    if not app:
-        pytest.skip(f"profile {profile.name} has no procfile app")
+    app = need_app(profile, "procfile")
     image = built_app(app).image
     assert image.default_process == "web", (
         f"the Procfile's web process must be the default, got {image.default_process}"
@@ -59,9 +58,7 @@ def test_web_process_serves(built_app, profile) -> None:
     """The Procfile's web process really starts through the launcher and answers HTTP."""
     import urllib.request
 
-    app = profile.app("procfile")
-    if not app:
-        pytest.skip(f"profile {profile.name} has no procfile app")
+    app = need_app(profile, "procfile")
     image = built_app(app).image
     with image.serving("web", 8080) as url, urllib.request.urlopen(url, timeout=10) as response:
         assert response.status == 200, f"the web process answered {response.status} on {url}"

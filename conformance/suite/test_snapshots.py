@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from conformance.fixtures import Build
+from conformance.suite.requirements import probe as probe
 from conformance.tomlcompat import tomllib
 
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}|\b[0-9a-f]{64}\b")
@@ -27,9 +28,9 @@ def normalise(value: Any, *, patch: bool, volatile: tuple[str, ...] = ()) -> Any
     return value
 
 
-def test_image_snapshot(build: Build, snapshot) -> None:
+def test_image_snapshot(build: Build, probe: dict[str, Any], snapshot) -> None:
     profile = build.profile
-    tomls = build.probe["layer_tomls"].get(profile.layers_dir_name, {})
+    tomls = probe["layer_tomls"].get(profile.layers_dir_name, {})
     layers = {
         name: tomllib.loads(text) for name, text in sorted(tomls.items()) if name not in ("launch", "build", "store")
     }

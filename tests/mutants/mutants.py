@@ -271,9 +271,10 @@ MUTANTS: tuple[Mutant, ...] = (
         name="lifecycle-1393",
         description="platform side: build-time layer env applied in the pre-0.20.1 order (buildpacks/lifecycle#1393)",
         pytest_args=("--emulate-lifecycle-1393",),
-        expected_checks=("build_time_path_order",),
+        expected_checks=("build_time_path_order", "bogus_user_env_does_not_win"),
         only_expected=True,
-        why_expected="only a later buildpack's build-time env is affected; launch is unchanged",
+        why_expected="only a later buildpack's build-time env is affected (PATH order, also behind a user's bogus"
+        " PATH); launch is unchanged",
     ),
 )
 

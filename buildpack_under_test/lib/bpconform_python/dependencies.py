@@ -46,22 +46,12 @@ def make_group_writable(venv_dir: Path) -> list[Path]:
 
     ensurepip writes a new package directory into site-packages and scripts into bin, so those two
     directories (and only those, not the installed packages) get group write.
-
-    Each also gets a marker file that no package owns. When a later buildpack reinstalls the only
-    package in the venv, pip uninstalls by renaming whole directories whose every file it removes,
-    then recreates site-packages with default permissions, dropping group write. The marker keeps
-    the directories from ever being entirely pip's to move.
     """
     targets = [venv_dir / "bin", venv_site_packages(venv_dir)]
     for path in targets:
-        (path / KEEP_MARKER).write_text(KEEP_MARKER_TEXT)
         mode = stat.S_IMODE(path.stat().st_mode)
         os.chmod(path, mode | stat.S_IWGRP | stat.S_IRGRP | stat.S_IXGRP)
     return targets
-
-
-KEEP_MARKER = ".bpconform-keep"
-KEEP_MARKER_TEXT = "Keeps this directory (and its group-write bit) when pip uninstalls everything in it.\n"
 
 
 def pip_install_command(python: Path, pip_layer: Path, requirements: Path) -> list[str]:
