@@ -106,10 +106,11 @@ def no_space_error(exc: OSError, work_dir: Path, build_cache: Path) -> PlatformE
     if exc.errno not in _NO_SPACE:
         return None
     where = f" writing {exc.filename}" if exc.filename else ""
+    setting = os.environ.get(WORK_DIR_ENV)
     return PlatformError(
-        f"no space left on device{where}: the build's work dir is {work_dir} and its cache {build_cache}",
-        f"free space there, or set {WORK_DIR_ENV} to a directory on a filesystem with more room"
-        f" (now {os.environ.get(WORK_DIR_ENV) or 'unset: builds work in ' + str(work_dir.parent)});"
+        f"no space left on device{where}: the build's work dir is {work_dir}"
+        f" ({WORK_DIR_ENV}={setting if setting else 'unset'}) and its cache {build_cache}",
+        f"free space there, or set {WORK_DIR_ENV} to a directory on a filesystem with more room;"
         " the next build starts from a clean work dir",
     )
 

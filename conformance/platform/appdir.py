@@ -114,10 +114,11 @@ def copy_app(source: Path, dest: Path) -> None:
         cursor = _DestCursor(safefs.open_root(dest))
         try:
             for entry in safefs.walk(src_fd, "."):
-                parts = entry.name.split("/")[1:]
-                dir_fd = cursor.move_to(parts[:-1])
-                _copy_entry(entry, parts[-1], dir_fd, source)
-            os.fchmod(cursor.move_to([]), stat.S_IMODE(top.st_mode))
+                parent, _, name = entry.name.rpartition("/")
+                _copy_entry(entry, name, cursor.move_to(parent), cursor)
+            cursor.move_to(".")
+            os.fchmod(cursor.fd, stat.S_IMODE(top.st_mode))
+            os.utime(cursor.fd, ns=(top.st_atime_ns, top.st_mtime_ns))
         finally:
             cursor.close()
     except safefs.UnsafePath as exc:
@@ -130,38 +131,43 @@ def copy_app(source: Path, dest: Path) -> None:
 
 
 class _DestCursor:
-    """The open destination dir, moved up (through `..`) and down one component at a time."""
+    """The open destination dir, named like the walk's entries (`.`, `./a`, `./a/b`), moved up
+    (through `..`) and down one component at a time; leaving a dir sets its times, as a copy
+    that keeps mtimes must once the dir's entries are made."""
 
     def __init__(self, root_fd: int) -> None:
         self.fd = root_fd
-        self.parts: list[str] = []
+        self.path = "."
+        self.times: dict[str, tuple[int, int]] = {}  # dir -> (atime, mtime) to set when leaving it
 
-    def move_to(self, parts: list[str]) -> int:
-        common = 0
-        while common < min(len(parts), len(self.parts)) and parts[common] == self.parts[common]:
-            common += 1
-        while len(self.parts) > common:
+    def move_to(self, path: str) -> int:
+        while self.path != path and not path.startswith(self.path + "/"):
+            times = self.times.pop(self.path, None)
+            if times is not None:
+                os.utime(self.fd, ns=times)
             up = os.open("..", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=self.fd)
             os.close(self.fd)
             self.fd = up
-            self.parts.pop()
-        for part in parts[common:]:
-            down = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=self.fd)
-            os.close(self.fd)
-            self.fd = down
-            self.parts.append(part)
+            self.path = self.path.rpartition("/")[0]
+        if path != self.path:
+            for part in path[len(self.path) + 1 :].split("/"):
+                down = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=self.fd)
+                os.close(self.fd)
+                self.fd = down
+            self.path = path
         return self.fd
 
     def close(self) -> None:
         os.close(self.fd)
 
 
-def _copy_entry(entry: safefs.Entry, name: str, dest_dir: int, source: Path) -> None:
+def _copy_entry(entry: safefs.Entry, name: str, dest_dir: int, cursor: _DestCursor) -> None:
     st = entry.st
     mode = stat.S_IMODE(st.st_mode)
     if stat.S_ISDIR(st.st_mode):
         os.mkdir(name, 0o700, dir_fd=dest_dir)
         os.chmod(name, mode, dir_fd=dest_dir)  # the harness runs as root: a read-only dir still fills
+        cursor.times[entry.name] = (st.st_atime_ns, st.st_mtime_ns)
     elif stat.S_ISLNK(st.st_mode):
         os.symlink(entry.link or "", name, dir_fd=dest_dir)
     elif stat.S_ISREG(st.st_mode):

@@ -159,8 +159,8 @@ def create(request: BuildRequest) -> BuildResult:
     run = _Run(request, log)
     interrupted = False
     try:
-        run.cache.check(clear=request.clear_cache)
         with run.cache.locked(log.line):  # one build per cache (image name) at a time: no crash, no mixing
+            run.cache.check(clear=request.clear_cache)
             return run.execute()
     except PlatformError as exc:
         exc.build_output = log.text
