@@ -124,7 +124,7 @@ def discard_tree(path: Path, *, now: bool = False) -> None:
     which the interpreter waits for at exit. Trash left by a process that was killed first is swept
     by the next discard. With `now` (a build interrupted by Ctrl-C or SIGTERM, whose process is
     about to exit and would abandon the background thread at a second Ctrl-C) the tree is deleted
-    at once, with SIGINT deferred until it is gone.
+    at once, with SIGINT and SIGTERM deferred until it is gone.
 
     Deletion never follows a link and works at any depth (`safefs.remove_tree`); an entry it cannot
     delete is renamed `<entry>.undeletable`, reported once on stderr, and skipped from then on.
@@ -132,7 +132,7 @@ def discard_tree(path: Path, *, now: bool = False) -> None:
     if not os.path.lexists(path):
         return
     if now:
-        with _sigint_deferred():
+        with _signals_deferred():
             _remove_or_report(path)
         return
     trash = path.parent.with_name(f"{path.parent.name}-trash")
@@ -203,19 +203,28 @@ def _remove_or_report(entry: Path) -> bool:
 
 
 @contextlib.contextmanager
-def _sigint_deferred() -> Iterator[None]:
-    """Hold a Ctrl-C until the block is done (main thread only; elsewhere signals cannot be set)."""
+def _signals_deferred() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM until the block is done, then deliver them to their handlers
+    (main thread only: elsewhere signal handlers cannot be set)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     pending: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
+    previous = {signum: signal.signal(signum, lambda got, frame: pending.append(got)) for signum in _DEFERRED}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
-        if pending and callable(previous):
-            previous(signal.SIGINT, None)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in dict.fromkeys(pending):
+            handler = previous[signum]
+            if callable(handler):
+                handler(signum, None)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(signum)
+
+
+_DEFERRED = (signal.SIGINT, signal.SIGTERM)
 
 
 def _trash_entries() -> list[Path]:

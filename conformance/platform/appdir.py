@@ -126,6 +126,13 @@ def copy_app(source: Path, dest: Path) -> None:
             f"the app directory {source} changed while it was copied: {exc.message}",
             "do not edit the app while a build is starting; build again",
         ) from None
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise  # the creator names the work dir and BPCONFORM_WORK_DIR
+        raise PlatformError(
+            f"cannot copy the app directory {source}: {exc.strerror}" + (f" ({exc.filename})" if exc.filename else ""),
+            "make every file in the app readable by the user running the harness",
+        ) from None
     finally:
         os.close(src_fd)
 

@@ -184,19 +184,27 @@ def _add_member(
         if info is None:
             return
         if info.isreg() and source.fd is not None:
-            handle = os.fdopen(os.dup(source.fd), "rb")
-            with handle:
-                try:
-                    tar.addfile(info, handle)
-                except OSError as exc:
-                    if exc.errno is not None:
-                        raise
-                    raise safefs.UnsafePath(  # tarfile: "unexpected end of data", the file shrank
-                        f"{name} changed while the platform was reading it",
-                        "a process the buildpack left running is still changing its files",
-                    ) from None
+            try:
+                tar.addfile(info, _FdReader(source.fd))  # type: ignore[arg-type]
+            except OSError as exc:
+                if exc.errno is not None:
+                    raise
+                raise safefs.UnsafePath(  # tarfile: "unexpected end of data", the file shrank
+                    f"{name} changed while the platform was reading it",
+                    "a process the buildpack left running is still changing its files",
+                ) from None
         else:
             tar.addfile(info)
+
+
+class _FdReader:
+    """`read` straight from an open fd (the walk's, closed by it): no file object per layer file."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    def read(self, size: int = _CHUNK) -> bytes:
+        return os.read(self._fd, size if size >= 0 else _CHUNK)
 
 
 def _host_entry(

@@ -9,9 +9,10 @@ Why this layout:
 - A build holds the cache's lock (`<cache>.lock`, see `locked`) from restore to save, so two
   builds of one image name run one after the other instead of crashing or mixing their caches.
 - Saving copies only what changed. A layer restored and left alone is already in `blobs/` under
-  its digest; a new tar is moved in (a rename on the same filesystem; a copy when the work dir is
-  in memory and the cache on disk, as here). The old design rebuilt the whole cache in
-  `<cache>.new` on every build, copying every tar across filesystems.
+  its digest (verified at restore) and stays as it is; a new tar is linked in on the same
+  filesystem, copied when the work dir is in memory and the cache on disk (as here). The old
+  design rebuilt the whole cache in `<cache>.new` on every build, copying every tar across
+  filesystems.
 - Nothing is left half-written: each blob arrives as `blobs/.tmp-*` renamed into place, the index
   is replaced atomically, and unreferenced blobs are deleted only after the new index is in place.
   An interrupted save leaves the previous index and its blobs intact; its stray files are swept
@@ -64,6 +65,7 @@ class BuildCache:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        self._verified: set[Path] = set()  # blobs whose digest this process checked (safe to keep as they are)
 
     @classmethod
     def for_image(cls, image_name: str) -> BuildCache:
@@ -85,7 +87,9 @@ class BuildCache:
 
     def check(self, *, clear: bool = False) -> None:
         """Fail before building if the cache path is not a directory we can use; with `clear`
-        (the user asked to start afresh) whatever is there is removed instead."""
+        (the user asked to start afresh) whatever is there is removed instead. A build starts
+        here: what an earlier build verified is forgotten."""
+        self._verified.clear()
         try:
             st = os.lstat(self.root)
         except FileNotFoundError:
@@ -137,9 +141,15 @@ class BuildCache:
         try:
             if not stat.S_ISREG(os.lstat(path).st_mode):
                 return None
-            return path if sha256_file(path) == expected_sha else None
+            if sha256_file(path) != expected_sha:
+                self._verified.discard(path)
+                remove_tree(path)  # dropped: a rebuilt layer with this digest is stored afresh
+                return None
         except OSError:
+            self._verified.discard(path)
             return None
+        self._verified.add(path)
+        return path
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -158,7 +168,8 @@ class BuildCache:
             for name, (record, tar) in layers.items():
                 blob = self.blob_path(record.sha)
                 keep.add(blob.name)
-                _store_blob(Path(tar), blob)
+                if Path(tar) != blob and blob not in self._verified:
+                    _store_blob(Path(tar), blob)
                 index.setdefault(bp_id, {})[name] = asdict(record)
         _replace_file(self.root / INDEX_NAME, json.dumps(index, indent=2, sort_keys=True).encode())
         for entry in os.listdir(blobs):
@@ -180,12 +191,7 @@ class BuildCache:
 
 
 def _store_blob(tar: Path, blob: Path) -> None:
-    """Put `tar` at `blob` unless that digest is already stored (then nothing is copied)."""
-    if tar == blob:
-        return
-    with contextlib.suppress(OSError):
-        if stat.S_ISREG(os.lstat(blob).st_mode) and os.stat(blob).st_size == os.stat(tar).st_size:
-            return
+    """Put `tar` at `blob`, replacing whatever is there in one rename."""
     tmp = blob.with_name(f".tmp-{uuid.uuid4().hex[:12]}")
     try:
         try:
