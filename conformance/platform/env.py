@@ -261,7 +261,7 @@ def read_platform_env(platform_dir: Path) -> dict[str, str]:
     """
     platform_dir = Path(platform_dir)
     env_dir = platform_dir if platform_dir.name == "env" else platform_dir / "env"
-    source = EnvSource(env_dir.parent.parent, f"{env_dir.parent.name}/env", f"{env_dir}", "the platform env")
+    source = EnvSource(env_dir.parent.parent, f"{env_dir.parent.name}/env", f"{env_dir}", "")
     return dict(env_files(env_dir, source))
 
 

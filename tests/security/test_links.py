@@ -196,6 +196,33 @@ def test_a_platform_env_file_replaced_by_a_link_is_refused(attack) -> None:
     attack.check("INJECTED", "symbolic link")
 
 
+@pytest.mark.parametrize("planted", ["hostile_b", "hostile_b/deps"])
+def test_links_planted_in_the_layers_dir_at_detect_cannot_redirect_the_cache_restore(attack, planted) -> None:
+    """Restore runs as root after detect: a link where a cached layer (or its buildpack's layers
+    dir) is restored must not send the extraction, the layer metadata or the chown to the host."""
+    plant = f"mkdir -p /layers/{planted.rpartition('/')[0] or 'x'} && ln -s {attack.sentinel.dir} /layers/{planted}"
+    planter = attack.buildpack(
+        "a",
+        "true",
+        detect=f'if [ -n "${{PLANT:-}}" ]; then {plant}; fi',
+    )
+    cached = attack.buildpack(
+        "b",
+        """
+        if [ -f "$1/deps/f" ]; then echo restored-deps; fi
+        mkdir -p "$1/deps" && echo cached >"$1/deps/f"
+        printf '[types]\\ncache = true\\n[metadata]\\nv = 1\\n' >"$1/deps.toml"
+        """,
+    )
+    image, cache = attack.builder.image_name(), attack.builder.cache("restore")
+    first = attack.build([planter, cached], image=image, cache=cache)
+    second = attack.build([planter, cached], image=image, cache=cache, user_env={"PLANT": "1"})
+
+    assert first.error is None and second.error is None, (first.error, second.error)
+    assert "restored-deps" in second.output
+    attack.check()
+
+
 def test_an_exec_d_link_to_a_host_file_is_exported_as_a_link(attack) -> None:
     bp = attack.buildpack(
         "a",
