@@ -27,6 +27,7 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from conformance.errors import PlatformError
 
@@ -176,10 +177,20 @@ def read_file(
                 f"{shown} is {st.st_size} bytes, more than the {limit} bytes the platform reads",
                 "a buildpack writes small TOML and env files: write less there",
             )
-        data = handle.read(limit + 1)
+        data = _read_upto(handle, st.st_size, limit)
     if len(data) > limit:
         raise UnsafePath(f"{shown} grew past {limit} bytes while it was read", "write the file once, then exit")
     return data
+
+
+def _read_upto(handle: BinaryIO, expected: int, limit: int) -> bytes:
+    """Read to EOF, at most `limit + 1` bytes, allocating what the file holds (not the limit)."""
+    chunks = [handle.read(expected + 1)]
+    total = len(chunks[0])
+    while chunks[-1] and total <= limit:
+        chunks.append(handle.read(min(64 * 1024, limit + 1 - total)))
+        total += len(chunks[-1])
+    return b"".join(chunks)
 
 
 def list_dir(root: Path | str, rel: str | Path = "", *, shown: str | None = None) -> list[tuple[str, int]] | None:
