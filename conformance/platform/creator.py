@@ -484,11 +484,15 @@ class _Run:
                 if tar is None:
                     self.log.line(f'Skipping cached "{bp.id}:{name}": cache entry missing or corrupt (digest mismatch)')
                     continue
+                # extracted where buildpacks cannot reach (not mounted), then renamed into place
+                # beneath the layers root: nothing is written through a path a buildpack controls
+                staging = self.work / "restore" / uuid.uuid4().hex[:12]
                 try:
-                    safefs.remove_beneath(self.layers_root, f"{bp.escaped_id}/{name}")
-                    extract_layer_tar(tar, f"layers/{bp.escaped_id}/{name}", bp_dir / name)
+                    extract_layer_tar(tar, f"layers/{bp.escaped_id}/{name}", staging)
+                    rel = f"{bp.escaped_id}/{name}"
+                    safefs.move_into(staging, self.layers_root, rel, shown=f"layer {bp.id}:{name}")
                 except OSError as exc:
-                    safefs.remove_beneath(self.layers_root, f"{bp.escaped_id}/{name}")
+                    safefs.remove_tree(staging)
                     self.log.line(f'Skipping cached "{bp.id}:{name}": {exc}')
                     continue
                 names[name] = cached.data

@@ -513,3 +513,21 @@ def remove_beneath(root: Path | str, rel: str) -> bool:
         return _remove_beneath(parent_fd, name)
     finally:
         os.close(parent_fd)
+
+
+def move_into(source: Path, root: Path | str, rel: str, *, shown: str | None = None) -> None:
+    """Rename the platform's own `source` tree to `root/rel`, replacing what is there.
+
+    The target's parent is opened beneath `root` without following links and the rename is made
+    relative to it, so a link a buildpack planted can neither redirect the move nor be written
+    through (a tree extracted elsewhere and moved in is never written via buildpack paths).
+    Same filesystem only (both live in the build's work dir).
+    """
+    parent, name = _split(rel)
+    parent_fd = open_dir(root, parent, shown=shown)
+    try:
+        if not _remove_beneath(parent_fd, name):
+            raise UnsafePath(f"{shown or rel} could not be replaced", "a process the buildpack left is holding it")
+        os.rename(source, name, dst_dir_fd=parent_fd)
+    finally:
+        os.close(parent_fd)
