@@ -10,13 +10,19 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import threading
+import uuid
 from pathlib import Path
 
 import pytest
+from reliability.conftest import private_cache_root, take_inventory
 
 from conformance import paths
 from conformance.access import PackageAccess
+from conformance.paths import REPO_ROOT, WORK_DIR_ENV
 from conformance.platform.cache import BuildCache, CachedLayer
 from conformance.platform.creator import create
 from conformance.platform.safefs import remove_tree
@@ -146,4 +152,49 @@ def test_ctrl_c_during_a_build_deletes_its_work_dir_at_once(attack, work_root) -
     assert list(work_root.iterdir()) == []
     assert not trash.exists() or list(trash.iterdir()) == []
     paths.wait_for_discards(30)
+    attack.check()
+
+
+@pytest.mark.docker
+def test_sigterm_during_a_cli_build_leaves_no_work_dir_no_container_and_no_partial_cache(attack, tmp_path) -> None:
+    """`kill <bpconform build>` while bin/build runs: a clean exit, not a traceback, and nothing left
+    behind (the signal is acted on when the buildpack prints its marker: no timing involved)."""
+    bp = attack.buildpack(
+        "a",
+        """
+        mkdir -p "$1/c" && echo data >"$1/c/f"
+        printf '[types]\\ncache = true\\n' >"$1/c.toml"
+        echo TERMINATE-NOW
+        sleep 60
+        """,
+    )
+    session = f"sec{uuid.uuid4().hex[:9]}"
+    root = private_cache_root(tmp_path)
+    image = f"bpconform-security/sigterm:{session}"
+    env = {**os.environ, "BPCONFORM_SESSION": session, "BPCONFORM_CACHE": str(root), WORK_DIR_ENV: str(root / "work")}
+    command = [sys.executable, "-m", "conformance.cli", "build", str(attack.app()), "--buildpack", str(bp)]
+    proc = subprocess.Popen(
+        [*command, "--image", image], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    cache = BuildCache.for_image(image)  # where the CLI keeps it (the shared build-caches dir)
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if "TERMINATE-NOW" in line:
+                proc.send_signal(signal.SIGTERM)
+                break
+        _out, err = proc.communicate(timeout=120)
+        inventory = take_inventory(None, session)
+    finally:
+        proc.kill()
+        for leftover in (root / "build-caches" / cache.root.name, root / "build-caches" / cache.lock_path.name):
+            remove_tree(leftover)
+
+    assert proc.returncode == 128 + signal.SIGTERM, (proc.returncode, err[-2000:])
+    assert "Traceback" not in err, err[-3000:]
+    assert not inventory.containers and not inventory.volumes, inventory
+    assert list((root / "work").iterdir()) == []
+    trash = root / "work-trash"
+    assert not trash.exists() or list(trash.iterdir()) == []
+    assert not list((root / "build-caches").glob(f"{cache.root.name}.*new*"))
     attack.check()
