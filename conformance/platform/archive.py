@@ -74,7 +74,13 @@ class TreeSource:
 
 def _open_source(source: Path | TreeSource) -> int:
     if isinstance(source, TreeSource):
-        return safefs.open_dir(source.root, source.rel, shown=source.shown)
+        try:
+            return safefs.open_dir(source.root, source.rel, shown=source.shown)
+        except FileNotFoundError:
+            raise safefs.UnsafePath(
+                f"{source.shown or source.rel} disappeared while the platform was reading it",
+                "a process the buildpack left running is still changing its layers: wait for it before bin/build exits",
+            ) from None
     return safefs.open_root(source)
 
 

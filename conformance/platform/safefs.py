@@ -228,7 +228,10 @@ def write_new_file(
             pass
         except IsADirectoryError:
             raise UnsafePath(f"{shown} is a directory; the platform writes a file there") from None
-        fd = os.open(name, _NEW_FILE_FLAGS, mode, dir_fd=dir_fd)
+        try:
+            fd = os.open(name, _NEW_FILE_FLAGS, mode, dir_fd=dir_fd)
+        except FileExistsError:
+            raise _changed(shown) from None
     finally:
         os.close(dir_fd)
     with os.fdopen(fd, "wb") as handle:
@@ -251,7 +254,10 @@ def ensure_dir(root: Path | str, rel: str, *, mode: int = 0o755, shown: str | No
             os.unlink(name, dir_fd=dir_fd)
             st = None
         if st is None:
-            os.mkdir(name, mode, dir_fd=dir_fd)
+            try:
+                os.mkdir(name, mode, dir_fd=dir_fd)
+            except FileExistsError:
+                raise _changed(shown or rel) from None
     finally:
         os.close(dir_fd)
 
@@ -293,7 +299,10 @@ def _listing(fd: int) -> list[tuple[bytes, str, os.stat_result, bool]]:
     items = []
     with os.scandir(fd) as entries:
         for entry in entries:
-            st = entry.stat(follow_symlinks=False)
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except (FileNotFoundError, NotADirectoryError):  # deleted while listed: not there
+                continue
             key = os.fsencode(entry.name)
             items.append((key, entry.name, st, False))
             if stat.S_ISDIR(st.st_mode):
