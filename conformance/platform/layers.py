@@ -139,10 +139,10 @@ def read_layers(bp_layers_dir: Path, buildpack_id: str, api: str, *, root: Path 
 
 
 def _layer_dir_present(root: Path, rel: str, buildpack_id: str, name: str) -> bool:
-    """Whether the layer has a directory. A link there is refused: the lifecycle's exporter walks
-    the layer with `filepath.Walk`, which does not descend into a root that is a link, so such a
-    layer would export as a bare link while its contents stayed behind; and deciding whether the
-    link leads to a directory would mean following it on the host."""
+    """Whether the layer has a directory. A link there is refused: the lifecycle's exporter
+    (`layers/dir.go` DirLayer -> `archive.AddDirToArchive`, a `filepath.Walk`) does not descend into
+    a root that is a link, so such a layer would export as a bare link while its contents stayed
+    behind; and deciding whether the link leads to a directory would mean following it on the host."""
     st = safefs.lstat(root, rel, shown=f"layer {buildpack_id}:{name}")
     if st is None:
         return False
