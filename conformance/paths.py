@@ -10,12 +10,19 @@ path (`discard_tree`).
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
+import signal
 import stat
+import sys
 import threading
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
+
+from conformance.errors import PlatformError
+from conformance.platform.safefs import remove_tree
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -86,23 +93,54 @@ def _is_tmpfs(mount_point: Path) -> bool:
         return any(line.split()[1:3] == [str(mount_point), "tmpfs"] for line in mounts if line.strip())
 
 
-def discard_tree(path: Path) -> None:
+UNDELETABLE_SUFFIX = ".undeletable"
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+def no_space_error(exc: OSError, work_dir: Path, build_cache: Path) -> PlatformError | None:
+    """A clear error for a full disk during a build (None for any other OSError).
+
+    Names the path when the failing call had one, the build's work dir (and `BPCONFORM_WORK_DIR`,
+    which moves it) and the build cache, since either may be the full one.
+    """
+    if exc.errno not in _NO_SPACE:
+        return None
+    where = f" writing {exc.filename}" if exc.filename else ""
+    setting = os.environ.get(WORK_DIR_ENV)
+    return PlatformError(
+        f"no space left on device{where}: the build's work dir is {work_dir}"
+        f" ({WORK_DIR_ENV}={setting if setting else 'unset'}) and its cache {build_cache}",
+        f"free space there, or set {WORK_DIR_ENV} to a directory on a filesystem with more room;"
+        " the next build starts from a clean work dir",
+    )
+
+
+def discard_tree(path: Path, *, now: bool = False) -> None:
     """Remove a directory tree without making the caller wait for it.
 
     A build's work dir holds thousands of files and deleting them costs a quarter of a second that
     nobody needs to wait for: the tree is renamed at once into a trash dir beside its parent (same
     filesystem, so the rename is instant; `<parent>-trash`) and deleted by a background thread,
     which the interpreter waits for at exit. Trash left by a process that was killed first is swept
-    by the next discard.
+    by the next discard. With `now` (a build interrupted by Ctrl-C or SIGTERM, whose process is
+    about to exit and would abandon the background thread at a second Ctrl-C) the tree is deleted
+    at once, with SIGINT and SIGTERM deferred until it is gone.
+
+    Deletion never follows a link and works at any depth (`safefs.remove_tree`); an entry it cannot
+    delete is renamed `<entry>.undeletable`, reported once on stderr, and skipped from then on.
     """
-    if not path.exists():
+    if not os.path.lexists(path):
+        return
+    if now:
+        with _signals_deferred():
+            _remove_or_report(path)
         return
     trash = path.parent.with_name(f"{path.parent.name}-trash")
     try:
         trash.mkdir(exist_ok=True)
         path.rename(trash / f"{path.name}-{uuid.uuid4().hex[:8]}")
     except OSError:  # e.g. the parent is a mount point: delete in place, now
-        shutil.rmtree(path, ignore_errors=True)
+        _remove_or_report(path)
         return
     global _trash_collector
     with _trash_lock:
@@ -134,21 +172,72 @@ def _empty_trash() -> None:
                 _trash_collector = None
                 return
         for entry in entries:
-            shutil.rmtree(entry, ignore_errors=True)
-            if entry.exists():
+            if not _remove_or_report(entry):
                 undeletable.add(entry)
+
+
+def _remove_or_report(entry: Path) -> bool:
+    """Delete `entry`; if that fails, mark it `.undeletable` and say so once (never raise: a leftover
+    must not break this build or any later one)."""
+    try:
+        if remove_tree(entry):
+            return True
+    except Exception as exc:  # a deleter must never take a build down
+        reason = f"{type(exc).__name__}: {exc}"
+    else:
+        reason = "some entries could not be removed (a busy mount point, an immutable file?)"
+    marked = entry
+    if not entry.name.endswith(UNDELETABLE_SUFFIX):
+        marked = entry.with_name(entry.name + UNDELETABLE_SUFFIX)
+        with contextlib.suppress(OSError):
+            entry.rename(marked)
+    with _trash_lock:
+        first = marked not in _reported
+        _reported.add(marked)
+    if first:
+        sys.stderr.write(
+            f"bpconform: could not delete {marked}: {reason}; it is skipped from now on."
+            " Remove it by hand (as root, after unmounting anything mounted in it).\n"
+        )
+    return False
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM until the block is done, then deliver them to their handlers
+    (main thread only: elsewhere signal handlers cannot be set)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    previous = {signum: signal.signal(signum, lambda got, frame: pending.append(got)) for signum in _DEFERRED}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in dict.fromkeys(pending):
+            handler = previous[signum]
+            if callable(handler):
+                handler(signum, None)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(signum)
+
+
+_DEFERRED = (signal.SIGINT, signal.SIGTERM)
 
 
 def _trash_entries() -> list[Path]:
     entries: list[Path] = []
     for trash in list(_trash_dirs):
         try:
-            entries += trash.iterdir()
+            entries += [entry for entry in trash.iterdir() if not entry.name.endswith(UNDELETABLE_SUFFIX)]
         except FileNotFoundError:  # someone removed the whole trash dir: nothing left to do there
             _trash_dirs.discard(trash)
     return entries
 
 
 _trash_lock = threading.Lock()
+_reported: set[Path] = set()
 _trash_dirs: set[Path] = set()
 _trash_collector: threading.Thread | None = None

@@ -9,6 +9,7 @@ an exporter can tell that a restored layer is untouched without re-tarring it.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import io
 import os
 import stat
@@ -17,6 +18,9 @@ import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from conformance.platform import safefs
 
 NORMALIZED_MTIME = 315532801  # 1980-01-01T00:00:01Z, the lifecycle's fixed timestamp
 _CHUNK = 1024 * 1024
@@ -58,14 +62,43 @@ class _HashingWriter(io.RawIOBase):
         return len(data)
 
 
-def _tree(root: str, prefix: str) -> Iterator[tuple[str, str]]:
-    """(name in the image, host path) of everything under `root`, not following symlinks."""
-    with os.scandir(root) as entries:
-        for entry in entries:
-            name = f"{prefix}/{entry.name}"
-            yield name, entry.path
-            if entry.is_dir(follow_symlinks=False):
-                yield from _tree(entry.path, name)
+@dataclass(frozen=True)
+class TreeSource:
+    """A directory to add to a tar: `rel` beneath the trusted dir `root`, opened without following
+    links (a buildpack-written layer whose dir, or a parent, is a link is refused, never read)."""
+
+    root: Path
+    rel: str = ""
+    shown: str | None = None  # how errors name it, e.g. "layer fixture/a:venv (/layers/fixture_a/venv)"
+
+
+def _open_source(source: Path | TreeSource) -> int:
+    if isinstance(source, TreeSource):
+        try:
+            return safefs.open_dir(source.root, source.rel, shown=source.shown)
+        except FileNotFoundError:
+            raise safefs.UnsafePath(
+                f"{source.shown or source.rel} disappeared while the platform was reading it",
+                "a process the buildpack left running is still changing its layers: wait for it before bin/build exits",
+            ) from None
+    return safefs.open_root(source)
+
+
+def _tree_members(source: Path | TreeSource, image_path: str) -> Iterator[tuple[str, Any, int]]:
+    """The root entry then everything below it, in byte order of the names, as tar members."""
+    fd = _open_source(source)
+    try:
+        root_st = os.fstat(fd)
+        yield image_path, safefs.Entry(image_path, root_st, fd, "."), 0
+        for entry in safefs.walk(fd, image_path, open_files=True):
+            try:
+                yield entry.name, entry, 0
+            finally:
+                if entry.fd is not None:
+                    os.close(entry.fd)
+                    entry.fd = None
+    finally:
+        os.close(fd)
 
 
 def _normalize(info: tarfile.TarInfo, owner: Owner) -> tarfile.TarInfo:
@@ -85,7 +118,7 @@ def _dir_entry(name: str, owner: Owner, mode: int = 0o755) -> tarfile.TarInfo:
 
 def write_layer_tar(
     dest: Path,
-    entries: list[tuple[Path, str]],
+    entries: list[tuple[Path | TreeSource, str]],
     owner: Owner,
     *,
     parents: list[str] = (),  # type: ignore[assignment]
@@ -94,37 +127,46 @@ def write_layer_tar(
 ) -> LayerTar:
     """Write a reproducible tar and return its diffID.
 
-    `entries` maps host directories to their path inside the image (no leading slash); their
-    whole trees are added. `parents` are directories created first (e.g. `layers`, `layers/bp`) so
-    the image gets them with the build user's ownership. `extra_files` and `symlinks` add
-    generated content (launcher files, process links) by in-image path.
+    `entries` maps host directories (a trusted dir, or a `TreeSource` beneath one) to their path
+    inside the image (no leading slash); their whole trees are added, links as links, walked
+    iteratively through dir fds (any depth) and never followed. `parents` are directories created
+    first (e.g. `layers`, `layers/bp`) so the image gets them with the build user's ownership.
+    `extra_files` and `symlinks` add generated content (launcher files, process links) by in-image
+    path.
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
-    members: list[tuple[str, Path | bytes | str, int]] = []
-    for parent in parents:
-        members.append((parent, b"", -1))
-    for host_dir, image_path in entries:
-        members.append((image_path, host_dir, -2))
-        members.extend((name, path, 0) for name, path in _tree(str(host_dir), image_path))
-    for name, (content, mode) in (extra_files or {}).items():
-        members.append((name, content, mode))
-    for name, target in (symlinks or {}).items():
-        members.append((name, target, -3))
-    members.sort(key=lambda m: m[0].encode("utf-8", "surrogateescape"))
-
-    with dest.open("wb") as raw:
-        hashing = _HashingWriter(raw)
-        with tarfile.open(fileobj=hashing, mode="w", format=tarfile.PAX_FORMAT, copybufsize=_CHUNK) as tar:  # type: ignore[arg-type]
-            hard_links: dict[tuple[int, int], str] = {}
-            for name, source, kind in members:
-                _add_member(tar, name, source, kind, owner, hard_links)
+    generated: list[tuple[str, Any, int]] = [(parent, b"", -1) for parent in parents]
+    generated_files = [(name, content, mode) for name, (content, mode) in (extra_files or {}).items()]
+    generated_links = [(name, target, -3) for name, target in (symlinks or {}).items()]
+    streams: list[Iterator[tuple[str, Any, int]]] = [iter(sorted(generated, key=_member_key))]
+    streams += [_tree_members(source, image_path) for source, image_path in entries]
+    streams += [iter(sorted(generated_files, key=_member_key)), iter(sorted(generated_links, key=_member_key))]
+    # one merged stream in byte order of the names (ties keep the order above, as a stable sort
+    # would); a tree member is written before its walk moves on, so its open file is still valid
+    members = heapq.merge(*streams, key=_member_key)
+    try:
+        with dest.open("wb") as raw:
+            hashing = _HashingWriter(raw)
+            with tarfile.open(fileobj=hashing, mode="w", format=tarfile.PAX_FORMAT, copybufsize=_CHUNK) as tar:  # type: ignore[arg-type]
+                hard_links: dict[tuple[int, int], str] = {}
+                for name, source, kind in members:
+                    _add_member(tar, name, source, kind, owner, hard_links)
+    finally:
+        for stream in streams:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
     return LayerTar(dest, "sha256:" + hashing.digest.hexdigest(), hashing.size)
+
+
+def _member_key(member: tuple[str, Any, int]) -> bytes:
+    return member[0].encode("utf-8", "surrogateescape")
 
 
 def _add_member(
     tar: tarfile.TarFile,
     name: str,
-    source: Path | bytes | str,
+    source: Any,
     kind: int,
     owner: Owner,
     hard_links: dict[tuple[int, int], str],
@@ -143,23 +185,43 @@ def _add_member(
         info.mode = kind
         tar.addfile(_normalize(info, owner), io.BytesIO(source))
     else:
-        info = _host_entry(name, str(source), owner, hard_links)
+        assert isinstance(source, safefs.Entry)
+        info = _host_entry(name, source, owner, hard_links)
         if info is None:
             return
-        if info.isreg():
-            with open(source, "rb") as handle:
-                tar.addfile(info, handle)
+        if info.isreg() and source.fd is not None:
+            try:
+                tar.addfile(info, _FdReader(source.fd))  # type: ignore[arg-type]
+            except OSError as exc:
+                if exc.errno is not None:
+                    raise
+                raise safefs.UnsafePath(  # tarfile: "unexpected end of data", the file shrank
+                    f"{name} changed while the platform was reading it",
+                    "a process the buildpack left running is still changing its files",
+                ) from None
         else:
             tar.addfile(info)
 
 
-def _host_entry(name: str, path: str, owner: Owner, hard_links: dict[tuple[int, int], str]) -> tarfile.TarInfo | None:
-    """A normalised header for a file on the host, straight from lstat.
+class _FdReader:
+    """`read` straight from an open fd (the walk's, closed by it): no file object per layer file."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    def read(self, size: int = _CHUNK) -> bytes:
+        return os.read(self._fd, size if size >= 0 else _CHUNK)
+
+
+def _host_entry(
+    name: str, entry: safefs.Entry, owner: Owner, hard_links: dict[tuple[int, int], str]
+) -> tarfile.TarInfo | None:
+    """A normalised header for a file on the host, from the walk's lstat (or the open file's fstat).
 
     `TarFile.gettarinfo` would also look up user and group names (which a layer must not carry)
     for every entry, a fifth of the time spent on a layer of small files.
     """
-    st = os.lstat(path)
+    st = entry.st
     info = tarfile.TarInfo(name)
     mode = st.st_mode
     if stat.S_ISREG(mode):
@@ -172,7 +234,7 @@ def _host_entry(name: str, path: str, owner: Owner, hard_links: dict[tuple[int, 
     elif stat.S_ISDIR(mode):
         info.type = tarfile.DIRTYPE
     elif stat.S_ISLNK(mode):
-        info.type, info.linkname = tarfile.SYMTYPE, os.readlink(path)
+        info.type, info.linkname = tarfile.SYMTYPE, entry.link or ""
     elif stat.S_ISFIFO(mode):
         info.type = tarfile.FIFOTYPE
     elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
@@ -192,16 +254,17 @@ def sha256_file(path: Path) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-def fingerprint(root: Path) -> str:
+def fingerprint(root: Path, rel: str = "") -> str:
     """A cheap identity of a tree's contents as the exporter would see them.
 
     Covers names, types, modes, sizes, mtimes and link targets. If a buildpack leaves a restored
     layer alone, its fingerprint is unchanged and the cached tar (and digest) can be reused.
+    `rel` is opened beneath the trusted `root` without following links.
     """
     digest = hashlib.sha256()
-    for name, path in sorted(_tree(str(root), "."), key=lambda entry: entry[0].encode("utf-8", "surrogateescape")):
-        st = os.lstat(path)
-        link = os.readlink(path) if stat.S_ISLNK(st.st_mode) else ""
+    for entry in safefs.walk_path(root, rel, "."):
+        name, st = entry.name, entry.st
+        link = entry.link or "" if stat.S_ISLNK(st.st_mode) else ""
         size = st.st_size if stat.S_ISREG(st.st_mode) else 0
         line = f"{name}\0{st.st_mode}\0{size}\0{st.st_mtime_ns}\0{link}\n"
         digest.update(line.encode("utf-8", "surrogateescape"))

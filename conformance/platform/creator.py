@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
-import shutil
 import sys
 import threading
 import time
@@ -32,10 +30,12 @@ from conformance import __version__
 from conformance.access import PackageAccess
 from conformance.engine import Mount, ensure_engine, exec_in, labels, running_container, shares_host_ids
 from conformance.errors import PlatformError
-from conformance.paths import discard_tree, work_root
+from conformance.paths import discard_tree, no_space_error, work_root
 from conformance.platform import env as cnb_env
 from conformance.platform import launcher as cnb_launcher
-from conformance.platform.archive import LayerTar, Owner, extract_layer_tar, fingerprint, write_layer_tar
+from conformance.platform import planfiles, safefs
+from conformance.platform.appdir import copy_app
+from conformance.platform.archive import LayerTar, Owner, TreeSource, extract_layer_tar, fingerprint, write_layer_tar
 from conformance.platform.buildpack import Buildpack, BuildpackRegistry, GroupEntry, RunTarget, load_buildpack
 from conformance.platform.cache import BuildCache, CachedLayer, CacheIndex
 from conformance.platform.detect import DetectResult, DetectRun, buildpack_plan_from, plan_after_build, resolve_order
@@ -157,13 +157,25 @@ def create(request: BuildRequest) -> BuildResult:
     """Build `request.app_dir` into the image `request.image`; raises PlatformError on failure."""
     log = _Log(request.on_output)
     run = _Run(request, log)
+    interrupted = False
     try:
-        return run.execute()
+        with run.cache.locked(log.line):  # one build per cache (image name) at a time: no crash, no mixing
+            run.cache.check(clear=request.clear_cache)
+            return run.execute()
     except PlatformError as exc:
         exc.build_output = log.text
         raise
+    except OSError as exc:
+        failure = no_space_error(exc, run.work, run.cache.root)
+        if failure is None:
+            raise
+        failure.build_output = log.text
+        raise failure from None
+    except BaseException:  # Ctrl-C, SIGTERM (SystemExit): the process ends, delete the work dir now
+        interrupted = True
+        raise
     finally:
-        run.cleanup()
+        run.cleanup(now=interrupted)
 
 
 class _Run:
@@ -201,8 +213,8 @@ class _Run:
     def tars_dir(self) -> Path:
         return self.work / "tars"
 
-    def cleanup(self) -> None:
-        discard_tree(self.work)
+    def cleanup(self, *, now: bool = False) -> None:
+        discard_tree(self.work, now=now)
 
     # -- phases -----------------------------------------------------------------------------------
 
@@ -231,6 +243,8 @@ class _Run:
             with self._phase("detect"):
                 detected = self._detect(registry, buildpacks, base_env)
             cache_index = CacheIndex() if self.request.clear_cache else self.cache.load_index()
+            for note in cache_index.notes:
+                self.log.line(note)
             with self._phase("restore"):
                 restored = self._restore(detected.group, cache_index)
             with self._phase("build"):
@@ -255,7 +269,7 @@ class _Run:
     def _prepare_dirs(self) -> None:
         for directory in (self.layers_root, self.platform_dir / "env", self.plans_dir, self.tars_dir):
             directory.mkdir(parents=True)
-        _copy_app(self.request.app_dir, self.workspace)
+        copy_app(Path(self.request.app_dir), self.workspace)
         platform_env = dict(self.request.access.platform_env() if self.request.access else {})
         platform_env.update(self.request.user_env)
         for name, value in platform_env.items():
@@ -403,7 +417,7 @@ class _Run:
         def run_detect(bp: Buildpack) -> DetectRun:
             plan_host = self.plans_dir / f"detect-{bp.escaped_id}.toml"
             plan_path = f"{PLANS_DIR}/{plan_host.name}"
-            self._root_exec(["sh", "-c", f"rm -f {plan_path} && touch {plan_path} && chown {self._ids} {plan_path}"])
+            self._fresh_detect_plan(plan_host.name, plan_path)
             env = cnb_env.build_env(base_env, platform_env, [], clear_env=bp.clear_env)
             env.update(self.target.env())
             env.update(
@@ -421,7 +435,7 @@ class _Run:
                 what=f"bin/detect of {bp.id} {bp.version}",
                 exit_code=DETECT_ERROR,
             )
-            return DetectRun.from_plan_file(exit_code, output.text, plan_host)
+            return planfiles.detect_run(exit_code, output.text, self.plans_dir, plan_host.name, plan_path)
 
         result = resolve_order(order, registry, run_detect, target=self.target)
         for bp in result.group:
@@ -431,6 +445,15 @@ class _Run:
     @property
     def _ids(self) -> str:
         return f"{self.owner.uid}:{self.owner.gid}"
+
+    def _fresh_detect_plan(self, name: str, plan_path: str) -> None:
+        """An empty plan file the build user may write, made so that a link planted there cannot
+        redirect it (see `planfiles`)."""
+        if shares_host_ids():
+            planfiles.write_plan(self.plans_dir, name, "", owner=(self.owner.uid, self.owner.gid))
+        else:
+            planfiles.write_plan(self.plans_dir, name, "")
+            self._root_exec(["chown", "-h", self._ids, plan_path])
 
     # -- restore ----------------------------------------------------------------------------------
 
@@ -444,7 +467,7 @@ class _Run:
         restored: dict[tuple[str, str], str] = {}
         for bp in group:
             bp_dir = self.layers_root / bp.escaped_id
-            bp_dir.mkdir(exist_ok=True)
+            safefs.ensure_dir(self.layers_root, bp.escaped_id)  # detect may have left a link there
             names: dict[str, dict[str, Any]] = {}
             for name, record in previous_layers.get(bp.id, {}).items():
                 # launch-only layers: build=true layers are always recreated, so the lifecycle skips them
@@ -457,18 +480,23 @@ class _Run:
                     if prev is None or prev.get("sha") != cached.sha:
                         self.log.line(f'Skipping cached "{bp.id}:{name}": it does not match the app image\'s layer')
                         continue
-                tar = self.cache.verified_tar(bp.escaped_id, name, cached.sha)
+                tar = self.cache.verified_tar(cached.sha)
                 if tar is None:
                     self.log.line(f'Skipping cached "{bp.id}:{name}": cache entry missing or corrupt (digest mismatch)')
                     continue
+                # extracted where buildpacks cannot reach (not mounted), then renamed into place
+                # beneath the layers root: nothing is written through a path a buildpack controls
+                staging = self.work / "restore" / uuid.uuid4().hex[:12]
                 try:
-                    extract_layer_tar(tar, f"layers/{bp.escaped_id}/{name}", bp_dir / name)
+                    extract_layer_tar(tar, f"layers/{bp.escaped_id}/{name}", staging)
+                    rel = f"{bp.escaped_id}/{name}"
+                    safefs.move_into(staging, self.layers_root, rel, shown=f"layer {bp.id}:{name}")
                 except OSError as exc:
-                    shutil.rmtree(bp_dir / name, ignore_errors=True)
+                    safefs.remove_tree(staging)
                     self.log.line(f'Skipping cached "{bp.id}:{name}": {exc}')
                     continue
                 names[name] = cached.data
-                restored[(bp.id, name)] = fingerprint(bp_dir / name)
+                restored[(bp.id, name)] = fingerprint(self.layers_root, f"{bp.escaped_id}/{name}")
                 self.log.line(f'Restoring data for "{bp.id}:{name}" from cache')
             for name, metadata in names.items():
                 write_layer_metadata(bp_dir, name, metadata)
@@ -491,7 +519,7 @@ class _Run:
             )
             plan_host = self.plans_dir / f"build-{bp.escaped_id}.toml"
             bp_plan = buildpack_plan_from(plan_entries, bp)
-            plan_host.write_text(dumps_toml(bp_plan))
+            planfiles.write_plan(self.plans_dir, plan_host.name, dumps_toml(bp_plan))
             bp_layers = f"{LAYERS_DIR}/{bp.escaped_id}"
             env.update(self.target.env())
             env.update(
@@ -523,7 +551,7 @@ class _Run:
             built.append((bp, layers, launch))
             earlier.append(
                 [
-                    cnb_env.LayerDir(layer.path, f"{bp_layers}/{layer.name}")
+                    cnb_env.LayerDir(layer.path, f"{bp_layers}/{layer.name}", bp.id)
                     for layer in layers
                     if layer.types.build and layer.has_dir
                 ]
@@ -633,14 +661,16 @@ class _Run:
             return None
         key = (bp.id, layer.name)
         cached = cache_index.layer(bp.id, layer.name)
-        if key in restored and cached is not None and fingerprint(layer.path) == restored[key]:
-            path = self.cache.tar_path(bp.escaped_id, layer.name)
+        rel = f"{bp.escaped_id}/{layer.name}"
+        if key in restored and cached is not None and fingerprint(self.layers_root, rel) == restored[key]:
+            path = self.cache.blob_path(cached.sha)
             report.action = "unchanged"
             return LayerTar(path, cached.sha, path.stat().st_size)
         report.action = "exported" if layer.types.launch else "cached only"
+        shown = f"layer {bp.id}:{layer.name} ({LAYERS_DIR}/{rel})"
         return write_layer_tar(
-            self.tars_dir / f"{bp.escaped_id}-{layer.name}.tar",
-            [(layer.path, f"layers/{bp.escaped_id}/{layer.name}")],
+            self.tars_dir / f"layer-{uuid.uuid4().hex[:16]}.tar",  # not named after the layer: any name length works
+            [(TreeSource(self.layers_root, rel, shown), f"layers/{bp.escaped_id}/{layer.name}")],
             self.owner,
             parents=["layers", f"layers/{bp.escaped_id}"],
         )
@@ -702,10 +732,9 @@ class _Timed:
 
 
 def _chown_tree(root: Path, owner: Owner) -> None:
-    os.lchown(root, owner.uid, owner.gid)
-    for directory, subdirs, files in os.walk(root):
-        for name in (*subdirs, *files):
-            os.lchown(os.path.join(directory, name), owner.uid, owner.gid)
+    """`chown -hR` without following links and at any depth (the layers dir is chowned after
+    detect ran, when a link there could have redirected a path-based walk to host files)."""
+    safefs.chown_tree(root, owner.uid, owner.gid)
 
 
 def _buildpack_dir(bp: Buildpack) -> str:
@@ -718,29 +747,6 @@ def _parents(files: dict[str, Any]) -> set[str]:
         parts = name.split("/")[:-1]
         parents.update("/".join(parts[: i + 1]) for i in range(len(parts)))
     return parents
-
-
-def _copy_app(source: Path, dest: Path) -> None:
-    """Copy the app so buildpacks can write to it; the original is never touched."""
-    source = source.resolve()
-    if not source.is_dir():
-        raise PlatformError(f"app directory {source} does not exist", "pass the path of your app's source directory")
-    try:
-        shutil.copytree(source, dest, symlinks=True)
-    except shutil.Error as exc:
-        problems = "; ".join(f"{src}: {why}" for src, _dst, why in exc.args[0][:5])
-        raise PlatformError(
-            f"cannot copy the app directory {source}: {problems}",
-            "make every file in the app readable by the user running the harness, and remove pipes, sockets"
-            " and device files from it",
-        ) from None
-    for link in [p for p in dest.rglob("*") if p.is_symlink()]:
-        target = os.path.realpath(link)
-        if not (target == str(dest) or target.startswith(str(dest) + os.sep)):
-            raise PlatformError(
-                f"{link.relative_to(dest)} in the app is a symlink to {os.readlink(link)}, outside the app",
-                "replace it with a copy of what it points to, or a link inside the app directory",
-            )
 
 
 def _previous_image(reference: str) -> BaseImage | None:

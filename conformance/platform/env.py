@@ -28,13 +28,14 @@ last layer first (`venv/bin` before `python/bin`).
 
 from __future__ import annotations
 
-import os
 import random
+import stat
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
 from conformance.errors import PlatformError
+from conformance.platform import safefs
 
 POSIX_BUILD_ENV: dict[str, tuple[str, ...]] = {
     "bin": ("PATH",),
@@ -77,11 +78,21 @@ ORDERS = ("sorted", "lifecycle-1393", "random")
 """How build-time layer env of one buildpack is ordered; see `order_layers`."""
 
 
+MAX_VALUE_BYTES = 128 * 1024 - 2
+"""The longest value one variable can have: the kernel limits each `NAME=value` string given to
+exec to 128 KiB (MAX_ARG_STRLEN) with its NUL, and the platform passes the env through exec."""
+
+
 class LayerDir(NamedTuple):
-    """A layer directory: where the platform reads it and where buildpacks/processes see it."""
+    """A layer directory: where the platform reads it and where buildpacks/processes see it.
+
+    `buildpack` (its id) names who wrote it in errors. The layer is read beneath the layers root
+    (`host`'s grandparent) without following links.
+    """
 
     host: Path
     container: str
+    buildpack: str = ""
 
     @property
     def name(self) -> str:
@@ -92,7 +103,9 @@ LayerDirLike = LayerDir | tuple[Path, str]
 
 
 def _as_layer_dir(layer: LayerDirLike) -> LayerDir:
-    return layer if isinstance(layer, LayerDir) else LayerDir(Path(layer[0]), str(layer[1]))
+    if isinstance(layer, LayerDir):
+        return layer
+    return LayerDir(Path(layer[0]), str(layer[1]), *(str(part) for part in layer[2:3]))
 
 
 # --- primitive operations ---------------------------------------------------------------------
@@ -107,66 +120,135 @@ def _suffixed(value: str, sep: str) -> str:
     return value + sep if value else ""
 
 
-def _read_text(path: Path) -> str:
-    return path.read_bytes().decode("utf-8", errors="surrogateescape")
+class EnvSource(NamedTuple):
+    """Where an env dir is read (beneath `root`, never following links) and how errors name it."""
+
+    root: Path
+    rel: str
+    shown: str  # e.g. the in-container path /layers/fixture_a/tools/env.build
+    who: str  # e.g. "buildpack fixture/a"; empty when not known
 
 
-def env_files(env_dir: Path) -> list[tuple[str, str]]:
-    """(file name, content) of the regular files of an env dir, in name order; missing dir: none."""
+def _source(env_dir: Path, source: EnvSource | None) -> EnvSource:
+    if source is not None:
+        return source
     env_dir = Path(env_dir)
-    if not env_dir.is_dir():
+    return EnvSource(env_dir.parent, env_dir.name, str(env_dir), "")
+
+
+def _blame(source: EnvSource) -> str:
+    return f" (written by {source.who})" if source.who else ""
+
+
+def check_value(name: str, value: str, file_shown: str, who: str = "") -> None:
+    """A value exec can pass: no NUL byte, at most MAX_VALUE_BYTES; else an error naming the file
+    and who wrote it, instead of the next buildpack failing with `exec: invalid argument`."""
+    by = f" written by {who}" if who else ""
+    if "\0" in value:
+        raise PlatformError(
+            f"env file {file_shown}{by} sets {name} to a value containing a NUL byte",
+            "an environment variable cannot hold NUL bytes: fix the buildpack that writes this file",
+            52,
+        )
+    size = len(value.encode("utf-8", "surrogateescape"))
+    if size + len(name) > MAX_VALUE_BYTES:
+        raise PlatformError(
+            f"env file {file_shown}{by} makes {name} {size} bytes long, more than the"
+            f" {MAX_VALUE_BYTES - len(name)} bytes a variable can hold (the kernel's exec limit)",
+            "write large data to a file in the layer and put its path in the variable",
+            52,
+        )
+
+
+def env_files(env_dir: Path, source: EnvSource | None = None) -> list[tuple[str, str]]:
+    """(file name, content) of the regular files of an env dir, in name order; missing dir: none.
+
+    Read beneath `source.root` without following links: an env dir or file that is a symbolic
+    link is an error (the lifecycle reads env files inside the build container, where following a
+    link is harmless; on the host it would read a host file). Each value is checked with
+    `check_value`.
+    """
+    src = _source(env_dir, source)
+    listing = safefs.list_dir(src.root, src.rel, shown=f"env dir {src.shown}{_blame(src)}")
+    if listing is None:
         return []
     entries = []
-    for entry in sorted(os.listdir(env_dir)):
-        path = env_dir / entry
-        if path.is_dir():  # follows symlinks, as the lifecycle does
+    for entry, mode in listing:
+        shown = f"{src.shown}/{entry}"
+        if stat.S_ISDIR(mode):  # env.launch/<process>/ and the like
             continue
+        if stat.S_ISLNK(mode):
+            raise safefs.UnsafePath(
+                f"cannot read env file {shown}{_blame(src)}: it is a symbolic link, and the platform does not follow"
+                " links a buildpack made",
+                "env files must be regular files: write the value into the file itself",
+            )
         try:
-            entries.append((entry, _read_text(path)))
+            data = safefs.read_file(src.root, f"{src.rel}/{entry}", shown=f"env file {shown}{_blame(src)}")
         except OSError as exc:
             raise PlatformError(
-                f"cannot read env file {path}: {exc.strerror}",
-                "env files must be readable regular files (a dangling symlink is not)",
+                f"cannot read env file {shown}{_blame(src)}: {exc.strerror}",
+                "env files must be readable regular files",
             ) from None
+        if data is None:  # removed while we read the dir
+            continue
+        value = data.decode("utf-8", errors="surrogateescape")
+        if not entry.endswith(".delim"):
+            check_value(entry.partition(".")[0], value, shown, src.who)
+        entries.append((entry, value))
     return entries
+
+
+def _layer_source(layer: LayerDir, sub: str) -> EnvSource:
+    host = Path(layer.host)
+    who = f"buildpack {layer.buildpack}" if layer.buildpack else ""
+    return EnvSource(host.parent.parent, f"{host.parent.name}/{host.name}/{sub}", f"{layer.container}/{sub}", who)
+
+
+def _has_root_dir(layer: LayerDir, child: str) -> bool:
+    """Whether `<layer>/<child>` exists, by lstat beneath the layers root. The lifecycle stats it
+    inside the container; a link there is taken to lead to a directory (following it on the host
+    could tell about host paths), so such a layer still gets its PATH entry."""
+    host = Path(layer.host)
+    st = safefs.lstat(host.parent.parent, f"{host.parent.name}/{host.name}/{child}", shown=f"{layer.container}/{child}")
+    return st is not None and (stat.S_ISDIR(st.st_mode) or stat.S_ISLNK(st.st_mode))
 
 
 def add_root_dir(env: dict[str, str], layer: LayerDirLike, root_dir_map: Mapping[str, Sequence[str]]) -> None:
     layer = _as_layer_dir(layer)
     for child, names in root_dir_map.items():
-        if not (Path(layer.host) / child).exists():
+        if not _has_root_dir(layer, child):
             continue
         container_child = f"{layer.container.rstrip('/')}/{child}"
         for name in names:
             env[name] = container_child + _prefixed(env.get(name, ""), ":")
 
 
-def add_env_dir(env: dict[str, str], env_dir: Path, default_action: str = "override") -> None:
+def add_env_dir(
+    env: dict[str, str], env_dir: Path, default_action: str = "override", source: EnvSource | None = None
+) -> None:
     """Apply one `env*/` directory of a layer to `env` in place."""
-    env_dir = Path(env_dir)
-    for file_name, value in env_files(env_dir):
+    src = _source(env_dir, source)
+    files = env_files(env_dir, src)
+    delims = dict(files)
+    for file_name, value in files:
         name, dot, suffix = file_name.partition(".")
         action = suffix if dot else default_action
+        before = env.get(name)
         if action == "override":
             env[name] = value
         elif action == "default":
             if not env.get(name):
                 env[name] = value
         elif action == "prepend":
-            env[name] = value + _prefixed(env.get(name, ""), _delim(env_dir, name, ""))
+            env[name] = value + _prefixed(env.get(name, ""), delims.get(f"{name}.delim", ""))
         elif action == "append":
-            env[name] = _suffixed(env.get(name, ""), _delim(env_dir, name, "")) + value
+            env[name] = _suffixed(env.get(name, ""), delims.get(f"{name}.delim", "")) + value
         elif action == "":
-            env[name] = value + _prefixed(env.get(name, ""), _delim(env_dir, name, ":"))
+            env[name] = value + _prefixed(env.get(name, ""), delims.get(f"{name}.delim", ":"))
         # any other suffix (".delim" included) is not an action
-
-
-def _delim(env_dir: Path, name: str, default: str) -> str:
-    path = env_dir / f"{name}.delim"
-    try:
-        return _read_text(path)
-    except OSError:
-        return default
+        if env.get(name) is not before and name in env:
+            check_value(name, env[name], f"{src.shown}/{file_name}", src.who)
 
 
 # --- platform env ------------------------------------------------------------------------------
@@ -179,7 +261,8 @@ def read_platform_env(platform_dir: Path) -> dict[str, str]:
     """
     platform_dir = Path(platform_dir)
     env_dir = platform_dir if platform_dir.name == "env" else platform_dir / "env"
-    return dict(env_files(env_dir))
+    source = EnvSource(env_dir.parent.parent, f"{env_dir.parent.name}/env", f"{env_dir}", "")
+    return dict(env_files(env_dir, source))
 
 
 def apply_platform_env(
@@ -227,8 +310,8 @@ def add_build_layers(env: dict[str, str], layers: Iterable[LayerDirLike], order:
     """What the lifecycle does after a buildpack's build: fold its build=true layers into the env."""
     for layer in order_layers(layers, order, seed):
         add_root_dir(env, layer, POSIX_BUILD_ENV)
-        add_env_dir(env, Path(layer.host) / "env")
-        add_env_dir(env, Path(layer.host) / "env.build")
+        add_env_dir(env, Path(layer.host) / "env", source=_layer_source(layer, "env"))
+        add_env_dir(env, Path(layer.host) / "env.build", source=_layer_source(layer, "env.build"))
 
 
 def build_env(
@@ -286,8 +369,9 @@ def launch_env(
             add_root_dir(env, layer, POSIX_LAUNCH_ENV)
         for layer in dirs:
             host = Path(layer.host)
-            add_env_dir(env, host / "env")
-            add_env_dir(env, host / "env.launch")
-            if process_type:
-                add_env_dir(env, host / "env.launch" / process_type)
+            add_env_dir(env, host / "env", source=_layer_source(layer, "env"))
+            add_env_dir(env, host / "env.launch", source=_layer_source(layer, "env.launch"))
+            if process_type and "/" not in process_type and process_type not in (".", ".."):
+                sub = f"env.launch/{process_type}"
+                add_env_dir(env, host / sub, source=_layer_source(layer, sub))
     return env

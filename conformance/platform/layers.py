@@ -11,13 +11,15 @@ only notices late or never: reserved layer names, invalid process types, empty c
 from __future__ import annotations
 
 import re
+import stat
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from conformance.errors import ConformanceError, PlatformError
+from conformance.errors import PlatformError
+from conformance.platform import safefs
 from conformance.platform.buildpack import api_at_least
-from conformance.tomlcompat import dumps_toml, load_toml
+from conformance.tomlcompat import TOMLDecodeError, dumps_toml, tomllib
 
 RESERVED_LAYER_NAMES = ("build", "launch", "store")
 PROCESS_TYPE_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -57,39 +59,106 @@ def container_layer_path(buildpack_id: str, name: str, layers_root: str = "/laye
     return f"{layers_root.rstrip('/')}/{buildpack_id.replace('/', '_')}/{name}"
 
 
-def _load(path: Path, what: str) -> dict[str, Any]:
+def _beneath(path: Path, root: Path | None, levels: int) -> tuple[Path, str]:
+    """(trusted root, path below it) for a buildpack-written `path`: by default the root is
+    `levels` dirs up (`<layers>` for `<layers>/<bp>/launch.toml`), as the platform lays them out."""
+    path = Path(path)
+    if root is None:
+        root = path.parents[levels - 1]
+    return Path(root), path.relative_to(root).as_posix()
+
+
+def _load(path: Path, what: str, root: Path | None = None) -> dict[str, Any] | None:
+    """Parse a buildpack-written TOML file, opened beneath its root without following links;
+    None when it does not exist."""
+    root, rel = _beneath(path, root, 2)
+    data = safefs.read_file(root, rel, shown=f"{what} {path}")
+    if data is None:
+        return None
     try:
-        return load_toml(path, what=what)
-    except ConformanceError as exc:
-        raise PlatformError(exc.message, exc.hint or "fix the file the buildpack writes") from None
+        return tomllib.loads(data.decode("utf-8"))
+    except (TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise PlatformError(
+            f"malformed {what} {path}: {exc}",
+            "fix the TOML syntax at the position shown (https://toml.io/en/v1.0.0)",
+        ) from None
 
 
-def read_layers(bp_layers_dir: Path, buildpack_id: str, api: str) -> list[Layer]:
-    """The layers a buildpack declared after its build, sorted by name; all-false layers left out."""
-    bp_layers_dir = Path(bp_layers_dir)
-    if not bp_layers_dir.is_dir():
+def check_layer_name(name: str, buildpack_id: str) -> None:
+    """The names the platform itself cannot use as a directory beneath the buildpack's layers dir.
+
+    `<layer>.toml` named `..toml` or `...toml` would make the layer the buildpack's layers dir
+    itself or the whole layers root. (Full name rules, as data, live with the other spec rules.)
+    """
+    if name in ("", ".", "..") or "/" in name or "\0" in name:
+        raise PlatformError(
+            f"buildpack {buildpack_id} declared a layer named {name!r} (file {name}.toml)",
+            "a layer name must be a plain directory name: not empty, '.', '..', and without '/'",
+            52,
+        )
+
+
+def read_layers(bp_layers_dir: Path, buildpack_id: str, api: str, *, root: Path | None = None) -> list[Layer]:
+    """The layers a buildpack declared after its build, sorted by name; all-false layers left out.
+
+    `root` is the trusted layers root above `bp_layers_dir` (default: its parent); nothing below
+    it is followed if it is a link (see `safefs`).
+    """
+    root, rel = _beneath(Path(bp_layers_dir), root, 1)
+    listing = safefs.list_dir(root, rel, shown=f"the layers dir of buildpack {buildpack_id} ({bp_layers_dir})")
+    if listing is None:
         return []
+    modes = dict(listing)
     for reserved in RESERVED_LAYER_NAMES:
-        if (bp_layers_dir / reserved).is_dir():
+        if reserved in modes and stat.S_ISDIR(modes[reserved]):
             raise PlatformError(
                 f"buildpack {buildpack_id} created a layer directory named {reserved!r} in {bp_layers_dir}",
                 f"{', '.join(RESERVED_LAYER_NAMES)} are reserved layer names (for build.toml, launch.toml, "
                 "store.toml): rename the layer",
             )
     layers = []
-    for toml_path in sorted(bp_layers_dir.glob("*.toml")):
-        name = toml_path.name[: -len(".toml")]
-        if name in RESERVED_LAYER_NAMES or not toml_path.is_file():
+    for file_name, mode in listing:
+        if not file_name.endswith(".toml"):
             continue
-        layer = read_layer(toml_path, buildpack_id, api)
+        name = file_name[: -len(".toml")]
+        if name in RESERVED_LAYER_NAMES:
+            continue
+        if stat.S_ISLNK(mode):
+            raise safefs.UnsafePath(
+                f"{file_name} of buildpack {buildpack_id} (layer {name!r}) is a symbolic link; the platform does not"
+                " follow links a buildpack made",
+                "write <layer>.toml as a regular file in the buildpack's layers dir",
+            )
+        if not stat.S_ISREG(mode):
+            continue
+        check_layer_name(name, buildpack_id)
+        layer = read_layer(Path(bp_layers_dir) / file_name, buildpack_id, api, root=root)
         if layer.types.any:
             layers.append(layer)
     return layers
 
 
-def read_layer(toml_path: Path, buildpack_id: str, api: str) -> Layer:
+def _layer_dir_present(root: Path, rel: str, buildpack_id: str, name: str) -> bool:
+    """Whether the layer has a directory. A link there is refused: the lifecycle's exporter
+    (`layers/dir.go` DirLayer -> `archive.AddDirToArchive`, a `filepath.Walk`) does not descend into
+    a root that is a link, so such a layer would export as a bare link while its contents stayed
+    behind; and deciding whether the link leads to a directory would mean following it on the host."""
+    st = safefs.lstat(root, rel, shown=f"layer {buildpack_id}:{name}")
+    if st is None:
+        return False
+    if stat.S_ISLNK(st.st_mode):
+        raise safefs.UnsafePath(
+            f"layer {buildpack_id}:{name} is a symbolic link, not a directory; the platform does not follow"
+            " links a buildpack made",
+            "create the layer as a directory in the buildpack's layers dir (links inside it are fine)",
+        )
+    return stat.S_ISDIR(st.st_mode)
+
+
+def read_layer(toml_path: Path, buildpack_id: str, api: str, *, root: Path | None = None) -> Layer:
     """One `<layer>.toml`, validated; `api` is the buildpack's API (the [types] rule dates from 0.6)."""
-    data = _load(toml_path, "layer metadata file")
+    root, rel = _beneath(Path(toml_path), root, 2)
+    data = _load(toml_path, "layer metadata file", root) or {}
     misplaced = [flag for flag in _TYPE_FLAGS if flag in data]
     if misplaced and api_at_least(api, "0.6"):
         raise PlatformError(
@@ -109,6 +178,7 @@ def read_layer(toml_path: Path, buildpack_id: str, api: str) -> Layer:
     if not isinstance(metadata, dict):
         raise PlatformError(f"{toml_path}: metadata must be a table ([metadata])")
     name = toml_path.name[: -len(".toml")]
+    check_layer_name(name, buildpack_id)
     path = toml_path.with_name(name)
     return Layer(
         buildpack_id=buildpack_id,
@@ -116,18 +186,23 @@ def read_layer(toml_path: Path, buildpack_id: str, api: str) -> Layer:
         path=path,
         types=LayerTypes(**flags),
         metadata=metadata,
-        has_dir=path.is_dir(),
+        has_dir=_layer_dir_present(root, rel[: -len(".toml")], buildpack_id, name),
     )
 
 
 def write_layer_metadata(bp_layers_dir: Path, name: str, metadata: dict[str, Any]) -> None:
-    """What the platform restores before build: `[metadata]` only; the buildpack must set [types] again."""
-    if name in RESERVED_LAYER_NAMES or not name or "/" in name:
+    """What the platform restores before build: `[metadata]` only; the buildpack must set [types] again.
+
+    Written fresh (O_EXCL|O_NOFOLLOW after unlinking whatever is there) beneath the layers root.
+    """
+    if name in RESERVED_LAYER_NAMES or name in ("", ".", "..") or "/" in name:
         raise PlatformError(f"cannot restore a layer named {name!r}", "this is a platform bug: report it")
     bp_layers_dir = Path(bp_layers_dir)
-    bp_layers_dir.mkdir(parents=True, exist_ok=True)
+    root = bp_layers_dir.parent
+    root.mkdir(parents=True, exist_ok=True)
+    safefs.ensure_dir(root, bp_layers_dir.name)
     text = dumps_toml({"metadata": metadata}) if metadata else ""
-    (bp_layers_dir / f"{name}.toml").write_text(text)
+    safefs.write_new_file(root, f"{bp_layers_dir.name}/{name}.toml", text.encode())
 
 
 # --- launch.toml ---------------------------------------------------------------------------------
@@ -150,12 +225,12 @@ class LaunchConfig:
     labels: dict[str, str] = field(default_factory=dict)
 
 
-def read_launch_toml(path: Path, api: str, buildpack_id: str = "") -> LaunchConfig:
+def read_launch_toml(path: Path, api: str, buildpack_id: str = "", *, root: Path | None = None) -> LaunchConfig:
     """Processes and labels from a buildpack's `launch.toml` (missing file: nothing). Slices are ignored."""
     path = Path(path)
-    if not path.is_file():
+    data = _load(path, "launch.toml", root)
+    if data is None:
         return LaunchConfig()
-    data = _load(path, "launch.toml")
     processes = [
         _parse_process(raw, index, path, api, buildpack_id)
         for index, raw in enumerate(_array_of_tables(data, "processes", path))
@@ -252,16 +327,18 @@ def default_process_type(processes: list[Process]) -> str | None:
 # --- build.toml and store.toml -------------------------------------------------------------------
 
 
-def read_build_toml(path: Path, plan_entries: list[dict[str, Any]] | None = None) -> list[str]:
+def read_build_toml(
+    path: Path, plan_entries: list[dict[str, Any]] | None = None, *, root: Path | None = None
+) -> list[str]:
     """The names in `[[unmet]]`: plan entries the buildpack did not meet (passed on to later ones).
 
     With `plan_entries` (the buildpack plan it received), each name must be one of them, as the
     lifecycle checks.
     """
     path = Path(path)
-    if not path.is_file():
+    data = _load(path, "build.toml", root)
+    if data is None:
         return []
-    data = _load(path, "build.toml")
     names = []
     for index, raw in enumerate(_array_of_tables(data, "unmet", path)):
         name = raw.get("name")
@@ -276,12 +353,13 @@ def read_build_toml(path: Path, plan_entries: list[dict[str, Any]] | None = None
     return names
 
 
-def read_store_toml(path: Path) -> dict[str, Any]:
+def read_store_toml(path: Path, *, root: Path | None = None) -> dict[str, Any]:
     """The `[metadata]` a buildpack keeps across builds in `store.toml` (missing file: empty)."""
     path = Path(path)
-    if not path.is_file():
+    data = _load(path, "store.toml", root)
+    if data is None:
         return {}
-    metadata = _load(path, "store.toml").get("metadata", {})
+    metadata = data.get("metadata", {})
     if not isinstance(metadata, dict):
         raise PlatformError(f"{path}: metadata must be a table ([metadata])")
     return metadata
