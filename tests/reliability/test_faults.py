@@ -9,14 +9,16 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import random
 import shutil
 import signal
 import subprocess
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import docker
@@ -150,14 +152,43 @@ def test_wrong_shape_cache_index_means_an_empty_cache_and_the_build_still_works(
 #
 # Stopping an engine stops every container in it, so this scenario never touches the shared engine
 # (other sessions build in it): it brings up a dockerd of its own, with its own socket, data root,
-# exec root (and so its own containerd), pidfile and no networking set-up (`--bridge=none
-# --iptables=false`), points the harness at it through DOCKER_HOST, and restarts *that* one.
+# exec root (and so its own containerd), pidfile and bridge, no iptables or sysctl changes, points
+# the harness at it through DOCKER_HOST, and restarts *that* one.
+#
+# Not `--bridge=none`: a dockerd started with it deletes the host's `docker0` interface
+# (moby daemon_unix.go, `removeDefaultBridgeInterface`), which cuts the shared engine's containers
+# off the network. The private engine gets a bridge interface of its own, deleted at the end.
+
+
+def _free_subnet() -> str:
+    """A /24 in 10.213.0.0/16 that no interface of the host uses."""
+    used = subprocess.run(["ip", "-4", "-o", "addr"], capture_output=True, text=True, check=True).stdout
+    for third in random.sample(range(1, 255), 254):
+        if f" 10.213.{third}." not in used:
+            return f"10.213.{third}.1/24"
+    raise RuntimeError("no free 10.213.x.0/24 subnet for the private engine's bridge")
 
 
 @dataclass
 class PrivateEngine:
     root: Path
     process: subprocess.Popen | None = None
+    bridge: str = field(default_factory=lambda: f"bpcd{uuid.uuid4().hex[:8]}")  # at most 15 characters
+    bridge_made: bool = False
+
+    def make_bridge(self) -> None:
+        subnet = _free_subnet()
+        for step, argv in enumerate(
+            (
+                ["ip", "link", "add", "name", self.bridge, "type", "bridge"],
+                ["ip", "addr", "add", subnet, "dev", self.bridge],
+                ["ip", "link", "set", self.bridge, "up"],
+            )
+        ):
+            done = subprocess.run(argv, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise RuntimeError(f"`{' '.join(argv)}` failed: {done.stderr.strip()}")
+            self.bridge_made = self.bridge_made or step == 0
 
     @property
     def socket(self) -> Path:
@@ -175,12 +206,15 @@ class PrivateEngine:
             f"--exec-root={self.root / 'exec'}",
             f"--pidfile={self.root / 'dockerd.pid'}",
             f"--config-file={self.root / 'daemon.json'}",  # not /etc/docker/daemon.json, whatever it says
-            "--bridge=none",
+            f"--bridge={self.bridge}",  # its own; never --bridge=none (see above)
             "--iptables=false",
             "--ip-masq=false",
+            "--ip-forward=false",
         ]
 
     def start(self, timeout: float = 60) -> docker.DockerClient:
+        if not self.bridge_made:
+            self.make_bridge()
         (self.root / "daemon.json").write_text("{}\n")
         with (self.root / "dockerd.log").open("ab") as log:
             self.process = subprocess.Popen(
@@ -219,6 +253,8 @@ class PrivateEngine:
         for target in sorted((m for m in mounts if m.startswith(str(self.root) + "/")), reverse=True):
             subprocess.run(["umount", "-l", target], check=False, capture_output=True)
         shutil.rmtree(self.root, ignore_errors=True)
+        if self.bridge_made:  # ours only, by its exact name
+            subprocess.run(["ip", "link", "delete", self.bridge, "type", "bridge"], check=False, capture_output=True)
 
 
 @pytest.fixture
@@ -226,8 +262,8 @@ def private_engine(stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Pri
     """A dockerd of this test's own, made current for the harness (DOCKER_HOST, `engine._client`),
     holding the stack's run image (used as build image too: one 80 MB image to copy, not 460 MB).
     Skips, with the reason, where a second dockerd cannot run (not root, no dockerd binary)."""
-    if os.geteuid() != 0 or shutil.which("dockerd") is None:
-        pytest.skip("a private dockerd needs root and the dockerd binary")
+    if os.geteuid() != 0 or shutil.which("dockerd") is None or shutil.which("ip") is None:
+        pytest.skip("a private dockerd needs root, the dockerd binary and `ip` (for its own bridge)")
     shared_client = ensure_engine()
     # a short path: the socket path must stay under the 108-byte limit of unix sockets
     private = PrivateEngine(Path(tempfile.mkdtemp(prefix="bpcd-", dir="/tmp")))
@@ -259,6 +295,7 @@ def test_engine_restarted_between_build_and_rebuild_then_the_rebuild_reuses_the_
     leak_guard = LeakGuard(work_root, scratch_root=scratch_root)  # an inventory of the private engine
     builder.stack = own_stack
     shared_pid = _dockerd_pid_of_shared_engine()
+    had_docker0 = Path("/sys/class/net/docker0").exists()
     image, cache, source = builder.image_name(), builder.cache(), app(CACHED_LAYER_APP)
     first = builder.build(source, ["layers"], image=image, cache=cache)
     old_pid = private.process.pid if private.process else None
@@ -274,6 +311,7 @@ def test_engine_restarted_between_build_and_rebuild_then_the_rebuild_reuses_the_
     assert second.export.sent_layers == []  # the engine kept the image: nothing re-loaded
     leak_guard.assert_clean(allowed_images=[image])
     assert _dockerd_pid_of_shared_engine() == shared_pid, "the shared engine was restarted"
+    assert Path("/sys/class/net/docker0").exists() or not had_docker0, "the shared engine's bridge was removed"
 
 
 def _dockerd_pid_of_shared_engine() -> int | None:
