@@ -178,7 +178,7 @@ _UNITS |= {"g": 1024**3, "gb": 1024**3, "gib": 1024**3, "t": 1024**4, "tb": 1024
 
 def parse_memory(text: str, what: str = "--memory") -> int:
     """`8g`, `256m`, `512MiB`, `1073741824` -> bytes (binary units, as `docker run --memory`)."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", str(text))
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", str(text), re.ASCII)
     unit = match.group(2).lower() if match else ""
     if match is None or unit not in _UNITS:
         raise EngineError(
@@ -314,8 +314,14 @@ def create_container(
 
 
 def remove_container(container: Container) -> None:
-    with contextlib.suppress(docker.errors.NotFound):
+    """Force-remove; already gone, or being removed by someone else (409), is fine too."""
+    try:
         container.remove(force=True, v=True)
+    except docker.errors.NotFound:
+        pass
+    except docker.errors.APIError as exc:
+        if exc.status_code != 409:
+            raise
 
 
 @contextmanager
@@ -350,7 +356,10 @@ def run(
             status = {"StatusCode": 124} if timed_out else container.wait()
             output = container.logs(stdout=True, stderr=True).decode("utf-8", errors="replace")
             stdout = container.logs(stdout=True, stderr=False).decode("utf-8", errors="replace")
-        except docker.errors.NotFound:
+            container.reload()  # still ours? a container removed under us ends its log and wait early
+        except docker.errors.APIError as exc:
+            if not (isinstance(exc, docker.errors.NotFound) or exc.status_code == 409):  # 409: being removed
+                raise
             raise EngineError(
                 f"the container running {' '.join(command)[:200]!r} in {image} was removed while the harness waited"
                 " for it",

@@ -458,16 +458,30 @@ class _Run:
             )
 
     def _limit_counters(self) -> dict[str, int]:
+        """The cgroup's OOM-kill and fork-refused counts. Read by one process (`head`, which labels
+        each file), since a container at its pids limit may have room for just one; if even that
+        cannot start, the engine's stats tell whether the pids limit is reached."""
         assert self.container is not None
         try:
-            found = exec_in(self.container, ["sh", "-c", _LIMIT_COUNTERS_SCRIPT], user=self._ids)
+            found = exec_in(self.container, ["head", "-n", "50", *_LIMIT_COUNTER_FILES], user=self._ids)
         except docker.errors.APIError:
-            return {}
+            found = None
         counters: dict[str, int] = {}
-        for line in found.output.splitlines():
+        current = ""
+        for line in found.output.splitlines() if found is not None else ():
+            if line.startswith("==> ") and line.endswith(" <=="):
+                current = line[4:-4]
+                continue
             key, _, value = line.partition(" ")
-            if key in ("oom_kill", "pids_max") and value.strip().isdigit():
-                counters[key] = counters.get(key, 0) + int(value)
+            wanted = "oom_kill" if "memory" in current else "max" if "pids" in current else ""
+            if key == wanted and value.strip().isdigit():
+                name = "oom_kill" if wanted == "oom_kill" else "pids_max"
+                counters[name] = counters.get(name, 0) + int(value)
+        if not counters:
+            with contextlib.suppress(Exception):  # no stats either: nothing to tell
+                pids = self.container.stats(stream=False, one_shot=True).get("pids_stats") or {}
+                if pids.get("limit") and pids.get("current", 0) >= pids["limit"]:
+                    counters["pids_max"] = self._limit_events.get("pids_max", 0) + 1
         return counters
 
     def _kill_container(self) -> None:
@@ -801,15 +815,12 @@ def _chown_tree(root: Path, owner: Owner) -> None:
             os.lchown(os.path.join(directory, name), owner.uid, owner.gid)
 
 
-_LIMIT_COUNTERS_SCRIPT = """
-for f in /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control; do
-  [ -r "$f" ] && sed -n 's/^oom_kill /oom_kill /p' "$f"
-done
-for f in /sys/fs/cgroup/pids.events /sys/fs/cgroup/pids/pids.events; do
-  [ -r "$f" ] && sed -n 's/^max /pids_max /p' "$f"
-done
-true
-"""
+_LIMIT_COUNTER_FILES = (  # cgroup v2, then v1 (each container sees its own cgroup there)
+    "/sys/fs/cgroup/memory.events",
+    "/sys/fs/cgroup/pids.events",
+    "/sys/fs/cgroup/memory/memory.oom_control",
+    "/sys/fs/cgroup/pids/pids.events",
+)
 
 
 def _check_layer_names(bp_dir: Path, bp: Buildpack) -> None:
