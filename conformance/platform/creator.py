@@ -826,10 +826,14 @@ _LIMIT_COUNTER_FILES = (  # cgroup v2, then v1 (each container sees its own cgro
 def _check_layer_names(bp_dir: Path, bp: Buildpack) -> None:
     """Every `<layer>.toml` a buildpack left names a layer the host can store (spec.py's rule), checked
     from the directory listing alone, before anything opens a file or makes a path from the name."""
-    try:
-        names = sorted(entry.name for entry in os.scandir(bp_dir))
-    except FileNotFoundError:
+    try:  # the dir itself may be a link the buildpack planted: never list what it points to
+        fd = os.open(bp_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:  # missing, or not a plain directory: reading the layers refuses that clearly
         return
+    try:
+        names = sorted(entry.name for entry in os.scandir(fd))
+    finally:
+        os.close(fd)
     for file_name in names:
         if file_name.endswith(".toml") and file_name[: -len(".toml")] not in spec.RESERVED_LAYER_NAMES:
             spec.check_layer_name(file_name[: -len(".toml")], bp.id)
