@@ -177,18 +177,15 @@ def _add_limit_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _with_limits_env(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+def _export_limits(args: argparse.Namespace) -> None:
     """`bpconform run --memory/--pids-limit`: the suite's builds read the limits from the environment
     (BPCONFORM_BUILD_MEMORY / _PIDS), in this process and in pytest subprocesses alike."""
     from conformance import engine
 
-    def run(args: argparse.Namespace) -> int:
+    if getattr(args, "memory", None) or getattr(args, "pids_limit", None):
         limits = _limits(args)
         os.environ[engine.MEMORY_ENV] = str(limits.memory)
         os.environ[engine.PIDS_ENV] = str(limits.pids)
-        return func(args)
-
-    return run
 
 
 # ------------------------------------------------------------------------------------------------
@@ -273,7 +270,6 @@ def _add_run_command(sub: argparse._SubParsersAction) -> None:
     run = report.add_run_command(sub)
     if isinstance(run, argparse.ArgumentParser):
         _add_limit_options(run)
-        run.set_defaults(func=_with_limits_env(run.get_default("func")))
 
 
 def _number(text: str) -> float:
@@ -294,6 +290,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run_command(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     try:
+        if getattr(args, "command", None) == "run":
+            _export_limits(args)
         return func(args)
     except ConformanceError as exc:
         if os.environ.get("BPCONFORM_DEBUG"):
