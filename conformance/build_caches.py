@@ -24,6 +24,8 @@ from conformance.platform.cache import BuildCache
 
 OWNERS = ".owners"
 _SIBLING_SUFFIXES = (".new", ".old", ".lock")  # staging and lock files beside a cache dir
+_REMOVABLE_SIBLINGS = (".new", ".old")  # not `.lock`: a build may hold it while its image does not exist yet,
+# and a lock file unlinked under a waiting build would let the next build lock a new file beside it
 
 
 @dataclass(frozen=True)
@@ -69,8 +71,8 @@ def find_caches(root: Path | None = None) -> list[TrackedCache]:
 
 
 def remove_cache(cache_path: Path) -> None:
-    """The cache dir, its staging/old siblings and its owner record."""
-    for path in (cache_path, *(cache_path.with_name(cache_path.name + s) for s in _SIBLING_SUFFIXES)):
+    """The cache dir, its staging/old siblings and its owner record (its lock file stays, see above)."""
+    for path in (cache_path, *(cache_path.with_name(cache_path.name + s) for s in _REMOVABLE_SIBLINGS)):
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)
         else:
