@@ -51,7 +51,7 @@ bench: setup
 	$(BIN)/python -m conformance.bench
 
 # Long reliability scenarios (tests/reliability, marked soak): the full suite three times in a row, and
-# the engine restart (only with BPCONFORM_ALLOW_ENGINE_RESTART=1: it stops the shared dockerd).
+# the engine restart runs in `make test` against a private dockerd of its own (never the shared one).
 soak: setup
 	$(BIN)/python -m pytest -q -m soak tests/reliability
 

@@ -70,10 +70,18 @@ def cmd_runtime_build(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from conformance import runtimes, stacks
+    from conformance import engine, runtimes, stacks
+    from conformance.build_caches import tracked_cache
+    from conformance.platform import spec
     from conformance.platform.creator import BuildRequest, create
+    from conformance.platform.export import check_build_target
 
+    spec.check_image_reference(args.image, "--image")  # before anything slow, and before any cache dir
+    timeout = engine.check_timeout(args.timeout, "--timeout")
+    limits = _limits(args)
     stack = stacks.ensure_stack(args.stack, on_output=_progress)
+    check_build_target(args.image, stack.run_image, stack.build_image)
+    cache = tracked_cache(args.image)
     result = create(
         BuildRequest(
             image=args.image,
@@ -85,10 +93,13 @@ def cmd_build(args: argparse.Namespace) -> int:
             user_env=dict(_parse_env(item) for item in args.env),
             env_order="lifecycle-1393" if args.emulate_lifecycle_1393 else "sorted",
             clear_cache=args.clear_cache,
-            timeout=args.timeout,
+            timeout=timeout,
             keep_image=True,
+            cache=cache,
+            limits=limits,
         )
     )
+    tracked_cache(args.image)  # the save replaced the cache dir: record it again, now that the image exists
     print(f"{result.image} {result.image_id}")
     for layer in result.layers:
         flags = ",".join(name for name, on in layer.types.items() if on) or "-"
@@ -105,6 +116,11 @@ def cmd_clean(args: argparse.Namespace) -> int:
 
     report = engine.cleanup(everything=args.all)
     print(f"bpconform clean: {report.summary()}")
+    removed = _clean_build_caches(everything=args.all)
+    if removed:
+        print(f"bpconform clean: removed {len(removed)} build caches of images that no longer exist")
+        for cache in removed:
+            print(f"  {cache.path} ({cache.image or 'untracked'})")
     if memory_base().is_dir():  # work dirs a killed build left in memory
         shutil.rmtree(memory_base(), ignore_errors=True)
         print(f"bpconform clean: removed the in-memory work directory {memory_base()}")
@@ -113,6 +129,63 @@ def cmd_clean(args: argparse.Namespace) -> int:
         shutil.rmtree(root, ignore_errors=True)
         print(f"bpconform clean: removed the cache directory {root}")
     return 0
+
+
+def _clean_build_caches(*, everything: bool):  # -> list[TrackedCache]
+    """`bpconform build` caches whose image is gone (after the engine cleanup above removed the app
+    images the CLI made), or every one with --all."""
+    import docker.errors
+
+    from conformance import build_caches, engine
+
+    def exists(reference: str) -> bool:
+        try:
+            return engine.image_exists(reference)
+        except docker.errors.DockerException:  # cannot tell: keep the cache
+            return True
+
+    def tags() -> set[str]:
+        return {tag for image in engine.ensure_engine().images.list() for tag in image.tags}
+
+    return build_caches.clean_caches(exists, tags, everything=everything)
+
+
+def _limits(args: argparse.Namespace):  # -> engine.ContainerLimits
+    """`--memory` / `--pids-limit`, falling back to BPCONFORM_BUILD_MEMORY / _PIDS and the defaults."""
+    from conformance import engine
+
+    limits = engine.ContainerLimits.from_env()
+    return engine.ContainerLimits(
+        memory=engine.parse_memory(args.memory) if args.memory else limits.memory,
+        pids=engine.parse_pids(args.pids_limit) if args.pids_limit else limits.pids,
+    )
+
+
+def _add_limit_options(parser: argparse.ArgumentParser) -> None:
+    from conformance import engine
+
+    parser.add_argument(
+        "--memory",
+        metavar="SIZE",
+        help=f"memory of each build container, no swap (default {engine.format_memory(engine.DEFAULT_BUILD_MEMORY)};"
+        f" env {engine.MEMORY_ENV})",
+    )
+    parser.add_argument(
+        "--pids-limit",
+        metavar="N",
+        help=f"processes in each build container (default {engine.DEFAULT_BUILD_PIDS}; env {engine.PIDS_ENV})",
+    )
+
+
+def _export_limits(args: argparse.Namespace) -> None:
+    """`bpconform run --memory/--pids-limit`: the suite's builds read the limits from the environment
+    (BPCONFORM_BUILD_MEMORY / _PIDS), in this process and in pytest subprocesses alike."""
+    from conformance import engine
+
+    if getattr(args, "memory", None) or getattr(args, "pids_limit", None):
+        limits = _limits(args)
+        os.environ[engine.MEMORY_ENV] = str(limits.memory)
+        os.environ[engine.PIDS_ENV] = str(limits.pids)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -174,11 +247,14 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--env", action="append", default=[], help="NAME=VALUE for <platform>/env (repeatable)")
     build.add_argument("--emulate-lifecycle-1393", action="store_true", help="pre-0.20.1 build env ordering bug")
     build.add_argument("--clear-cache", action="store_true", help="ignore the build cache")
-    build.add_argument("--timeout", type=float, default=1800.0, help="seconds a buildpack may run")
+    build.add_argument("--timeout", type=_number, default=1800.0, help="seconds a buildpack may run (positive)")
+    _add_limit_options(build)
     build.set_defaults(func=cmd_build)
 
-    clean = sub.add_parser("clean", help="remove what the harness created in the Docker engine")
-    clean.add_argument("--all", action="store_true", help="also the stack images")
+    clean = sub.add_parser(
+        "clean", help="remove what the harness created in the Docker engine, and build caches of removed images"
+    )
+    clean.add_argument("--all", action="store_true", help="also the stack images and every build cache")
     clean.add_argument("--cache", action="store_true", help="also the cache directory (runtimes, wheels, caches)")
     clean.set_defaults(func=cmd_clean)
 
@@ -189,7 +265,15 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_run_command(sub: argparse._SubParsersAction) -> None:
     from conformance import run
 
-    run.add_run_command(sub)
+    _add_limit_options(run.add_run_command(sub))
+
+
+def _number(text: str) -> float:
+    """argparse type: a float, kept as given (validated with a clear message by the command)."""
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -202,6 +286,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run_command(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     try:
+        if getattr(args, "command", None) == "run":
+            _export_limits(args)
         return func(args)
     except ConformanceError as exc:
         if os.environ.get("BPCONFORM_DEBUG"):

@@ -11,7 +11,9 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
+import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -164,6 +166,90 @@ class Mount:
         return str(self.source), {"bind": self.target, "mode": "ro" if self.read_only else "rw"}
 
 
+MEMORY_ENV = "BPCONFORM_BUILD_MEMORY"
+PIDS_ENV = "BPCONFORM_BUILD_PIDS"
+DEFAULT_BUILD_MEMORY = 8 * 1024**3
+DEFAULT_BUILD_PIDS = 4096
+MIN_MEMORY = 64 * 1024**2  # below this not even the build container's own processes start reliably
+MIN_PIDS = 16
+_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024**2, "mb": 1024**2, "mib": 1024**2}
+_UNITS |= {"g": 1024**3, "gb": 1024**3, "gib": 1024**3, "t": 1024**4, "tb": 1024**4, "tib": 1024**4}
+
+
+def parse_memory(text: str, what: str = "--memory") -> int:
+    """`8g`, `256m`, `512MiB`, `1073741824` -> bytes (binary units, as `docker run --memory`)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", str(text), re.ASCII)
+    unit = match.group(2).lower() if match else ""
+    if match is None or unit not in _UNITS:
+        raise EngineError(
+            f"{what} {text!r} is not a memory size",
+            "write a number with an optional unit: 512m, 8g, 8GiB (binary units)",
+        )
+    size = int(float(match.group(1)) * _UNITS[unit])
+    if size < MIN_MEMORY:
+        raise EngineError(f"{what} {text!r} is below the minimum of {MIN_MEMORY // 1024**2} MiB", "give more memory")
+    return size
+
+
+def parse_pids(text: str | int, what: str = "--pids-limit") -> int:
+    try:
+        pids = int(str(text).strip())
+    except ValueError:
+        raise EngineError(f"{what} {text!r} is not a whole number", "write a process count, e.g. 4096") from None
+    if pids < MIN_PIDS:
+        raise EngineError(f"{what} {pids} is below the minimum of {MIN_PIDS}", "allow more processes")
+    return pids
+
+
+def format_memory(size: int) -> str:
+    for unit, factor in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if size >= factor and size % factor == 0:
+            return f"{size // factor} {unit}"
+    return f"{size} bytes"
+
+
+@dataclass(frozen=True)
+class ContainerLimits:
+    """The box an untrusted buildpack runs in: memory, processes, privileges.
+
+    Defaults fit the 2-core, 24 GiB machines we run on with other builds in parallel: 8 GiB of
+    memory and no swap (`memswap == memory`) is several times what a compile-heavy pip install
+    needs (gcc on a large C extension stays under 2 GiB) and leaves two thirds of the machine to
+    the host, which a memory hog would otherwise take down; files a buildpack writes to the work
+    dir in /dev/shm count against it too (tmpfs pages are charged to the writer). 4096 processes
+    are ten times what `make -j` or pip's build isolation start, and end a fork bomb long before
+    the host's process table fills. `BPCONFORM_BUILD_MEMORY` / `BPCONFORM_BUILD_PIDS` (and the CLI's
+    `--memory` / `--pids-limit`) change them.
+    """
+
+    memory: int = DEFAULT_BUILD_MEMORY
+    pids: int = DEFAULT_BUILD_PIDS
+
+    @classmethod
+    def from_env(cls) -> ContainerLimits:
+        memory = os.environ.get(MEMORY_ENV)
+        pids = os.environ.get(PIDS_ENV)
+        return cls(
+            memory=parse_memory(memory, MEMORY_ENV) if memory else DEFAULT_BUILD_MEMORY,
+            pids=parse_pids(pids, PIDS_ENV) if pids else DEFAULT_BUILD_PIDS,
+        )
+
+    def describe(self) -> str:
+        return f"memory {format_memory(self.memory)}, {self.pids} processes"
+
+    def create_options(self, capabilities: Iterable[str] = ()) -> dict[str, Any]:
+        """`containers.create` keyword arguments: the limits, no privilege gain through setuid or
+        file capabilities (`no-new-privileges`), and no capability but `capabilities`."""
+        return {
+            "mem_limit": self.memory,
+            "memswap_limit": self.memory,
+            "pids_limit": self.pids,
+            "security_opt": ["no-new-privileges:true"],
+            "cap_drop": ["ALL"],
+            "cap_add": sorted(capabilities) or None,
+        }
+
+
 @dataclass
 class RunResult:
     exit_code: int
@@ -228,8 +314,14 @@ def create_container(
 
 
 def remove_container(container: Container) -> None:
-    with contextlib.suppress(docker.errors.NotFound):
+    """Force-remove; already gone, or being removed by someone else (409), is fine too."""
+    try:
         container.remove(force=True, v=True)
+    except docker.errors.NotFound:
+        pass
+    except docker.errors.APIError as exc:
+        if exc.status_code != 409:
+            raise
 
 
 @contextmanager
@@ -256,12 +348,42 @@ def run(
     The returned output is read again once the container has exited: a followed log stream can
     end before the last chunk of a short-lived container arrives.
     """
+    if timeout is not None:
+        timeout = check_timeout(timeout)
     with running_container(image, command, **kwargs) as container:
-        timed_out = _stream_until_exit(container, [], on_output, timeout)
-        status = {"StatusCode": 124} if timed_out else container.wait()
-        output = container.logs(stdout=True, stderr=True).decode("utf-8", errors="replace")
-        stdout = container.logs(stdout=True, stderr=False).decode("utf-8", errors="replace")
+        try:
+            timed_out = _stream_until_exit(container, [], on_output, timeout)
+            status = {"StatusCode": 124} if timed_out else container.wait()
+            output = container.logs(stdout=True, stderr=True).decode("utf-8", errors="replace")
+            stdout = container.logs(stdout=True, stderr=False).decode("utf-8", errors="replace")
+            container.reload()  # still ours? a container removed under us ends its log and wait early
+        except docker.errors.APIError as exc:
+            if not (isinstance(exc, docker.errors.NotFound) or exc.status_code == 409):  # 409: being removed
+                raise
+            raise EngineError(
+                f"the container running {' '.join(command)[:200]!r} in {image} was removed while the harness waited"
+                " for it",
+                "something outside the harness removed it (`docker rm -f`, `docker system prune`, another session's"
+                " cleanup); run again",
+            ) from None
         return RunResult(int(status.get("StatusCode", 1)), output, timed_out, stdout)
+
+
+def check_timeout(timeout: float, what: str = "timeout") -> float:
+    """A positive, finite number of seconds; 0, negative, NaN and infinity are refused with a message
+    (0 used to mean no timeout, -1 and NaN to kill at once, infinity broke `threading.Timer`)."""
+    try:
+        seconds = float(timeout)
+    except (TypeError, ValueError):
+        raise EngineError(
+            f"{what} {timeout!r} is not a number of seconds", "give a positive number, e.g. 600"
+        ) from None
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise EngineError(
+            f"{what} {timeout!r} is not a positive, finite number of seconds",
+            "give a positive number of seconds, e.g. 600 (there is no 'no timeout': use a large value)",
+        )
+    return seconds
 
 
 def _stream_until_exit(

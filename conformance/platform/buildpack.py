@@ -16,13 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from conformance.errors import ConformanceError, PlatformError
+from conformance.platform import spec
 from conformance.tomlcompat import load_toml
 
 SUPPORTED_APIS = ("0.10", "0.11", "0.12")
 """Buildpack APIs the embedded platform implements (the lifecycle also accepts 0.7-0.9)."""
 
-_ID_PATTERN = re.compile(r"^[A-Za-z0-9._/-]+$")
-_RESERVED_IDS = ("app", "config")
 _LEGACY_BIONIC_STACK = "io.buildpacks.stacks.bionic"
 
 
@@ -111,7 +110,7 @@ class Buildpack:
     @property
     def escaped_id(self) -> str:
         """The directory name of this buildpack under `/layers` and `/cnb/buildpacks`."""
-        return self.id.replace("/", "_")
+        return spec.escape_id(self.id)
 
     @property
     def is_composite(self) -> bool:
@@ -150,7 +149,8 @@ def load_buildpack(path: Path) -> Buildpack:
         raise PlatformError(f"{descriptor} has no [buildpack] table", "add [buildpack] with id, version and name")
     bp_id = _required_string(info, "id", descriptor)
     version = _required_string(info, "version", descriptor)
-    _check_id(bp_id, descriptor)
+    spec.check_buildpack_id(bp_id, descriptor)  # before either becomes a path or a mount target
+    spec.check_buildpack_version(version, descriptor)
     api = _check_api(data.get("api"), descriptor)
 
     clear_env = info.get("clear-env", False)
@@ -185,14 +185,6 @@ def _required_string(table: dict[str, Any], key: str, descriptor: Path) -> str:
             f'add {key} = "..." under [buildpack] (id like "example/python", version like "1.0.0")',
         )
     return value
-
-
-def _check_id(bp_id: str, descriptor: Path) -> None:
-    if bp_id in _RESERVED_IDS or not _ID_PATTERN.match(bp_id) or ".." in bp_id.split("/"):
-        raise PlatformError(
-            f"{descriptor}: invalid buildpack id {bp_id!r}",
-            'use letters, digits, ".", "-" and "/" only; "app" and "config" are reserved',
-        )
 
 
 def _check_api(api: Any, descriptor: Path) -> str:
@@ -257,6 +249,9 @@ def parse_group_entry(entry: Any, source: Path | str) -> GroupEntry:
     optional = entry.get("optional", False)
     if version is not None and not isinstance(version, str):
         raise PlatformError(f"{source}: version of {entry['id']} must be a string")
+    spec.check_buildpack_id(entry["id"], source)
+    if version:
+        spec.check_buildpack_version(version, source)
     if not isinstance(optional, bool):
         raise PlatformError(f"{source}: optional of {entry['id']} must be true or false")
     return GroupEntry(id=entry["id"], version=version or None, optional=optional)
@@ -319,6 +314,12 @@ class BuildpackRegistry:
                 f"two buildpacks claim {buildpack}: {existing.path} and {buildpack.path}",
                 "give each buildpack directory a distinct id or version",
             )
+        for other in self._by_key.values():  # a/b and a_b would share /layers/a_b
+            if other.id != buildpack.id and other.escaped_id == buildpack.escaped_id:
+                raise PlatformError(
+                    f"buildpacks {other.id} and {buildpack.id} would share the layers directory {buildpack.escaped_id}",
+                    "ids that differ only in '/' versus '_' cannot be built together: rename one",
+                )
         self._by_key[buildpack.key] = buildpack
 
     def __iter__(self):

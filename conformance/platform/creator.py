@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import posixpath
 import re
 import sys
 import threading
@@ -28,18 +30,36 @@ from docker.models.containers import Container
 
 from conformance import __version__
 from conformance.access import PackageAccess
-from conformance.engine import Mount, ensure_engine, exec_in, labels, running_container, shares_host_ids
+from conformance.engine import (
+    ContainerLimits,
+    Mount,
+    check_timeout,
+    ensure_engine,
+    exec_in,
+    format_memory,
+    labels,
+    running_container,
+    shares_host_ids,
+)
 from conformance.errors import PlatformError
 from conformance.paths import discard_tree, no_space_error, work_root
 from conformance.platform import env as cnb_env
 from conformance.platform import launcher as cnb_launcher
-from conformance.platform import planfiles, safefs
+from conformance.platform import planfiles, safefs, spec
 from conformance.platform.appdir import copy_app
 from conformance.platform.archive import LayerTar, Owner, TreeSource, extract_layer_tar, fingerprint, write_layer_tar
 from conformance.platform.buildpack import Buildpack, BuildpackRegistry, GroupEntry, RunTarget, load_buildpack
 from conformance.platform.cache import BuildCache, CachedLayer, CacheIndex
 from conformance.platform.detect import DetectResult, DetectRun, buildpack_plan_from, plan_after_build, resolve_order
-from conformance.platform.export import BaseImage, ExportResult, NewLayer, chain_ids, export_image, image_config
+from conformance.platform.export import (
+    BaseImage,
+    ExportResult,
+    NewLayer,
+    chain_ids,
+    check_build_target,
+    export_image,
+    image_config,
+)
 from conformance.platform.layers import (
     LaunchConfig,
     Layer,
@@ -92,6 +112,7 @@ class BuildRequest:
     on_output: Output | None = None
     keep_image: bool = False  # True: the image outlives this process (CLI builds); tests leave it False
     session_id: str | None = None  # the session the image belongs to, when not this process's
+    limits: ContainerLimits | None = None  # None: the defaults, or BPCONFORM_BUILD_MEMORY / _PIDS
 
 
 @dataclass
@@ -190,6 +211,8 @@ class _Run:
         self.cache = request.cache or BuildCache.for_image(request.image)
         self.previous: BaseImage | None = None  # the last build of the same image name, if any
         self.previous_layers: dict[str, dict[str, Any]] = {}  # its layers per buildpack, from its label
+        self.limits = request.limits or ContainerLimits.from_env()
+        self._limit_events: dict[str, int] = {}  # cgroup counters already blamed on a failure
 
     # -- directories ------------------------------------------------------------------------------
 
@@ -219,6 +242,10 @@ class _Run:
     # -- phases -----------------------------------------------------------------------------------
 
     def execute(self) -> BuildResult:
+        spec.check_image_reference(self.request.image, "image")
+        if self.request.timeout is not None:
+            check_timeout(self.request.timeout)
+        check_build_target(self.request.image, self.stack.run_image, self.stack.build_image)
         buildpacks = [load_buildpack(Path(path).resolve()) for path in self.request.buildpacks]
         if not buildpacks:
             raise PlatformError("no buildpacks given", "pass at least one buildpack directory", BUILD_ERROR)
@@ -234,8 +261,9 @@ class _Run:
             ["sleep", "infinity"],
             kind="build",
             mounts=self._mounts(buildpacks),
-            user="0:0",
+            user="0:0",  # pid 1 (`sleep`) as root: buildpacks, run as the build user, cannot signal it
             network_disabled=self.request.access is not None and self.request.access.mode == "offline",
+            **self.limits.create_options(self._root_capabilities()),
         ) as container:
             self.container = container
             self._own_work_dirs()
@@ -285,10 +313,18 @@ class _Run:
         mounts = [
             Mount(self.workspace, APP_DIR),
             Mount(self.layers_root, LAYERS_DIR),
-            Mount(self.platform_dir, PLATFORM_DIR),
+            Mount(self.platform_dir, PLATFORM_DIR, read_only=True),  # the user's env: no buildpack changes it
             Mount(self.plans_dir, PLANS_DIR),
         ]
-        mounts += [Mount(bp.path, _buildpack_dir(bp), read_only=True) for bp in buildpacks]
+        for bp in buildpacks:  # id and version were validated on load; this stops a bug mounting over /usr
+            target = _buildpack_dir(bp)
+            if posixpath.normpath(target) != target or posixpath.dirname(posixpath.dirname(target)) != BUILDPACKS_DIR:
+                raise PlatformError(
+                    f"refusing to mount buildpack {bp.path} at {target!r}: not a directory of {BUILDPACKS_DIR}",
+                    "the buildpack's id or version makes an unsafe path; fix buildpack.toml",
+                    BUILD_ERROR,
+                )
+            mounts.append(Mount(bp.path, target, read_only=True))
         if self.request.access is not None:
             mounts += self.request.access.mounts()
         if self.request.runtimes_dir is not None:
@@ -296,8 +332,15 @@ class _Run:
         return mounts
 
     def _own_work_dirs(self) -> None:
-        """Give the build user the dirs it writes to."""
-        self._give_to_build_user(self.workspace, self.layers_root, self.platform_dir, self.plans_dir)
+        """Give the build user the dirs it writes to (not the platform dir: it is read-only)."""
+        self._give_to_build_user(self.workspace, self.layers_root, self.plans_dir)
+
+    @staticmethod
+    def _root_capabilities() -> tuple[str, ...]:
+        """The only step run as root in the build container is `chown -R` of the work dirs, and only
+        when the host cannot chown them itself (see `_give_to_build_user`): then it needs CHOWN, and
+        DAC_READ_SEARCH to walk directories a buildpack made unreadable. Otherwise: no capabilities."""
+        return () if shares_host_ids() else ("CHOWN", "DAC_READ_SEARCH")
 
     def _give_to_build_user(self, *host_dirs: Path) -> None:
         """`chown -R` mounted work dirs to the build user: on the host when its ids are the
@@ -306,12 +349,7 @@ class _Run:
             for directory in host_dirs:
                 _chown_tree(directory, self.owner)
             return
-        mounted = {
-            self.workspace: APP_DIR,
-            self.layers_root: LAYERS_DIR,
-            self.platform_dir: PLATFORM_DIR,
-            self.plans_dir: PLANS_DIR,
-        }
+        mounted = {self.workspace: APP_DIR, self.layers_root: LAYERS_DIR, self.plans_dir: PLANS_DIR}
         self._root_exec(["chown", "-R", self._ids, *(mounted[directory] for directory in host_dirs)])
 
     def _root_exec(self, command: list[str]) -> None:
@@ -333,7 +371,9 @@ class _Run:
         assert self.container is not None
         key = (self.container.attrs["Image"], self.owner.uid)
         if key not in _BUILD_USER_HOMES:
-            found = exec_in(self.container, ["sh", "-c", 'getent passwd "$0" | cut -d: -f6', str(self.owner.uid)])
+            found = exec_in(
+                self.container, ["sh", "-c", 'getent passwd "$0" | cut -d: -f6', str(self.owner.uid)], user=self._ids
+            )
             _BUILD_USER_HOMES[key] = found.output.strip() or "/home/cnb"
         return _BUILD_USER_HOMES[key]
 
@@ -375,6 +415,8 @@ class _Run:
                 "look at the output above for where it hung; raise the timeout if the work is legitimately slow",
                 exit_code,
             )
+        if result is not None and result.exit_code not in (0, 100):
+            self._raise_if_limit_hit(what, exit_code)
         if result is None or self._container_was_stopped(result.exit_code):
             raise PlatformError(
                 f"the build container was stopped from outside while {what} ran",
@@ -400,6 +442,61 @@ class _Run:
         except requests.exceptions.RequestException:  # wait() timed out: the container is alive
             return False
         return self.container.status != "running"
+
+    def _raise_if_limit_hit(self, what: str, exit_code: int) -> None:
+        """Tell a buildpack that hit the container's memory or process limit from one that failed.
+
+        The kernel counts both in the container's cgroup (cgroup v2 `memory.events` `oom_kill` and
+        `pids.events` `max`; v1 `memory.oom_control` and `pids/pids.events`); the engine itself does
+        not flag an OOM kill of an exec'd process (only of pid 1). Counts already blamed on an
+        earlier failure (an optional buildpack's detect) are not blamed again.
+        """
+        counters = self._limit_counters()
+        fresh = {key: count - self._limit_events.get(key, 0) for key, count in counters.items()}
+        self._limit_events.update(counters)
+        if fresh.get("oom_kill", 0) > 0:
+            raise PlatformError(
+                f"{what} ran out of memory: the kernel killed it at the build container's limit of"
+                f" {format_memory(self.limits.memory)} (no swap)",
+                "give the build more memory with --memory (bpconform build/run) or BPCONFORM_BUILD_MEMORY,"
+                " e.g. --memory 16g; or make the buildpack use less",
+                exit_code,
+            )
+        if fresh.get("pids_max", 0) > 0:
+            raise PlatformError(
+                f"{what} hit the build container's limit of {self.limits.pids} processes (fork failed"
+                f" {fresh['pids_max']} times)",
+                "raise it with --pids-limit (bpconform build/run) or BPCONFORM_BUILD_PIDS if the work is legitimate;"
+                " otherwise the buildpack starts processes without bound",
+                exit_code,
+            )
+
+    def _limit_counters(self) -> dict[str, int]:
+        """The cgroup's OOM-kill and fork-refused counts. Read by one process (`head`, which labels
+        each file), since a container at its pids limit may have room for just one; if even that
+        cannot start, the engine's stats tell whether the pids limit is reached."""
+        assert self.container is not None
+        try:
+            found = exec_in(self.container, ["head", "-n", "50", *_LIMIT_COUNTER_FILES], user=self._ids)
+        except docker.errors.APIError:
+            found = None
+        counters: dict[str, int] = {}
+        current = ""
+        for line in found.output.splitlines() if found is not None else ():
+            if line.startswith("==> ") and line.endswith(" <=="):
+                current = line[4:-4]
+                continue
+            key, _, value = line.partition(" ")
+            wanted = "oom_kill" if "memory" in current else "max" if "pids" in current else ""
+            if key == wanted and value.strip().isdigit():
+                name = "oom_kill" if wanted == "oom_kill" else "pids_max"
+                counters[name] = counters.get(name, 0) + int(value)
+        if not counters:
+            with contextlib.suppress(Exception):  # no stats either: nothing to tell
+                pids = self.container.stats(stream=False, one_shot=True).get("pids_stats") or {}
+                if pids.get("limit") and pids.get("current", 0) >= pids["limit"]:
+                    counters["pids_max"] = self._limit_events.get("pids_max", 0) + 1
+        return counters
 
     def _kill_container(self) -> None:
         if self.container is not None:
@@ -543,6 +640,7 @@ class _Run:
                     BUILD_FAILED,
                 )
             bp_dir = self.layers_root / bp.escaped_id
+            _check_layer_names(bp_dir, bp)
             layers = read_layers(bp_dir, bp.id, bp.api)
             launch = read_launch_toml(bp_dir / "launch.toml", bp.api, bp.id)
             unmet = set(read_build_toml(bp_dir / "build.toml", bp_plan["entries"]))
@@ -735,6 +833,30 @@ def _chown_tree(root: Path, owner: Owner) -> None:
     """`chown -hR` without following links and at any depth (the layers dir is chowned after
     detect ran, when a link there could have redirected a path-based walk to host files)."""
     safefs.chown_tree(root, owner.uid, owner.gid)
+
+
+_LIMIT_COUNTER_FILES = (  # cgroup v2, then v1 (each container sees its own cgroup there)
+    "/sys/fs/cgroup/memory.events",
+    "/sys/fs/cgroup/pids.events",
+    "/sys/fs/cgroup/memory/memory.oom_control",
+    "/sys/fs/cgroup/pids/pids.events",
+)
+
+
+def _check_layer_names(bp_dir: Path, bp: Buildpack) -> None:
+    """Every `<layer>.toml` a buildpack left names a layer the host can store (spec.py's rule), checked
+    from the directory listing alone, before anything opens a file or makes a path from the name."""
+    try:  # the dir itself may be a link the buildpack planted: never list what it points to
+        fd = os.open(bp_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:  # missing, or not a plain directory: reading the layers refuses that clearly
+        return
+    try:
+        names = sorted(entry.name for entry in os.scandir(fd))
+    finally:
+        os.close(fd)
+    for file_name in names:
+        if file_name.endswith(".toml") and file_name[: -len(".toml")] not in spec.RESERVED_LAYER_NAMES:
+            spec.check_layer_name(file_name[: -len(".toml")], bp.id)
 
 
 def _buildpack_dir(bp: Buildpack) -> str:

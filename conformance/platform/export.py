@@ -9,6 +9,7 @@ layer it already has, so an unchanged layer is neither re-tarred nor re-loaded.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
@@ -21,7 +22,7 @@ from typing import Any
 
 import docker.errors
 
-from conformance.engine import ensure_engine
+from conformance.engine import KIND, MANAGED, PERSISTENT_KINDS, ensure_engine
 from conformance.errors import PlatformError
 from conformance.platform.archive import NORMALIZED_MTIME
 
@@ -80,6 +81,37 @@ class ExportResult:
     sent_layers: list[str] = field(default_factory=list)
     skipped_layers: list[str] = field(default_factory=list)
     sent_bytes: int = 0
+
+
+def check_build_target(reference: str, *stack_images: str) -> None:
+    """Refuse to write the app image over a stack image: a run or build image replaced by an app
+    image makes every later build stack layers on layers, and `bpconform clean` would then delete
+    the "stack". Compared by name (with `:latest` filled in) and by what the name points to now."""
+    target = with_tag(reference)
+    protected = {with_tag(image) for image in stack_images}
+    if target in protected:
+        raise PlatformError(
+            f"the image to build, {reference}, is one of the stack's images ({', '.join(sorted(protected))})",
+            "name the app image something else (e.g. --image my-app); a build never replaces a stack image",
+        )
+    try:
+        existing = ensure_engine().images.get(target)
+    except docker.errors.ImageNotFound:
+        return
+    except docker.errors.APIError:  # cannot tell: the export will fail clearly if the engine is unwell
+        return
+    existing_labels = (existing.attrs.get("Config") or {}).get("Labels") or {}
+    stack_ids = set()
+    for image in stack_images:
+        with contextlib.suppress(docker.errors.DockerException):
+            stack_ids.add(ensure_engine().images.get(image).id)
+    if existing.id in stack_ids or (
+        existing_labels.get(MANAGED) == "true" and existing_labels.get(KIND) in PERSISTENT_KINDS
+    ):
+        raise PlatformError(
+            f"the image to build, {reference}, is a stack image (the harness keeps it as a base image)",
+            "name the app image something else (e.g. --image my-app); a build never replaces a stack image",
+        )
 
 
 def chain_ids(diff_ids: list[str] | tuple[str, ...]) -> list[str]:
@@ -152,12 +184,50 @@ def export_image(
     known = known_chains | set(chain_ids(base.diff_ids))
     result = ExportResult(image_id=image_id, reference=reference)
 
+    scratch = _Scratch()
+    try:
+        _send_and_load(reference, base, layers, config_bytes, image_id, chains, known, previous_image, scratch, result)
+    finally:
+        scratch.remove()  # a `docker save` of the previous image is as big as the image: never leave it
+    return result
+
+
+class _Scratch:
+    """A temp dir made only when a reused layer must be pulled out of the previous image."""
+
+    def __init__(self) -> None:
+        self.path: Path | None = None
+
+    def get(self) -> Path:
+        if self.path is None:
+            self.path = Path(tempfile.mkdtemp(prefix="bpconform-save-"))
+        return self.path
+
+    def remove(self) -> None:
+        if self.path is not None:
+            shutil.rmtree(self.path, ignore_errors=True)
+            self.path = None
+
+
+def _send_and_load(
+    reference: str,
+    base: BaseImage,
+    layers: list[NewLayer],
+    config_bytes: bytes,
+    image_id: str,
+    chains: list[str],
+    known: set[str],
+    previous_image: str | None,
+    scratch: _Scratch,
+    result: ExportResult,
+) -> None:
+    all_diff_ids = [*base.diff_ids, *(layer.diff_id for layer in layers)]
     to_send: list[tuple[str, Path]] = []
     for index, layer in enumerate(layers, start=len(base.diff_ids)):
         if chains[index] in known:
             result.skipped_layers.append(layer.diff_id)
             continue
-        tar = layer.tar or _layer_from_image(previous_image, layer)
+        tar = layer.tar or _layer_from_image(previous_image, layer, scratch.get() / f"reused-{index}")
         to_send.append((_layer_member(layer.diff_id), tar))
         result.sent_layers.append(layer.diff_id)
         result.sent_bytes += tar.stat().st_size
@@ -189,10 +259,9 @@ def export_image(
             "the engine rewrote the image config; this engine may not support `docker load` of this archive",
             EXPORT_ERROR,
         )
-    return result
 
 
-def _layer_from_image(reference: str | None, layer: NewLayer) -> Path:
+def _layer_from_image(reference: str | None, layer: NewLayer, scratch: Path) -> Path:
     """Pull one layer's tar out of an image in the engine (`docker save`; slow, so a last resort)."""
     if reference is None:
         raise PlatformError(
@@ -200,7 +269,7 @@ def _layer_from_image(reference: str | None, layer: NewLayer) -> Path:
             "the buildpack reused a layer that no previous image holds; rebuild with a cleared cache",
             EXPORT_ERROR,
         )
-    scratch = Path(tempfile.mkdtemp(prefix="bpconform-save-"))
+    scratch.mkdir()
     saved = scratch / "image.tar"
     with saved.open("wb") as handle:
         for chunk in ensure_engine().images.get(reference).save(named=False):

@@ -1,8 +1,9 @@
 """Fixtures for the reliability corpus: bad inputs and faults must end in clear errors and leak nothing.
 
-Every scenario runs inside a `LeakGuard`: an inventory of what this test session owns in the Docker
-engine (containers, volumes, images carrying our session label) and of the platform's work dirs,
-taken before and after. Builds use a *private* work root (the creator's `work_root()` is
+Every scenario runs inside a `LeakGuard` (tests/leaks.py, shared with tests/security): an inventory of
+what this test session owns in the Docker engine (containers, volumes, images carrying our session
+label), of the platform's work dirs and of the harness's scratch dirs in the temp dir, taken before
+and after. Builds use a *private* work root (the creator's `work_root()` is
 redirected to the test's tmp dir), so a leftover work dir is attributable to the scenario even
 while other sessions build in the same cache. `engine.count_managed()` is global (other sessions
 share the engine), so its delta is recorded and summed into the terminal summary, not asserted.
@@ -13,20 +14,19 @@ The fixture buildpacks and the `Builder` are the platform self-tests' (tests/pla
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import sys
+import tempfile
 import uuid
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from leaks import Inventory, LeakGuard, Leaks, take_inventory  # noqa: F401 (re-exported: tests import them here)
 from platform_integration.conftest import Builder, app, builder, stack, write_app  # noqa: F401 (fixtures)
 
-from conformance import engine
-from conformance.engine import SESSION, SESSION_ID, ensure_engine
 from conformance.errors import ConformanceError
 from conformance.paths import REPO_ROOT, WORK_DIR_ENV, cache_root
 from conformance.platform import creator
@@ -44,77 +44,6 @@ def pytest_configure(config: pytest.Config) -> None:
 # ------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Inventory:
-    """What one session owns right now, plus the global managed counts for context."""
-
-    containers: frozenset[str]
-    volumes: frozenset[str]
-    images: frozenset[str]  # image ids
-    work_dirs: frozenset[str]
-    managed: dict[str, int]
-
-
-def take_inventory(work_root: Path | None, session: str = SESSION_ID) -> Inventory:
-    client = ensure_engine()
-    filters = {"label": [f"{SESSION}={session}"]}
-    return Inventory(
-        containers=frozenset(c.id for c in client.containers.list(all=True, filters=filters)),
-        volumes=frozenset(v.name for v in client.volumes.list(filters=filters)),
-        images=frozenset(i.id for i in client.images.list(filters=filters)),
-        work_dirs=frozenset(p.name for p in work_root.iterdir()) if work_root and work_root.is_dir() else frozenset(),
-        managed=engine.count_managed(client),
-    )
-
-
-@dataclass
-class Leaks:
-    containers: list[str] = field(default_factory=list)
-    volumes: list[str] = field(default_factory=list)
-    images: list[str] = field(default_factory=list)
-    work_dirs: list[str] = field(default_factory=list)
-    managed_delta: dict[str, int] = field(default_factory=dict)  # global: informative only
-
-    @property
-    def total(self) -> int:
-        return len(self.containers) + len(self.volumes) + len(self.images) + len(self.work_dirs)
-
-
-def _image_ids(references: Iterable[str]) -> set[str]:
-    ids = set()
-    for reference in references:
-        with contextlib.suppress(Exception):  # not built: nothing to allow
-            ids.add(ensure_engine().images.get(reference).id)
-    return ids
-
-
-class LeakGuard:
-    """Before/after inventory of one scenario; `assert_clean` fails on anything it left behind."""
-
-    def __init__(self, work_root: Path | None, session: str = SESSION_ID) -> None:
-        self.work_root = work_root
-        self.session = session
-        self.before = take_inventory(work_root, session)
-        self.checked: Leaks | None = None
-
-    def leaks(self, allowed_images: Iterable[str] = ()) -> Leaks:
-        after = take_inventory(self.work_root, self.session)
-        allowed = _image_ids(allowed_images)
-        return Leaks(
-            containers=sorted(after.containers - self.before.containers),
-            volumes=sorted(after.volumes - self.before.volumes),
-            images=sorted(after.images - self.before.images - allowed),
-            work_dirs=sorted(after.work_dirs - self.before.work_dirs),
-            managed_delta={k: after.managed.get(k, 0) - self.before.managed.get(k, 0) for k in after.managed},
-        )
-
-    def assert_clean(self, allowed_images: Iterable[str] = ()) -> Leaks:
-        found = self.leaks(allowed_images)
-        self.checked = found
-        assert found.total == 0, f"leaked resources: {found}"
-        return found
-
-
 @pytest.fixture
 def work_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private root for the creator's per-build work dirs (everything else stays in the shared cache)."""
@@ -125,8 +54,21 @@ def work_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def leak_guard(work_root: Path, request: pytest.FixtureRequest, record_property) -> Iterator[LeakGuard]:
-    guard = LeakGuard(work_root)
+def scratch_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private temp dir for the harness's scratch (`tempfile`, and TMPDIR for CLI subprocesses), so a
+    scratch dir left behind is attributable to the scenario while other sessions use /tmp."""
+    root = tmp_path / "scratch"
+    root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(root))
+    monkeypatch.setenv("TMPDIR", str(root))
+    return root
+
+
+@pytest.fixture
+def leak_guard(
+    work_root: Path, scratch_root: Path, request: pytest.FixtureRequest, record_property
+) -> Iterator[LeakGuard]:
+    guard = LeakGuard(work_root, scratch_root=scratch_root)
     yield guard
     if guard.checked is not None:
         record_property("leaks", guard.checked.total)
@@ -184,15 +126,20 @@ class CliRun:
         return self.stdout + self.stderr
 
 
+PRIVATE_CACHE_ENTRIES = ("work", "build-caches")
+
+
 def private_cache_root(tmp_path: Path) -> Path:
-    """A cache root that shares the real one's contents (symlinks) but has its own `work/`."""
+    """A cache root that shares the real one's contents (symlinks) but has its own `work/` and
+    `build-caches/` (a CLI build's cache is then the scenario's, and counted as its leak)."""
     root = tmp_path / "cache-root"
     root.mkdir(exist_ok=True)
     real = cache_root()
     for entry in real.iterdir():
-        if entry.name != "work" and not (root / entry.name).exists():
+        if entry.name not in PRIVATE_CACHE_ENTRIES and not (root / entry.name).exists():
             (root / entry.name).symlink_to(entry)
-    (root / "work").mkdir(exist_ok=True)
+    for name in PRIVATE_CACHE_ENTRIES:
+        (root / name).mkdir(exist_ok=True)
     return root
 
 

@@ -6,13 +6,22 @@ a cache tar with the wrong digest (tests/platform_integration/test_cache.py).
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
+import random
+import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import docker
 import pytest
 from platform_integration.conftest import records
 
@@ -21,8 +30,9 @@ from conformance.engine import KIND, SESSION, SESSION_ID, ensure_engine
 from conformance.errors import PlatformError
 from conformance.platform.cache import INDEX_NAME
 from conformance.platform.creator import BuildResult, create
+from conformance.stacks import Stack
 
-from .conftest import assert_clear_error
+from .conftest import LeakGuard, assert_clear_error
 
 CACHED_LAYER_APP = {
     "layers.build.sh": """
@@ -139,44 +149,174 @@ def test_wrong_shape_cache_index_means_an_empty_cache_and_the_build_still_works(
 # ------------------------------------------------------------------------------------------------
 # The engine restarted between a build and a rebuild
 # ------------------------------------------------------------------------------------------------
+#
+# Stopping an engine stops every container in it, so this scenario never touches the shared engine
+# (other sessions build in it): it brings up a dockerd of its own, with its own socket, data root,
+# exec root (and so its own containerd), pidfile and bridge, no iptables or sysctl changes, points
+# the harness at it through DOCKER_HOST, and restarts *that* one.
+#
+# Not `--bridge=none`: a dockerd started with it deletes the host's `docker0` interface
+# (moby daemon_unix.go, `removeDefaultBridgeInterface`), which cuts the shared engine's containers
+# off the network. The private engine gets a bridge interface of its own, deleted at the end.
 
-RESTART_VARIABLE = "BPCONFORM_ALLOW_ENGINE_RESTART"
+
+def _free_subnet() -> str:
+    """A /24 in 10.213.0.0/16 that no interface of the host uses."""
+    used = subprocess.run(["ip", "-4", "-o", "addr"], capture_output=True, text=True, check=True).stdout
+    for third in random.sample(range(1, 255), 254):
+        if f" 10.213.{third}." not in used:
+            return f"10.213.{third}.1/24"
+    raise RuntimeError("no free 10.213.x.0/24 subnet for the private engine's bridge")
 
 
-def _dockerd_pid() -> int | None:
-    found = subprocess.run(["pidof", "dockerd"], capture_output=True, text=True)
-    pids = found.stdout.split()
-    return int(pids[0]) if len(pids) == 1 else None
+@dataclass
+class PrivateEngine:
+    root: Path
+    process: subprocess.Popen | None = None
+    bridge: str = field(default_factory=lambda: f"bpcd{uuid.uuid4().hex[:8]}")  # at most 15 characters
+    bridge_made: bool = False
+
+    def make_bridge(self) -> None:
+        subnet = _free_subnet()
+        for step, argv in enumerate(
+            (
+                ["ip", "link", "add", "name", self.bridge, "type", "bridge"],
+                ["ip", "addr", "add", subnet, "dev", self.bridge],
+                ["ip", "link", "set", self.bridge, "up"],
+            )
+        ):
+            done = subprocess.run(argv, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise RuntimeError(f"`{' '.join(argv)}` failed: {done.stderr.strip()}")
+            self.bridge_made = self.bridge_made or step == 0
+
+    @property
+    def socket(self) -> Path:
+        return self.root / "docker.sock"
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket}"
+
+    def argv(self) -> list[str]:
+        return [
+            "dockerd",
+            f"--host={self.url}",
+            f"--data-root={self.root / 'data'}",
+            f"--exec-root={self.root / 'exec'}",
+            f"--pidfile={self.root / 'dockerd.pid'}",
+            f"--config-file={self.root / 'daemon.json'}",  # not /etc/docker/daemon.json, whatever it says
+            f"--bridge={self.bridge}",  # its own; never --bridge=none (see above)
+            "--iptables=false",
+            "--ip-masq=false",
+            "--ip-forward=false",
+        ]
+
+    def start(self, timeout: float = 60) -> docker.DockerClient:
+        if not self.bridge_made:
+            self.make_bridge()
+        (self.root / "daemon.json").write_text("{}\n")
+        with (self.root / "dockerd.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                self.argv(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"dockerd exited with {self.process.returncode}: {self.log_tail()}")
+            with contextlib.suppress(Exception):  # not listening yet
+                client = docker.DockerClient(base_url=self.url, timeout=120)
+                client.ping()
+                return client
+            time.sleep(0.3)
+        raise RuntimeError(f"dockerd did not answer within {timeout:.0f}s: {self.log_tail()}")
+
+    def stop(self, timeout: float = 60) -> None:
+        """SIGTERM to *our* dockerd (its pid from our Popen, never looked up by name)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+
+    def log_tail(self) -> str:
+        with contextlib.suppress(OSError):
+            return (self.root / "dockerd.log").read_text(errors="replace")[-1500:]
+        return ""
+
+    def destroy(self) -> None:
+        self.stop()
+        mounts = subprocess.run(["findmnt", "-rn", "-o", "TARGET"], capture_output=True, text=True).stdout.split()
+        for target in sorted((m for m in mounts if m.startswith(str(self.root) + "/")), reverse=True):
+            subprocess.run(["umount", "-l", target], check=False, capture_output=True)
+        shutil.rmtree(self.root, ignore_errors=True)
+        if self.bridge_made:  # ours only, by its exact name
+            subprocess.run(["ip", "link", "delete", self.bridge, "type", "bridge"], check=False, capture_output=True)
 
 
-def _stop_dockerd(pid: int, timeout: float = 60) -> None:
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while Path(f"/proc/{pid}").exists():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"dockerd {pid} did not stop within {timeout:.0f}s")
-        time.sleep(0.5)
+@pytest.fixture
+def private_engine(stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[PrivateEngine, Stack]]:
+    """A dockerd of this test's own, made current for the harness (DOCKER_HOST, `engine._client`),
+    holding the stack's run image (used as build image too: one 80 MB image to copy, not 460 MB).
+    Skips, with the reason, where a second dockerd cannot run (not root, no dockerd binary)."""
+    if os.geteuid() != 0 or shutil.which("dockerd") is None or shutil.which("ip") is None:
+        pytest.skip("a private dockerd needs root, the dockerd binary and `ip` (for its own bridge)")
+    shared_client = ensure_engine()
+    # a short path: the socket path must stay under the 108-byte limit of unix sockets
+    private = PrivateEngine(Path(tempfile.mkdtemp(prefix="bpcd-", dir="/tmp")))
+    try:
+        try:
+            client = private.start()
+        except RuntimeError as exc:
+            pytest.skip(f"a private dockerd cannot start here: {exc}")
+        image = shared_client.images.get(stack.run_image)
+        client.images.load(b"".join(image.save(named=True)))
+        monkeypatch.setenv("DOCKER_HOST", private.url)
+        monkeypatch.setattr(engine, "_client", None)
+        assert engine.ensure_engine().info()["DockerRootDir"] == str(private.root / "data")
+        own_stack = dataclasses.replace(
+            stack, build_image=stack.run_image, build_uid=stack.run_uid, build_gid=stack.run_gid
+        )
+        yield private, own_stack
+    finally:
+        engine._client = shared_client  # monkeypatch restores it too; the private client must not outlive us
+        private.destroy()
 
 
 @pytest.mark.docker
-def test_engine_restarted_between_build_and_rebuild_then_the_rebuild_reuses_the_cache(builder, app, leak_guard) -> None:
-    """Runs where stopping the engine disturbs nobody: a dockerd the harness started itself (as on
-    CI), or anywhere with BPCONFORM_ALLOW_ENGINE_RESTART=1."""
-    pid = _dockerd_pid()
-    if pid is None:
-        pytest.skip("no single local dockerd process to restart (remote engine or several daemons)")
-    if not engine.started_by_us(pid) and os.environ.get(RESTART_VARIABLE) != "1":
-        pytest.skip(f"stops a Docker engine the harness did not start; set {RESTART_VARIABLE}=1 to allow it")
+def test_engine_restarted_between_build_and_rebuild_then_the_rebuild_reuses_the_cache(
+    private_engine, builder, app, work_root, scratch_root
+) -> None:
+    """The shared engine is never stopped: the one restarted is the test's own (see `private_engine`)."""
+    private, own_stack = private_engine
+    leak_guard = LeakGuard(work_root, scratch_root=scratch_root)  # an inventory of the private engine
+    builder.stack = own_stack
+    shared_pid = _dockerd_pid_of_shared_engine()
+    had_docker0 = Path("/sys/class/net/docker0").exists()
     image, cache, source = builder.image_name(), builder.cache(), app(CACHED_LAYER_APP)
     first = builder.build(source, ["layers"], image=image, cache=cache)
-    _stop_dockerd(pid)
+    old_pid = private.process.pid if private.process else None
+    private.stop()
 
-    engine._client = None  # forget the dead connection for good, as a new process would; later tests reconnect
-    engine.ensure_engine()  # starts dockerd again (root, local engine)
-    assert _dockerd_pid() not in (None, pid)
+    engine._client = None  # forget the dead connection for good, as a new process would
+    private.start()
+    assert private.process is not None and private.process.pid != old_pid
     second = builder.build(source, ["layers"], image=image, cache=cache)
 
     assert records(second.output, "layers")["file:deps/data.txt"] == ["cached-content"]
     assert second.layers[0].diff_id == first.layers[0].diff_id
     assert second.export.sent_layers == []  # the engine kept the image: nothing re-loaded
     leak_guard.assert_clean(allowed_images=[image])
+    assert _dockerd_pid_of_shared_engine() == shared_pid, "the shared engine was restarted"
+    assert Path("/sys/class/net/docker0").exists() or not had_docker0, "the shared engine's bridge was removed"
+
+
+def _dockerd_pid_of_shared_engine() -> int | None:
+    """The shared dockerd's pid from its default pidfile (read only; None where there is none)."""
+    with contextlib.suppress(OSError, ValueError):
+        pid = int(Path("/var/run/docker.pid").read_text().strip())
+        return pid if Path(f"/proc/{pid}").exists() else None
+    return None
