@@ -73,7 +73,11 @@ def take_inventory(
     trash = work_root.with_name(work_root.name + "-trash") if work_root else None
     work = _names(work_root) | {f"trash/{name}" for name in _names(trash)}
     scratch = _names(scratch_root) if scratch_root else _names(Path(tempfile.gettempdir()), SCRATCH_PREFIX)
-    caches = _names((cache_root or paths.cache_root()) / "build-caches") - set(_CACHE_SIDE_ENTRIES)
+    caches = {
+        name
+        for name in _names((cache_root or paths.cache_root()) / "build-caches") - set(_CACHE_SIDE_ENTRIES)
+        if not name.endswith(".lock")  # kept on purpose: unlinking a lock another build holds splits it in two
+    }
     return Inventory(
         containers=frozenset(c["Id"] for c in client.api.containers(all=True, filters=filters)),
         volumes=frozenset(v.name for v in client.volumes.list(filters=filters)),

@@ -37,9 +37,13 @@ from conformance.errors import PlatformError
 BUILD_ERROR = 52
 
 MAX_NAME_BYTES = 120
-"""Longest id (escaped) and layer name, in UTF-8 bytes. The host stores names made of both, the
-longest being a layer tar `<escaped id>-<layer>.tar` (2 * 120 + 5 = 245 bytes); Linux file systems
-stop at 255 bytes per name (NAME_MAX), and a 250-byte layer name would fail half-way through a build."""
+"""Longest id (escaped), in UTF-8 bytes: it names directories on the host and in the image."""
+
+MAX_LAYER_NAME_BYTES = 255 - len(".toml")
+"""Longest layer name, in UTF-8 bytes. The lifecycle sets no limit; the file system does: a layer
+exists only through `<layer>.toml`, and Linux stops at 255 bytes per name (NAME_MAX). The host never
+names a file after a layer (layer tars are named by uuid or digest), so every name a buildpack can
+create is storable."""
 
 MAX_VERSION_LENGTH = 64
 
@@ -93,11 +97,8 @@ def layer_name_problem(name: object) -> str | None:
         return "a layer name is one file name: no '/', no control characters (newline, tab, NUL)"
     if name in RESERVED_LAYER_NAMES:
         return f"{', '.join(sorted(RESERVED_LAYER_NAMES))} are reserved (build.toml, launch.toml, store.toml)"
-    if _too_long(name):
-        return (
-            f"a layer name may be at most {MAX_NAME_BYTES} bytes long (the host stores <buildpack>-<layer>.tar"
-            " and file names stop at 255 bytes)"
-        )
+    if _too_long(name, MAX_LAYER_NAME_BYTES):
+        return f"a layer name may be at most {MAX_LAYER_NAME_BYTES} bytes long (<layer>.toml must fit in 255 bytes)"
     return None
 
 
@@ -214,6 +215,7 @@ __all__ = [
     "BUILDPACK_VERSION",
     "IMAGE_REFERENCE",
     "LAYER_NAME",
+    "MAX_LAYER_NAME_BYTES",
     "MAX_NAME_BYTES",
     "PROCESS_TYPE",
     "RESERVED_BUILDPACK_IDS",

@@ -85,8 +85,8 @@ def test_good_layer_names_pass(name: str) -> None:
         ("build", "reserved"),
         ("launch", "reserved"),
         ("store", "reserved"),
-        ("x" * 121, "at most 120 bytes"),
-        ("é" * 61, "at most 120 bytes"),  # 122 bytes in UTF-8: the limit is bytes, not characters
+        ("x" * 251, "at most 250 bytes"),
+        ("é" * 126, "at most 250 bytes"),  # 252 bytes in UTF-8: the limit is bytes, not characters
     ],
 )
 def test_bad_layer_names_are_refused(name: str, why: str) -> None:

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pytest
 from platform_integration.conftest import Builder, builder, stack  # noqa: F401 (fixtures)
-from reliability.conftest import LeakGuard, assert_clear_error, leak_guard, work_root  # noqa: F401 (fixtures)
+from reliability.conftest import LeakGuard, assert_clear_error, leak_guard, scratch_root, work_root  # noqa: F401 (fixtures)
 
 from conformance.access import PackageAccess
 from conformance.engine import ensure_engine

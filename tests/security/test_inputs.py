@@ -63,12 +63,13 @@ def test_a_version_that_climbs_out_of_the_buildpacks_dir_is_refused_before_any_m
 
 @pytest.mark.parametrize(
     ("name", "rule"),
-    [(".", "path steps"), ("..", "path steps"), ("x" * 250, "at most 120 bytes")],
-    ids=["dot", "dotdot", "250-chars"],
+    [(".", "path steps"), ("..", "path steps")],
+    ids=["dot", "dotdot"],
 )
 def test_layer_names_the_host_cannot_use_are_refused_cleanly(box: Box, name: str, rule: str) -> None:
     """`..toml` named the buildpack's own layers dir, `...toml` the whole /layers root (tarred as one
-    layer); a 250-character name failed half-way with `File name too long`."""
+    layer). (A 250-character name, which once failed half-way with `File name too long`, now builds:
+    tests/security/test_links.py.)"""
     bad = hostile_buildpack(
         box.tmp_path,
         f"""

@@ -288,7 +288,7 @@ def test_a_layer_named_dot_or_dot_dot_is_refused(attack, toml_name) -> None:
     outcome = attack.build([bp])
 
     assert outcome.error is not None
-    attack.check("hostile/a", "layer named")
+    attack.check("hostile/a", "invalid layer name")
 
 
 def test_a_250_character_layer_name_builds(attack) -> None:
