@@ -34,6 +34,7 @@ import json
 import os
 import re
 import stat
+import tarfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -133,10 +134,25 @@ def read_cache(root: Path) -> CacheView:
         for name in layers:
             if not _SAFE_LAYER_NAME.fullmatch(name):  # the index is ours, but never build a path from junk
                 continue
-            info = _lstat(cache.tar_path(_escape_id(bp_id), name))
-            if info is not None and stat.S_ISREG(info.st_mode):
-                sizes[(bp_id, name)] = info.st_size
+            size = tar_content_size(cache.tar_path(_escape_id(bp_id), name))
+            if size is not None:
+                sizes[(bp_id, name)] = size
     return CacheView(root, index, sizes)
+
+
+def tar_content_size(path: Path) -> int | None:
+    """The bytes of content in a layer tar (regular files, and symlinks by target length), the way the
+    engine sizes an image layer (`docker history`), so cached and image layers compare; None if unreadable.
+    Only the headers are read (the archive is seekable), nothing is extracted."""
+    if not _is_regular_file(path):
+        return None
+    try:
+        with tarfile.open(path, "r:") as archive:
+            return sum(
+                member.size if member.isreg() else len(member.linkname) if member.issym() else 0 for member in archive
+            )
+    except (OSError, tarfile.TarError):
+        return None
 
 
 def default_cache_roots(reference: str) -> list[Path]:
@@ -542,12 +558,13 @@ def _cache_lines(inspection: Inspection) -> list[str]:
     if cache is None:
         return []
     if cache.status == "found":
-        if any(not layer.in_image for layer in inspection.layers):
-            return [f"  (WHERE cache: in the build cache {cache.path}, not in the image)"]
-        return [f"  (build cache {cache.path}: no layers besides the image's)"]
+        return [f"  (cache = only in the build cache, not in the image; cache: {cache.path})"]
     if cache.status == "absent":
-        return [f"  (no build cache at {cache.path}: cache-only and build-only layers unknown)"]
-    return [f"  (build cache {cache.path} is from another build, not shown: {cache.reason})"]
+        return [f"  (no build cache at {cache.path};", "   layers that are not in the image are unknown)"]
+    return [
+        f"  (the build cache {cache.path} is from another build, its layers are not shown:",
+        f"   {cache.reason})",
+    ]
 
 
 def _other_rows(inspection: Inspection, digest: Any) -> list[list[str]]:
