@@ -35,6 +35,7 @@ import os
 import re
 import stat
 import tarfile
+import textwrap
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -52,6 +53,7 @@ LAUNCHER = "/cnb/lifecycle/launcher"
 PROCESS_PREFIX = "/cnb/process/"
 SCHEMA_VERSION = 1
 SHORT_DIGEST = 12
+WIDTH = 100  # the text output's budget
 INSPECT_ERROR = 2  # the exit code for "no such image" and "not a buildpacks image"
 _SAFE_LAYER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
 
@@ -545,7 +547,7 @@ def render_text(inspection: Inspection, *, no_trunc: bool = False) -> str:
         )
     else:
         out.append("  (no buildpack layers)")
-    out += _cache_lines(inspection)
+    out += _cache_lines(inspection, no_trunc)
     out += ["", "Other layers:"]
     out += _table(["KIND", "LAYERS", "SIZE", "DIGEST"], _other_rows(inspection, digest), [16, 6, 9, 71], no_trunc)
     if inspection.notes:
@@ -553,18 +555,26 @@ def render_text(inspection: Inspection, *, no_trunc: bool = False) -> str:
     return "\n".join(out) + "\n"
 
 
-def _cache_lines(inspection: Inspection) -> list[str]:
+def _cache_lines(inspection: Inspection, no_trunc: bool) -> list[str]:
+    """The build cache section: where it is and whether its layers are shown (wrapped to 100 columns)."""
     cache = inspection.cache
     if cache is None:
         return []
     if cache.status == "found":
-        return [f"  (cache = only in the build cache, not in the image; cache: {cache.path})"]
-    if cache.status == "absent":
-        return [f"  (no build cache at {cache.path};", "   layers that are not in the image are unknown)"]
-    return [
-        f"  (the build cache {cache.path} is from another build, its layers are not shown:",
-        f"   {cache.reason})",
-    ]
+        status = "from this build: its layers that are not in the image are shown with WHERE = cache"
+    elif cache.status == "absent":
+        status = "none there: layers that are not in the image (build-only, cache-only) are unknown"
+    else:
+        status = f"from another build, so its layers are not shown: {_clean(cache.reason)}"
+    path = _clean(cache.path) if no_trunc else _cut_middle(_clean(cache.path), WIDTH - 2)
+    return ["", "Build Cache:", f"  {path}", *textwrap.wrap(status, WIDTH, initial_indent="  ", subsequent_indent="  ")]
+
+
+def _cut_middle(text: str, cap: int) -> str:
+    if len(text) <= cap:
+        return text
+    keep = cap - 3
+    return text[: keep // 2] + "..." + text[len(text) - (keep - keep // 2) :]
 
 
 def _other_rows(inspection: Inspection, digest: Any) -> list[list[str]]:
