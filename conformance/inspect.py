@@ -438,7 +438,12 @@ def _account_layers(facts: ImageFacts, rows: tuple[LayerInfo, ...], notes: list[
 
 
 def to_json(inspection: Inspection) -> dict[str, Any]:
-    """The `--json` document (schema_version 1; docs/inspect.md describes every field)."""
+    """The `--json` document, schema_version 1 (docs/inspect.md describes every field): `image` {name, id},
+    `stack`, `base_image` {reference, top_layer}, `run_images` [{name}], `rebasable`, `buildpacks`
+    [{id, version, homepage}], `default_process`, `processes` [{type, command, args, working_dir, direct,
+    default, buildpack_id}], `layers` [{buildpack_id, name, build, launch, cache, digest, size, in_image,
+    in_cache, metadata}], `image_layers` [{digest, size, kind, buildpack_id, layer}] (= RootFS, in order),
+    `cache` {path, status, reason} and `notes`. Every key is always present; unknown values are null."""
     return {
         "schema_version": SCHEMA_VERSION,
         "image": {"name": inspection.image, "id": inspection.image_id},
