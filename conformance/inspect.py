@@ -55,7 +55,7 @@ SCHEMA_VERSION = 1
 SHORT_DIGEST = 12
 WIDTH = 100  # the text output's budget
 INSPECT_ERROR = 2  # the exit code for "no such image" and "not a buildpacks image"
-_SAFE_LAYER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
 
 CacheStatus = Literal["found", "absent", "mismatch"]
 LayerKind = Literal["run-image", "buildpack", "app", "launcher", "config", "sbom", "unlisted"]
@@ -133,10 +133,11 @@ def read_cache(root: Path) -> CacheView:
     index = cache.load_index()
     sizes: dict[tuple[str, str], int] = {}
     for bp_id, layers in index.buildpacks.items():
+        escaped = _escape_id(bp_id)
         for name in layers:
-            if not _SAFE_LAYER_NAME.fullmatch(name):  # the index is ours, but never build a path from junk
+            if not (_SAFE_NAME.fullmatch(escaped) and _SAFE_NAME.fullmatch(name)):  # never a path from junk
                 continue
-            size = tar_content_size(cache.tar_path(_escape_id(bp_id), name))
+            size = tar_content_size(cache.tar_path(escaped, name))
             if size is not None:
                 sizes[(bp_id, name)] = size
     return CacheView(root, index, sizes)
@@ -413,7 +414,8 @@ def _account_layers(facts: ImageFacts, rows: tuple[LayerInfo, ...], notes: list[
     of the lifecycle's own (`app` slices, `launcher`, `config`, `sbom`)."""
     owners: dict[str, tuple[LayerKind, str, str]] = {}
     lifecycle = facts.lifecycle_metadata
-    for entry in _list(lifecycle.get("app")):
+    app = lifecycle.get("app")
+    for entry in app if isinstance(app, list) else [app]:
         owners.setdefault(_str(_dict(entry).get("sha")), ("app", "", ""))
     for kind in ("launcher", "config", "sbom"):
         owners.setdefault(_str(_dict(lifecycle.get(kind)).get("sha")), (kind, "", ""))  # type: ignore[arg-type]
@@ -422,7 +424,11 @@ def _account_layers(facts: ImageFacts, rows: tuple[LayerInfo, ...], notes: list[
             owners.setdefault(row.digest, ("buildpack", row.buildpack_id, row.name))
     owners.pop("", None)
     top = _str(_dict(lifecycle.get("runImage")).get("topLayer"))
-    base_count = facts.diff_ids.index(top) + 1 if top in facts.diff_ids else 0
+    # the run image ends at its top layer, below the first layer the labels claim (a diffID can occur
+    # twice: identical empty layers in the run image, or an app layer equal to the top one)
+    first_owned = next((i for i, d in enumerate(facts.diff_ids) if d in owners), len(facts.diff_ids))
+    tops = [i for i, d in enumerate(facts.diff_ids) if d == top and i < first_owned]
+    base_count = tops[-1] + 1 if top and tops else 0
     if top and not base_count:
         notes.append(f"the run image's top layer {top} is not among the image's layers")
     found = []
@@ -666,20 +672,8 @@ def load_facts(reference: str) -> ImageFacts:
             f"image {reference} has a buildpacks label that is not valid JSON: {exc}",
             "the image was not written by a CNB platform, or its labels were edited",
         ) from None
-    for name, value in ((LIFECYCLE_METADATA, image.lifecycle_metadata), (BUILD_METADATA, image.build_metadata)):
-        if not isinstance(value, dict):
-            raise InspectError(
-                f"label {name} of image {reference} is JSON but not an object",
-                "the image was not written by a CNB platform, or its labels were edited",
-            )
-    return ImageFacts(
-        reference=reference,
-        image_id=image.image_id,
-        config=image.config,
-        diff_ids=image.diff_ids,
-        lifecycle_metadata=image.lifecycle_metadata,
-        build_metadata=image.build_metadata,
-        sizes=image.layer_sizes(),
+    return ImageFacts.from_labels(
+        reference, image.config, image.diff_ids, image_id=image.image_id, sizes=image.layer_sizes()
     )
 
 

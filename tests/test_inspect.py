@@ -306,6 +306,15 @@ def test_every_image_layer_is_accounted_for() -> None:
     assert [line.split()[0] for line in other[2:]] == ["app", "unlisted", "launcher", "config"]
 
 
+def test_run_image_with_repeated_layers_ends_at_its_last_top_layer() -> None:
+    empty = "sha256:" + "5" * 64  # e.g. two identical no-op layers at the top of the run image
+    label = lifecycle_label(runImage={"topLayer": empty, "reference": "x"})
+    inspection = inspect_facts(facts(lifecycle=label, diff_ids=[RUN_BASE, empty, empty, PYTHON, VENV, APP]))
+
+    assert [layer.kind for layer in inspection.image_layers][:4] == ["run-image"] * 3 + ["buildpack"]
+    assert inspection.notes == ()
+
+
 def test_missing_top_layer_is_a_note() -> None:
     inspection = inspect_facts(facts(lifecycle=lifecycle_label(runImage={"topLayer": "sha256:" + "4" * 64})))
 
@@ -453,6 +462,21 @@ def test_read_cache_never_follows_a_linked_index(tmp_path: Path) -> None:
 
     assert read_cache(tmp_path / "cache").index is None
     assert read_cache(tmp_path / "absent").index is None
+
+
+def test_read_cache_builds_no_path_from_odd_names(tmp_path: Path) -> None:
+    payload = tmp_path / "payload"
+    payload.write_bytes(b"secret")
+    with tarfile.open(tmp_path / "outside.tar", "w") as archive:  # what `<cache>/../outside.tar` would reach
+        archive.add(payload, "file")
+    (tmp_path / "cache").mkdir()
+    record = {"sha": PIP, "data": {}, "build": True, "launch": False, "cache": True}
+    (tmp_path / "cache" / "index.json").write_text(json.dumps({"..": {"outside": record}, BP: {"../../x": record}}))
+
+    view = read_cache(tmp_path / "cache")
+
+    assert view.index is not None and set(view.index.buildpacks) == {"..", BP}
+    assert view.tar_sizes == {}
 
 
 # -- one real build --------------------------------------------------------------------------------
