@@ -603,11 +603,17 @@ def _other_rows(inspection: Inspection, digest: Any) -> list[list[str]]:
 
 
 def _table(headers: list[str], rows: list[list[str]], caps: list[int], no_trunc: bool) -> list[str]:
-    """Left-aligned columns, two spaces apart, indented by two; cells longer than their cap are cut."""
+    """Left-aligned columns, two spaces apart, indented by two. Cells are cut only when the table would
+    be wider than WIDTH: the column most over its cap (its guaranteed width) loses a character at a time."""
     cells = [[_clean(cell) for cell in row] for row in rows]
-    if not no_trunc:
-        cells = [[_cut(cell, cap) for cell, cap in zip(row, caps, strict=True)] for row in cells]
     widths = [max(len(row[i]) for row in [headers, *cells]) for i in range(len(headers))]
+    if not no_trunc:
+        while 2 * len(widths) + sum(widths) > WIDTH:
+            over = max(range(len(widths)), key=lambda i: widths[i] - caps[i])
+            if widths[over] <= caps[over]:
+                break
+            widths[over] -= 1
+        cells = [[_cut(cell, w) for cell, w in zip(row, widths, strict=True)] for row in cells]
     return [
         "  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
         for row in [headers, *cells]
