@@ -19,9 +19,9 @@ layer sizes), so it shows images made by the embedded platform and by `pack` ali
   RootFS diffID is accounted for.
 
 The text output is a set of aligned tables meant to be read in 100 columns (digests are shortened
-to 12 hex digits and long cells cut with `...` unless `--no-trunc`). Text that a buildpack chose
-(process commands, layer names) is printed with control characters escaped: a buildpack must not
-be able to drive the reader's terminal. `--json` prints `to_json`'s document (see docs/inspect.md).
+to 12 hex digits, and cells cut with `...` when a table would be wider, unless `--no-trunc`). Text
+that a buildpack chose (process commands, layer names) is printed with control characters escaped:
+a buildpack must not be able to drive the reader's terminal. `--json` prints `to_json`'s document (see docs/inspect.md).
 
 A missing image, or one without the lifecycle label (not built by a CNB platform), is an error with
 exit code 2.
