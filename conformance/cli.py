@@ -251,6 +251,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_limit_options(build)
     build.set_defaults(func=cmd_build)
 
+    from conformance.inspect import cmd_inspect  # stdlib-only at import; reads images via conformance.image
+
+    inspect = sub.add_parser("inspect", help="show what a CNB-built image holds, like `pack inspect`")
+    inspect.add_argument("image", help="the app image (name or id) in the Docker engine")
+    inspect.add_argument("--json", action="store_true", help="print a JSON document (see docs/inspect.md)")
+    inspect.add_argument("--cache-dir", type=Path, help="build cache to read (default: the one kept for IMAGE)")
+    inspect.add_argument("--no-trunc", action="store_true", help="full digests, no cut cells")
+    inspect.set_defaults(func=cmd_inspect)
+
     clean = sub.add_parser(
         "clean", help="remove what the harness created in the Docker engine, and build caches of removed images"
     )

@@ -44,6 +44,17 @@ class ImageLayer:
         return {"build": self.build, "launch": self.launch, "cache": self.cache}
 
 
+def history_sizes(diff_ids: tuple[str, ...], history: list[dict[str, Any]]) -> dict[str, int]:
+    """Match the engine's history (newest first) to the diffIDs (oldest first): entry for entry when
+    the counts agree, else the entries with a size when exactly one per layer has one; else {}."""
+    entries = list(reversed(history))
+    if len(entries) != len(diff_ids):
+        entries = [entry for entry in entries if entry.get("Size")]
+    if len(entries) != len(diff_ids):
+        return {}
+    return {diff_id: int(entry.get("Size") or 0) for diff_id, entry in zip(diff_ids, entries, strict=True)}
+
+
 @dataclass(frozen=True)
 class AppImage:
     reference: str
@@ -108,6 +119,16 @@ class AppImage:
                     )
                 )
         return found
+
+    def layer_sizes(self) -> dict[str, int]:
+        """Each layer's size in bytes (its unpacked content, as the engine counts it), by diffID.
+
+        The engine reports sizes only through the image history, whose entries also include steps
+        that made no layer (size 0); a size is given only when the entries match the layers one to
+        one, else {} (unknown, never a guess). See `history_sizes`.
+        """
+        history = ensure_engine().images.get(self.image_id).history()
+        return history_sizes(self.diff_ids, history)
 
     def layer(self, buildpack_id: str, name: str) -> ImageLayer | None:
         return next((layer for layer in self.layers(buildpack_id) if layer.name == name), None)
