@@ -55,7 +55,7 @@ SCHEMA_VERSION = 1
 SHORT_DIGEST = 12
 WIDTH = 100  # the text output's budget
 INSPECT_ERROR = 2  # the exit code for "no such image" and "not a buildpacks image"
-_SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 CacheStatus = Literal["found", "absent", "mismatch"]
 LayerKind = Literal["run-image", "buildpack", "app", "launcher", "config", "sbom", "unlisted"]
@@ -133,11 +133,10 @@ def read_cache(root: Path) -> CacheView:
     index = cache.load_index()
     sizes: dict[tuple[str, str], int] = {}
     for bp_id, layers in index.buildpacks.items():
-        escaped = _escape_id(bp_id)
-        for name in layers:
-            if not (_SAFE_NAME.fullmatch(escaped) and _SAFE_NAME.fullmatch(name)):  # never a path from junk
+        for name, record in layers.items():
+            if not _DIGEST.fullmatch(str(record.sha)):  # tars are stored by digest: never a path from junk
                 continue
-            size = tar_content_size(cache.tar_path(escaped, name))
+            size = tar_content_size(cache.blob_path(record.sha))
             if size is not None:
                 sizes[(bp_id, name)] = size
     return CacheView(root, index, sizes)

@@ -436,10 +436,10 @@ def test_history_sizes_match_layers_only_when_unambiguous() -> None:
 
 def test_read_cache_reads_the_index_and_tar_content_sizes(tmp_path: Path) -> None:
     root = tmp_path / "cache"
-    (root / "example_python").mkdir(parents=True)
+    (root / "blobs").mkdir(parents=True)
     payload = tmp_path / "payload"
     payload.write_bytes(b"x" * 1234)
-    with tarfile.open(root / "example_python" / "pip.tar", "w") as archive:
+    with tarfile.open(root / "blobs" / f"{PIP.partition(':')[2]}.tar", "w") as archive:
         archive.add(payload, "layers/example_python/pip/file")
         link = tarfile.TarInfo("layers/example_python/pip/link")
         link.type, link.linkname = tarfile.SYMTYPE, "file"
@@ -470,7 +470,7 @@ def test_read_cache_builds_no_path_from_odd_names(tmp_path: Path) -> None:
     with tarfile.open(tmp_path / "outside.tar", "w") as archive:  # what `<cache>/../outside.tar` would reach
         archive.add(payload, "file")
     (tmp_path / "cache").mkdir()
-    record = {"sha": PIP, "data": {}, "build": True, "launch": False, "cache": True}
+    record = {"sha": "sha256:../../outside", "data": {}, "build": True, "launch": False, "cache": True}
     (tmp_path / "cache" / "index.json").write_text(json.dumps({"..": {"outside": record}, BP: {"../../x": record}}))
 
     view = read_cache(tmp_path / "cache")
