@@ -759,11 +759,6 @@ def _label_json(reference: str, labels: dict[str, Any], key: str, *, required: b
     return value
 
 
-def _escape_id(buildpack_id: str) -> str:
-    """The spec's directory name of a buildpack (`/` -> `_`), as `Buildpack.escaped_id` makes it."""
-    return buildpack_id.replace("/", "_")
-
-
 def _is_regular_file(path: Path) -> bool:
     info = _lstat(path)
     return info is not None and stat.S_ISREG(info.st_mode)
