@@ -10,7 +10,7 @@ lists, which is why the venv of a lock-file app may be cached (a pip venv may no
 The app itself is not installed (`--no-install-project` / `--no-root`): it runs from the app dir,
 and building it would need its build backend at build time for nothing.
 The pip settings a platform gives for offline builds (PIP_FIND_LINKS, PIP_NO_INDEX, PIP_INDEX_URL)
-are passed on to uv as UV_FIND_LINKS, UV_NO_INDEX, UV_DEFAULT_INDEX unless the user set those.
+are passed on to uv as --find-links, --no-index, --default-index unless the user set uv's own.
 """
 
 from __future__ import annotations
@@ -27,19 +27,24 @@ from bpconform_python.pip_layer import tool_env
 _TRUE = ("1", "true", "yes", "on")
 
 
-def uv_index_env(environ: Mapping[str, str]) -> dict[str, str]:
-    """uv's equivalents of the pip index settings, where the user did not set uv's own."""
-    env: dict[str, str] = {}
-    if environ.get("PIP_FIND_LINKS", "").strip() and "UV_FIND_LINKS" not in environ:
-        env["UV_FIND_LINKS"] = ",".join(environ["PIP_FIND_LINKS"].split())
+def uv_index_args(environ: Mapping[str, str]) -> list[str]:
+    """uv's equivalents of the pip index settings, where the user did not set uv's own.
+
+    Flags rather than UV_* variables: uv 0.13 reads UV_FIND_LINKS but not a UV_NO_INDEX variable,
+    and an offline build that is not told `--no-index` asks pypi.org about a stale lock.
+    """
+    args: list[str] = []
     if environ.get("PIP_NO_INDEX", "").strip().lower() in _TRUE and "UV_NO_INDEX" not in environ:
-        env["UV_NO_INDEX"] = "1"
+        args.append("--no-index")
+    if environ.get("PIP_FIND_LINKS", "").strip() and "UV_FIND_LINKS" not in environ:
+        for location in environ["PIP_FIND_LINKS"].split():
+            args += ["--find-links", location]
     if environ.get("PIP_INDEX_URL", "").strip() and not ({"UV_DEFAULT_INDEX", "UV_INDEX_URL"} & set(environ)):
-        env["UV_DEFAULT_INDEX"] = environ["PIP_INDEX_URL"].strip()
-    return env
+        args += ["--default-index", environ["PIP_INDEX_URL"].strip()]
+    return args
 
 
-def uv_sync_command(uv: Path, python: Path) -> list[str]:
+def uv_sync_command(uv: Path, python: Path, environ: Mapping[str, str] | None = None) -> list[str]:
     return [
         str(uv),
         "sync",
@@ -49,13 +54,13 @@ def uv_sync_command(uv: Path, python: Path) -> list[str]:
         "--python",
         str(python),
         "--no-progress",
+        *uv_index_args(environ or {}),
     ]
 
 
 def uv_env(environ: Mapping[str, str], venv_dir: Path, uv_cache: Path) -> dict[str, str]:
     return tool_env(
         environ,
-        **uv_index_env(environ),
         UV_PROJECT_ENVIRONMENT=str(venv_dir),
         UV_CACHE_DIR=str(uv_cache),
         UV_PYTHON_DOWNLOADS="never",
@@ -112,7 +117,7 @@ def stale_lock_error(lock_file: str, tool: str, fix: str) -> BuildpackError:
 
 
 def uv_sync(uv: Path, python: Path, app_dir: Path, venv_dir: Path, uv_cache: Path, environ: Mapping[str, str]) -> None:
-    code, output = run_streaming(uv_sync_command(uv, python), uv_env(environ, venv_dir, uv_cache), app_dir)
+    code, output = run_streaming(uv_sync_command(uv, python, environ), uv_env(environ, venv_dir, uv_cache), app_dir)
     if code == 0:
         return
     if is_stale_lock_output(output):

@@ -99,6 +99,7 @@ def poetry_install_command(python: Path, pip_wheel: Path, poetry_version: str) -
         str(python),
         f"{pip_wheel}/pip",
         "install",
+        "--quiet",
         "--user",
         "--no-warn-script-location",
         "--no-compile",
@@ -126,5 +127,5 @@ def install_poetry(
 
 
 def poetry_dir_is_complete(poetry_layer: Path) -> bool:
-    has_module = any(poetry_layer.glob("lib/python3.*/site-packages/poetry/__init__.py"))
+    has_module = any(poetry_layer.glob("lib/python3.*/site-packages/poetry/__main__.py"))
     return has_module and (poetry_layer / "bin" / "poetry").is_file()
