@@ -198,7 +198,7 @@ def test_lock_file_venv_is_reused_when_nothing_changed_and_its_files_came_back()
     assert not lock_steps.decide_venv(dict(VENV), VENV, contents_present=False).reuse
     fresh = lock_steps.decide_venv(None, VENV, contents_present=False)
     assert not fresh.reuse and fresh.message.startswith("No cached virtual environment found")
-    pip_venv = {"package-manager": "pip", "python-version": "3.13.5"}
+    pip_venv = {"python-version": "3.13.5"}  # what a pip build records
     from_pip = lock_steps.decide_venv(pip_venv, VENV, contents_present=False)
     assert "The package manager has changed from pip to uv" in from_pip.message
 

@@ -201,9 +201,7 @@ def install_dependencies(
     else:
         log.line(f"No {dependencies.REQUIREMENTS}: the virtual environment has no packages")
     dependencies.make_group_writable(venv_dir)
-    write_layer_toml(
-        inputs.layers_dir, VENV_LAYER, VENV_TYPES, {"package-manager": "pip", "python-version": str(chosen.version)}
-    )
+    write_layer_toml(inputs.layers_dir, VENV_LAYER, VENV_TYPES, {"python-version": str(chosen.version)})
 
 
 def configure_processes(inputs: BuildInputs, log: Log) -> None:

@@ -69,8 +69,9 @@ def decide_venv(
 ) -> CacheDecision:
     """Like any cached layer; a change of package manager is named alone (its version is implied)."""
     if isinstance(previous, Mapping):
-        old = previous.get("package-manager")
-        if old is not None and old != current["package-manager"]:
+        # A venv recorded without a package manager is a pip venv (whose metadata is python-version only).
+        old = previous.get("package-manager", "pip")
+        if old != current["package-manager"]:
             reason = f"The package manager has changed from {old} to {current['package-manager']}"
             return CacheDecision(False, f"Discarding cached virtual environment since: {reason}", (reason,))
     return decide_cache(VENV_SUBJECT, previous, current, contents_present=contents_present)
