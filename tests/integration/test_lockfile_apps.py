@@ -1,8 +1,9 @@
 """uv and Poetry apps built by the reference buildpack on the real embedded platform (offline, with
 the wheelhouse): what runs at launch, the cached venv's reuse and discard, and the failure apps.
 
-The two happy-path builds (cold, then a rebuild) run in `make test`; the Python-version change and
-the Poetry rebuild, which add full cold builds, are marked slow.
+The uv app (cold build, then a rebuild) and the quick failure apps run in `make test`; the scenarios
+that add full cold builds (Python-version change, removed dependency, Poetry, the Poetry stale lock)
+are marked slow.
 """
 
 from __future__ import annotations
@@ -142,6 +143,18 @@ def test_python_version_change_discards_the_uv_venv(builds: Builds) -> None:
 
 
 @pytest.mark.slow
+def test_dependency_removed_from_the_lock_is_gone_after_the_rebuild(builds: Builds) -> None:
+    cache = BuildCache(builds.work / "cache-uv-removed")
+    builds.build(APPS / "uv", "uv-removed", cache)
+    removed = builds.build(APPS / "uv-removed-dependency", "uv-removed", cache)
+    assert "Using cached virtual environment" in removed.output and "- six==1.17.0" in removed.output, removed.output[
+        -3000:
+    ]
+    run = AppImage.load(removed.image).run(["python", "app.py"])
+    assert run.exit_code == 0 and "six installed: False" in run.output, run.output
+
+
+@pytest.mark.slow
 def test_poetry_app_builds_runs_and_reuses_its_venv(builds: Builds) -> None:
     cache = BuildCache(builds.work / "cache-poetry")
     first = builds.build(APPS / "poetry", "poetry", cache)
@@ -153,13 +166,23 @@ def test_poetry_app_builds_runs_and_reuses_its_venv(builds: Builds) -> None:
     assert_launch_has_only_the_app_dependencies(first)
     second = builds.build(APPS / "poetry", "poetry", cache)
     assert "Using cached Poetry 2.5.1" in second.output and "Using cached virtual environment" in second.output
+    switched = builds.build(APPS / "uv", "poetry", cache)  # same image and cache: the app moved to uv
+    assert (
+        "Discarding cached virtual environment since: The package manager has changed from poetry to uv"
+        in switched.output
+    ), switched.output[-3000:]
 
 
 @pytest.mark.parametrize(
     ("app", "user_env", "named"),
     [
         ("uv-stale-lock", None, ["[Error: uv.lock is out of date]", "uv lock"]),
-        ("poetry-stale-lock", None, ["[Error: poetry.lock is out of date]", "poetry lock"]),
+        pytest.param(  # installs Poetry first: the slowest failure
+            "poetry-stale-lock",
+            None,
+            ["[Error: poetry.lock is out of date]", "poetry lock"],
+            marks=pytest.mark.slow,
+        ),
         ("two-package-managers", None, ["requirements.txt, uv.lock"]),
         ("requires-python-mismatch", None, [".python-version", "pyproject.toml", ">=3.12", "3.11.2"]),
         ("pipenv", None, ["Pipenv is not supported", "Pipfile and Pipfile.lock"]),
