@@ -3,15 +3,31 @@ decisions: the pure logic of the uv / Poetry support, with no Docker and no tool
 
 from __future__ import annotations
 
+import io
 import json
+import shutil
+import zipfile
 from pathlib import Path
 
 import pytest
 import tomllib
-from bpconform_python import lock_steps, lockfile, pyproject, sbom, tool_layers, versions
-from bpconform_python.output import BuildpackError
+from bpconform_python import (
+    build,
+    dependencies,
+    lock_steps,
+    lockfile,
+    pyproject,
+    sbom,
+    tomlwriter,
+    tool_layers,
+    versions,
+)
+from bpconform_python.context import BuildpackConfig, Target
+from bpconform_python.output import BuildpackError, Log
 from bpconform_python.package_manager import PackageManager, check_user_env, select_package_manager
 from bpconform_python.versions import Version
+
+from conformance.access import LOCKFILE_REQUIREMENTS
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -159,8 +175,6 @@ def test_python_sbom_names_the_interpreter(tmp_path) -> None:
 def test_buildpack_declares_the_sbom_format_and_pins_the_tools_the_wheelhouse_holds() -> None:
     descriptor = tomllib.loads((REPO / "buildpack_under_test" / "buildpack.toml").read_text())
     assert descriptor["buildpack"]["sbom-formats"] == [sbom.MEDIA_TYPE]
-    from conformance.access import LOCKFILE_REQUIREMENTS
-
     meta = descriptor["metadata"]
     assert f"uv=={meta['uv-version']}" in LOCKFILE_REQUIREMENTS
     assert f"poetry=={meta['poetry-version']}" in LOCKFILE_REQUIREMENTS
@@ -248,8 +262,6 @@ def test_stale_lock_is_recognised_from_the_tools_output(output, stale) -> None:
 
 
 def test_uv_binary_is_taken_out_of_the_wheel(tmp_path) -> None:
-    import zipfile
-
     wheel = tmp_path / "uv-0.13.9-py3-none-manylinux_2_17_x86_64.whl"
     with zipfile.ZipFile(wheel, "w") as archive:
         archive.writestr("uv/__init__.py", "")
@@ -259,3 +271,124 @@ def test_uv_binary_is_taken_out_of_the_wheel(tmp_path) -> None:
     assert binary == layer / "bin" / "uv" and binary.read_bytes() == b"#!binary"
     assert tool_layers.uv_dir_is_complete(layer)
     assert sorted(p.name for p in layer.rglob("*")) == ["bin", "uv"]  # no Python package: nothing to import
+
+
+# ------------------------------------------------------------------------------------------------
+# The lock-file build steps end to end, with the tools and the venv creation faked
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_tools(monkeypatch):
+    calls: list[str] = []
+
+    def fake_install_uv(python, python_layer, uv_layer, version, environ):
+        calls.append(f"install uv {version}")
+        (uv_layer / "bin").mkdir(parents=True)
+        (uv_layer / "bin" / "uv").write_text("")
+        (uv_layer / "bin" / "uv").chmod(0o755)
+
+    def fake_install_poetry(python, python_layer, poetry_layer, version, environ):
+        calls.append(f"install poetry {version}")
+        (poetry_layer / "lib/python3.13/site-packages/poetry").mkdir(parents=True)
+        (poetry_layer / "lib/python3.13/site-packages/poetry/__main__.py").write_text("")
+        (poetry_layer / "bin").mkdir()
+        (poetry_layer / "bin" / "poetry").write_text("")
+
+    def fake_create_venv(python, venv_dir, environ):
+        calls.append("create venv")
+        (venv_dir / "bin").mkdir(parents=True)
+        (venv_dir / "bin" / "python").write_text("")
+        (venv_dir / "pyvenv.cfg").write_text("")
+        fake_dist(venv_dir / "lib/python3.13/site-packages", "six", "1.17.0")
+
+    def fake_uv_sync(uv, python, app_dir, venv_dir, uv_cache, environ):
+        calls.append(f"uv sync into {venv_dir.name} with cache {uv_cache.name}")
+
+    def fake_poetry_sync(python, poetry_layer, app_dir, venv_dir, environ):
+        calls.append(f"poetry sync into {venv_dir.name}")
+
+    monkeypatch.setattr(tool_layers, "install_uv", fake_install_uv)
+    monkeypatch.setattr(tool_layers, "install_poetry", fake_install_poetry)
+    monkeypatch.setattr(dependencies, "create_venv", fake_create_venv)
+    monkeypatch.setattr(lockfile, "uv_sync", fake_uv_sync)
+    monkeypatch.setattr(lockfile, "poetry_sync", fake_poetry_sync)
+    return calls
+
+
+def lock_inputs(tmp_path: Path):
+    config = BuildpackConfig("bpconform/python", "0.1.0", "25.3", "3.13", "file:///m.toml", "0.13.9", "2.5.1")
+    layers = tmp_path / "layers"
+    layers.mkdir(exist_ok=True)
+    return build.BuildInputs(
+        tmp_path / "app", layers, tmp_path / "platform", config, Target("linux", "amd64", "debian", "12"), {}
+    )
+
+
+def run_lock_steps(tmp_path: Path, manager: PackageManager, python_version: str = "3.13.5") -> list[str]:
+    out = io.StringIO()
+    inputs = lock_inputs(tmp_path)
+    (tmp_path / "python" / "bin").mkdir(parents=True, exist_ok=True)
+    lock_steps.install_locked_dependencies(inputs, manager, python_version, tmp_path / "python", Log(out))
+    return [line for line in out.getvalue().splitlines() if line and not line.startswith("[")]
+
+
+def restore_metadata_only(layers: Path) -> None:
+    """What a platform restores: [metadata] of every toml (never [types]); cache layers keep their dirs."""
+    for toml in layers.glob("*.toml"):
+        data = tomllib.loads(toml.read_text())
+        if not data.get("types", {}).get("cache"):
+            shutil.rmtree(layers / toml.stem, ignore_errors=True)
+            toml.unlink()
+            continue
+        toml.write_text(tomlwriter.dumps({"metadata": data.get("metadata", {})}))
+
+
+def test_uv_steps_write_the_layers_and_reuse_the_venv(tmp_path, fake_tools) -> None:
+    assert run_lock_steps(tmp_path, PackageManager.UV) == [
+        "No cached uv found; installing uv 0.13.9",
+        "No cached virtual environment found; creating a new virtual environment",
+        "Running uv sync --locked --no-default-groups",
+    ]
+    layers = tmp_path / "layers"
+    types = {name: tomllib.loads((layers / f"{name}.toml").read_text())["types"] for name in ("uv", "uv-cache", "venv")}
+    assert types == {
+        "uv": {"build": True, "launch": False, "cache": True},
+        "uv-cache": {"build": True, "launch": False, "cache": False},
+        "venv": {"build": True, "launch": True, "cache": True},
+    }
+    assert (layers / "uv/env.build/UV_PYTHON_DOWNLOADS.override").read_text() == "never"
+    assert (layers / "venv/env.build/UV_PROJECT_ENVIRONMENT.override").read_text() == str(layers / "venv")
+    assert (layers / "venv/env/VIRTUAL_ENV.override").read_text() == str(layers / "venv")
+    assert not (layers / "pip").exists() and not (layers / "pip.toml").exists()
+
+    restore_metadata_only(layers)
+    assert run_lock_steps(tmp_path, PackageManager.UV) == [
+        "Using cached uv 0.13.9",
+        "Using cached virtual environment",
+        "Running uv sync --locked --no-default-groups",
+    ]
+    restore_metadata_only(layers)
+    lines = run_lock_steps(tmp_path, PackageManager.UV, python_version="3.11.2")
+    assert lines[1] == (
+        "Discarding cached virtual environment since: The Python version has changed from 3.13.5 to 3.11.2"
+    )
+    assert fake_tools.count("create venv") == 2 and fake_tools.count("install uv 0.13.9") == 1
+
+
+def test_switching_from_poetry_to_uv_discards_the_venv(tmp_path, fake_tools) -> None:
+    assert run_lock_steps(tmp_path, PackageManager.POETRY)[:3] == [
+        "No cached Poetry found; installing Poetry 2.5.1",
+        "No cached virtual environment found; creating a new virtual environment",
+        "Running poetry sync --only main",
+    ]
+    layers = tmp_path / "layers"
+    assert tomllib.loads((layers / "poetry.toml").read_text())["types"] == {
+        "build": True,
+        "launch": False,
+        "cache": True,
+    }
+    assert (layers / "poetry/env.build/PYTHONUSERBASE.override").read_text() == str(layers / "poetry")
+    restore_metadata_only(layers)
+    lines = run_lock_steps(tmp_path, PackageManager.UV)
+    assert "Discarding cached virtual environment since: The package manager has changed from poetry to uv" in lines
