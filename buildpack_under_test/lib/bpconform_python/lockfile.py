@@ -8,7 +8,9 @@ lists, which is why the venv of a lock-file app may be cached (a pip venv may no
 - Poetry: `poetry sync --only main --no-root` with VIRTUAL_ENV = the venv layer and
   POETRY_VIRTUALENVS_CREATE=false, so Poetry uses that venv; it fails when poetry.lock is stale.
 The app itself is not installed (`--no-install-project` / `--no-root`): it runs from the app dir,
-and building it would need its build backend at build time for nothing.
+and building it would need its build backend at build time for nothing. Both byte-compile what they
+install (`--compile-bytecode` / `--compile`), as pip does: under SOURCE_DATE_EPOCH the pycs are
+hash-checked, so they stay valid after the export resets mtimes and the run user never writes any.
 The pip settings a platform gives for offline builds (PIP_FIND_LINKS, PIP_NO_INDEX, PIP_INDEX_URL)
 are passed on to uv as --find-links, --no-index, --default-index unless the user set uv's own.
 """
@@ -51,6 +53,7 @@ def uv_sync_command(uv: Path, python: Path, environ: Mapping[str, str] | None = 
         "--locked",
         "--no-default-groups",
         "--no-install-project",
+        "--compile-bytecode",
         "--python",
         str(python),
         "--no-progress",
@@ -72,7 +75,7 @@ def uv_env(environ: Mapping[str, str], venv_dir: Path, uv_cache: Path) -> dict[s
 def poetry_sync_command(python: Path, poetry_layer: Path) -> list[str]:
     """Run the poetry script with the runtime's python, not `python -m` (which would put the app
     dir first on sys.path)."""
-    return [str(python), str(poetry_layer / "bin" / "poetry"), "sync", "--only", "main", "--no-root", "--no-ansi"]
+    return [str(python), str(poetry_layer / "bin" / "poetry"), "sync", "--only", "main", "--no-root", "--compile", "--no-ansi"]
 
 
 def poetry_env(environ: Mapping[str, str], venv_dir: Path, poetry_layer: Path, scratch: Path) -> dict[str, str]:
