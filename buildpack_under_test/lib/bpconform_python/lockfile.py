@@ -75,7 +75,16 @@ def uv_env(environ: Mapping[str, str], venv_dir: Path, uv_cache: Path) -> dict[s
 def poetry_sync_command(python: Path, poetry_layer: Path) -> list[str]:
     """Run the poetry script with the runtime's python, not `python -m` (which would put the app
     dir first on sys.path)."""
-    return [str(python), str(poetry_layer / "bin" / "poetry"), "sync", "--only", "main", "--no-root", "--compile", "--no-ansi"]
+    return [
+        str(python),
+        str(poetry_layer / "bin" / "poetry"),
+        "sync",
+        "--only",
+        "main",
+        "--no-root",
+        "--compile",
+        "--no-ansi",
+    ]
 
 
 def poetry_env(environ: Mapping[str, str], venv_dir: Path, poetry_layer: Path, scratch: Path) -> dict[str, str]:
