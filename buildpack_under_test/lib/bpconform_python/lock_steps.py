@@ -129,7 +129,9 @@ def install_poetry_layer(inputs: BuildInputs, python_version: str, python_layer:
     return poetry_dir
 
 
-def prepare_venv(inputs: BuildInputs, manager: PackageManager, python_version: str, python_layer: Path, log: Log):
+def prepare_venv(
+    inputs: BuildInputs, manager: PackageManager, python_version: str, python_layer: Path, log: Log
+) -> tuple[Path, dict[str, str]]:
     """Reuse the cached venv or start a new one; returns (venv dir, its metadata)."""
     layers_dir = inputs.layers_dir
     venv_dir = layers_dir / VENV_LAYER
@@ -149,9 +151,9 @@ def prepare_venv(inputs: BuildInputs, manager: PackageManager, python_version: s
 def install_locked_dependencies(
     inputs: BuildInputs, manager: PackageManager, python_version: str, python_layer: Path, log: Log
 ) -> Path:
+    """The tool's layer, then the venv synced from the lock; returns the venv dir."""
     if manager is PackageManager.UV:
-        uv_dir = install_uv_layer(inputs, python_layer, log)
-        tool_dir = uv_dir
+        tool_dir = install_uv_layer(inputs, python_layer, log)
     else:
         tool_dir = install_poetry_layer(inputs, python_version, python_layer, log)
     log.section("Installing dependencies")
