@@ -392,3 +392,44 @@ def test_switching_from_poetry_to_uv_discards_the_venv(tmp_path, fake_tools) -> 
     restore_metadata_only(layers)
     lines = run_lock_steps(tmp_path, PackageManager.UV)
     assert "Discarding cached virtual environment since: The package manager has changed from poetry to uv" in lines
+
+
+@pytest.mark.parametrize(
+    ("app", "expected"),
+    [
+        ("uv", "uv"),
+        ("uv-removed-dependency", "uv"),
+        ("uv-stale-lock", "uv"),  # stale only by uv's own check, at build
+        ("poetry", "poetry"),
+        ("poetry-stale-lock", "poetry"),
+        ("requires-python-mismatch", "uv"),  # fails at the version check, after selection
+        ("minimal", "pip"),
+        ("pip-target", "pip"),  # fails only with PIP_TARGET in the user env
+        ("two-package-managers", "Multiple package manager files"),
+        ("pipenv", "Pipenv is not supported"),
+        ("runtime-txt", "runtime.txt is not supported"),
+    ],
+)
+def test_sample_apps_select_their_package_manager(app, expected) -> None:
+    """The shipped samples are what their READMEs say, without a build."""
+    app_dir = REPO / "testapps" / app
+    try:
+        versions.refuse_runtime_txt(app_dir)
+        outcome = select_package_manager(p.name for p in app_dir.iterdir() if p.is_file()).manager.value
+    except BuildpackError as exc:
+        outcome = exc.title
+    assert outcome == expected
+
+
+def test_sample_locks_point_at_the_wheelhouse_path_in_build_containers() -> None:
+    """Offline builds need the locks made against /bpconform/wheelhouse (README, "Offline builds")."""
+    uv_lock = tomllib.loads((REPO / "testapps" / "uv" / "uv.lock").read_text())
+    registries = {p["source"].get("registry") for p in uv_lock["package"] if "registry" in p["source"]}
+    assert registries == {"/bpconform/wheelhouse"}
+    poetry_lock = tomllib.loads((REPO / "testapps" / "poetry" / "poetry.lock").read_text())
+    urls = {p["name"]: p["source"]["url"] for p in poetry_lock["package"]}
+    assert urls == {
+        "six": "../bpconform/wheelhouse/six-1.17.0-py2.py3-none-any.whl",  # relative to /workspace
+        "idna": "../bpconform/wheelhouse/idna-3.10-py3-none-any.whl",
+    }
+    assert {f"{p['name']}=={p['version']}" for p in poetry_lock["package"]} <= set(LOCKFILE_REQUIREMENTS)
