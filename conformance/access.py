@@ -259,6 +259,9 @@ def _write_stamp(stamp: Path, digests: list[str]) -> None:
 
 # The reference buildpack's pinned pip and the suite's "other" pip: the pip layers install these.
 PIP_REQUIREMENTS = ("pip==25.3", "pip==25.2")
+# The lock-file package managers the reference buildpack installs (uv's wheel; Poetry and its
+# dependencies), and what the sample lock-file apps lock: they have no requirements.txt to collect.
+LOCKFILE_REQUIREMENTS = ("uv==0.13.9", "poetry==2.5.1", "six==1.17.0", "idna==3.10")
 
 
 def app_requirements(apps_dir: Path, exclude: Iterable[str] = ()) -> list[Path]:
@@ -303,6 +306,6 @@ def ensure_sample_wheelhouse(
     return ensure_wheelhouse(
         sample_app_requirements() if requirements is None else requirements,
         python_versions=sorted({runtimes.minor_version(v) for v in versions}),
-        extra=list(PIP_REQUIREMENTS),
+        extra=[*PIP_REQUIREMENTS, *LOCKFILE_REQUIREMENTS],
         on_output=on_output,
     )

@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from bpconform_python import dependencies, pip_layer, processes, runtime, tomlwriter, versions
+from bpconform_python import (
+    dependencies,
+    detect,
+    lock_steps,
+    package_manager,
+    pip_layer,
+    processes,
+    pyproject,
+    runtime,
+    sbom,
+    tomlwriter,
+    versions,
+)
 from bpconform_python.context import (
     BuildpackConfig,
     Target,
@@ -49,13 +61,16 @@ class BuildInputs:
     config: BuildpackConfig
     target: Target
     env: dict[str, str]
+    # Only the user's `<platform>/env/` variables (for the refused-variables check).
+    platform_env: dict[str, str] = field(default_factory=dict)
 
 
 def inputs_from(argv: list[str], environ: Mapping[str, str], config: BuildpackConfig) -> BuildInputs:
     layers_dir = Path(argv[0]) if argv else Path(environ["CNB_LAYERS_DIR"])
     platform_dir = Path(argv[1]) if len(argv) > 1 else Path(environ.get("CNB_PLATFORM_DIR", "/platform"))
-    env = effective_env(environ, read_platform_env(platform_dir))
-    return BuildInputs(Path.cwd(), layers_dir, platform_dir, config, target_from_env(environ), env)
+    platform_env = read_platform_env(platform_dir)
+    env = effective_env(environ, platform_env)
+    return BuildInputs(Path.cwd(), layers_dir, platform_dir, config, target_from_env(environ), env, platform_env)
 
 
 def target_metadata(target: Target) -> dict[str, str]:
@@ -104,6 +119,10 @@ def choose_python(inputs: BuildInputs, log: Log) -> runtime.Runtime:
         log.line(f"Using Python {chosen} (requested '{requested.text}' in {versions.VERSION_FILE})")
     else:
         log.line(f"No {versions.VERSION_FILE} file: using the default Python {requested.text} ({chosen})")
+    requires_python = pyproject.read_requires_python(inputs.app_dir / package_manager.PYPROJECT)
+    if requires_python is not None:
+        pyproject.check_requires_python(requires_python, chosen, requested.origin)
+        log.line(f"Python {chosen} is allowed by requires-python '{requires_python}' in pyproject.toml")
     return available[chosen]
 
 
@@ -198,11 +217,36 @@ def configure_processes(inputs: BuildInputs, log: Log) -> None:
     launch_path.write_text(tomlwriter.dumps(processes.launch_toml(found)), encoding="utf-8")
 
 
+def select_package_manager(inputs: BuildInputs, log: Log) -> package_manager.PackageManager:
+    """The checks that need no download come first, so a misconfigured app fails in a second."""
+    package_manager.check_user_env(inputs.platform_env)
+    versions.refuse_runtime_txt(inputs.app_dir)
+    selection = package_manager.select_package_manager(detect.root_file_names(inputs.app_dir))
+    if selection.file is not None:
+        log.line(f"Installing dependencies with {selection.manager.value} (found {selection.file})")
+    return selection.manager
+
+
+def log_pip_venv_switch(inputs: BuildInputs, log: Log) -> None:
+    """A cached lock-file venv from an earlier build is dropped for pip: say why."""
+    previous = read_restored_metadata(inputs.layers_dir, VENV_LAYER)
+    old = previous.get("package-manager") if isinstance(previous, dict) else None
+    if old not in (None, "pip"):
+        log.line(f"Discarding cached virtual environment since: The package manager has changed from {old} to pip")
+
+
 def run_build(inputs: BuildInputs, log: Log) -> None:
     log.line(f"{inputs.config.id} {inputs.config.version} on {inputs.target.describe()}")
+    manager = select_package_manager(inputs, log)
     chosen = choose_python(inputs, log)
     python_layer = install_python(inputs, chosen, log)
-    pip_dir, cache_dir = install_pip(inputs, chosen, python_layer, log)
-    install_dependencies(inputs, chosen, python_layer, pip_dir, cache_dir, log)
+    sbom.write_sbom(inputs.layers_dir, PYTHON_LAYER, sbom.python_sbom(str(chosen.version)))
+    if manager is package_manager.PackageManager.PIP:
+        pip_dir, cache_dir = install_pip(inputs, chosen, python_layer, log)
+        log_pip_venv_switch(inputs, log)
+        install_dependencies(inputs, chosen, python_layer, pip_dir, cache_dir, log)
+    else:
+        lock_steps.install_locked_dependencies(inputs, manager, str(chosen.version), python_layer, log)
+    sbom.write_sbom(inputs.layers_dir, VENV_LAYER, sbom.venv_sbom(inputs.layers_dir / VENV_LAYER))
     configure_processes(inputs, log)
     log.line("")

@@ -88,6 +88,8 @@ class BuildpackConfig:
     pip_version: str
     default_python_version: str
     runtime_manifest: str
+    uv_version: str = "0.13.9"
+    poetry_version: str = "2.5.1"
 
 
 def load_buildpack_config(buildpack_dir: Path) -> BuildpackConfig:
@@ -101,6 +103,8 @@ def load_buildpack_config(buildpack_dir: Path) -> BuildpackConfig:
             pip_version=str(meta["pip-version"]),
             default_python_version=str(meta["default-python-version"]),
             runtime_manifest=str(meta["runtime-manifest"]),
+            uv_version=str(meta["uv-version"]),
+            poetry_version=str(meta["poetry-version"]),
         )
     except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError) as exc:
         raise BuildpackError(

@@ -20,6 +20,10 @@ from bpconform_python import tomlwriter
 INPUT_DESCRIPTIONS = {
     "python-version": "The Python version",
     "pip-version": "The pip version",
+    "uv-version": "The uv version",
+    "poetry-version": "The Poetry version",
+    "package-manager": "The package manager",
+    "package-manager-version": "The package manager version",
     "distro-name": "The OS distribution",
     "distro-version": "The OS distribution version",
     "arch": "The CPU architecture",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from bpconform_python.output import BuildpackError
 
@@ -129,4 +130,28 @@ def resolve(requested: RequestedVersion, available: Iterable[Version], where: st
     raise BuildpackError(
         "Unsupported Python version",
         f"The Python version '{requested.text}' {source} is not supported.\n" + _supported_text(available, where),
+    )
+
+
+RUNTIME_TXT = "runtime.txt"
+_RUNTIME_TXT_VALUE = re.compile(r"^python-(\d+\.\d+)(?:\.\d+)?$")
+
+
+def refuse_runtime_txt(app_dir: Path) -> None:
+    """`runtime.txt` is refused, not honoured: the buildpack has one place for the version.
+
+    Silently ignoring it would build on another Python than the app asked for; honouring it next
+    to `.python-version` would need precedence rules the user cannot see. The error says what to
+    write in `.python-version` instead.
+    """
+    path = app_dir / RUNTIME_TXT
+    if not path.is_file():
+        return
+    text = path.read_text(encoding="utf-8", errors="replace").strip()
+    match = _RUNTIME_TXT_VALUE.match(text)
+    suggestion = f"'{match.group(1)}'" if match else "a version such as '3.13'"
+    raise BuildpackError(
+        "runtime.txt is not supported",
+        f"The app has a {RUNTIME_TXT} (containing {text[:60]!r}), which this buildpack does not read. "
+        f"Delete {RUNTIME_TXT} and write {suggestion} in a {VERSION_FILE} file instead.",
     )

@@ -1,0 +1,3 @@
+import six
+
+print(f"poetry app: six {six.__version__}")

@@ -1,0 +1,3 @@
+import six
+
+print(f"uv app: six {six.__version__}")
