@@ -118,7 +118,7 @@ def tree_state(root: Path) -> dict[str, tuple[int, int]]:
     return state
 
 
-def leftovers(run: str, work_dir: Path) -> list[str]:
+def leftovers(run: str, work_dir: Path | None = None) -> list[str]:
     """Everything in the engine or on disk still carrying the run's session (or a worker's)."""
     client = engine.ensure_engine()
     managed = {"label": [f"{engine.MANAGED}=true"]}
@@ -128,14 +128,17 @@ def leftovers(run: str, work_dir: Path) -> list[str]:
         return session == run or session.startswith(f"{run}-")
 
     # the low-level lists: no inspect per item, which races with other sessions removing theirs
-    found = [f"container {c['Names']}" for c in client.api.containers(all=True, filters=managed) if ours(c["Labels"])]
+    containers = client.api.containers(all=True, filters=managed)
+    found = [f"container {c['Names']}" for c in containers if ours(c.get("Labels"))]
+    networks = client.api.networks(filters=managed)
+    found += [f"network {n['Name']}" for n in networks if ours(n.get("Labels"))]
     images = client.api.images()
     found += [f"image {i['RepoTags'] or i['Id']}" for i in images if ours(i.get("Labels"))]
     found += [f"image {tag}" for i in images for tag in i.get("RepoTags") or [] if tag.endswith(f":{run}")]
     volumes = client.api.volumes(filters=managed).get("Volumes") or []
     found += [f"volume {v['Name']}" for v in volumes if ours(v.get("Labels"))]
     found += [f"dir {path}" for path in cache_dir(SESSIONS_DIR).glob(f"{run}*")]
-    found += [f"work dir {path}" for path in work_dir.iterdir()] if work_dir.is_dir() else []
+    found += [f"work dir {path}" for path in work_dir.iterdir()] if work_dir and work_dir.is_dir() else []
     return sorted(set(found))
 
 

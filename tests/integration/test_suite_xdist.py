@@ -19,10 +19,10 @@ import uuid
 from pathlib import Path
 
 import pytest
+from installed import leftovers
 
 from conformance import engine
-from conformance.paths import REPO_ROOT, cache_dir
-from conformance.shared_builds import SESSIONS_DIR
+from conformance.paths import REPO_ROOT
 from conformance.stacks import get_stack
 
 pytestmark = pytest.mark.docker
@@ -98,20 +98,9 @@ def _workers_by_app(output: str) -> dict[str, set[str]]:
 
 
 def _leftovers(run: str) -> list[str]:
-    """Everything in the engine or the cache still carrying the run's or one of its workers' sessions."""
-    client = engine.ensure_engine()
-    managed = {"label": [f"{engine.MANAGED}=true"]}
-
-    def ours(labels: dict[str, str] | None) -> bool:
-        session = (labels or {}).get(engine.SESSION, "")
-        return session == run or session.startswith(f"{run}-")
-
-    found = [f"container {c.name}" for c in client.containers.list(all=True, filters=managed) if ours(c.labels)]
-    found += [f"image {i.tags or i.id}" for i in client.images.list(filters=managed) if ours(i.labels)]
-    found += [f"volume {v.name}" for v in client.volumes.list(filters=managed) if ours(v.attrs.get("Labels"))]
-    found += [f"network {n.name}" for n in client.networks.list(filters=managed) if ours(n.attrs.get("Labels"))]
-    found += [f"dir {path}" for path in cache_dir(SESSIONS_DIR).glob(f"{run}*")]
-    return found
+    """Everything in the engine or the cache still carrying the run's or one of its workers' sessions
+    (from the engine's plain lists: inspecting each item races with other sessions removing theirs)."""
+    return leftovers(run)
 
 
 def test_workers_share_one_build_per_app_and_leave_nothing() -> None:
