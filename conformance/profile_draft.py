@@ -56,9 +56,9 @@ _REGEX_SPECIAL = re.compile(r"([.^$*+?{}\[\]\\|()])")
 _DIGITS = re.compile(r"\d+")
 _HEX_DIGEST = re.compile(r"^(sha\d+:)?[0-9a-f]{32,}$")
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
-_DIST_INFO = re.compile(r"(?:^|/)site-packages/pip-(\d+(?:\.\d+)*)\.dist-info$")
+_DIST_INFO = re.compile(r"(?:^|/)pip-(\d+(?:\.\d+)*)\.dist-info$")
 _PIP_WHEEL = re.compile(r"(?:^|/)pip-(\d+(?:\.\d+)*)-py3-none-any\.whl$")
-_PIP_PACKAGE = re.compile(r"(?:^|/)site-packages/pip/__init__\.py$")
+_PIP_PACKAGE = re.compile(r"(?:^|/)pip/__init__\.py$")
 _ENSUREPIP = re.compile(r"^lib/python3\.\d+/ensurepip/")
 _STDLIB = re.compile(r"^lib/python(3\.\d+)/os\.py$")
 _SITE_PACKAGES = re.compile(r"^lib/python3\.\d+/site-packages/")
@@ -222,7 +222,7 @@ def layer_facts(tree: LayerTree) -> LayerFacts:
             pip, pip_version = rel, m.group(1)
             break
     if pip is None:
-        pip = next((rel for rel in sorted(tree.entries) if _PIP_PACKAGE.search(rel)), None)
+        pip = next((r for r in sorted(tree.entries) if _PIP_PACKAGE.search(r) and not _ENSUREPIP.match(r)), None)
     if pip is None:
         for rel in ("bin/pip", "bin/pip3"):
             found = resolve_in_layer(tree, rel) or tree.entries.get(rel)
@@ -304,6 +304,8 @@ def infer_roles(facts: Sequence[LayerFacts]) -> RoleInference:
     manager = _pick(pip_layers, "package-manager", notes)
     if manager is not None:
         how = "a user install (PYTHONUSERBASE layout)" if manager.pip_user_install else "pip"
+        if not manager.pip_user_install and manager.pip and "/" in manager.pip and not manager.pip.startswith("bin/"):
+            how = f"pip installed under {manager.pip.rsplit('/', 1)[0]}/"
         version = f" {manager.pip_version}" if manager.pip_version else ""
         result.roles["package-manager"] = RoleGuess(
             "package-manager", manager.name, manager.types, f"holds {how}{version}: {manager.pip}"
@@ -435,20 +437,25 @@ def _escape(text: str) -> str:
 
 def line_to_template(line: str, values: Mapping[str, str]) -> str:
     """A message template matching `line`: each value becomes its `{placeholder}`, the rest literal,
-    other numbers generalised. Longer values are replaced first (`3.13.5` before `3.13`)."""
+    other numbers generalised, and a parenthesis after the last value (a timing, the versions this
+    machine has) left out. Longer values are replaced first (`3.13.5` before `3.13`)."""
     text = line.strip()
     present = sorted(((v, k) for k, v in values.items() if v and v in text), key=lambda item: -len(item[0]))
     if not present:
         return _escape(text)
     pattern = re.compile("|".join(re.escape(v) for v, _ in present))
     names = dict(present)
+    spans = [m for m in pattern.finditer(text) if _bounded(text, m.start(), m.end())]
+    if spans:  # a parenthesis after the last value is detail, not wording
+        tail = re.search(r"\s\(", text[spans[-1].end() :])
+        if tail:
+            text = text[: spans[-1].end() + tail.start()]
     out: list[str] = []
     last = 0
-    for match in pattern.finditer(text):
-        if _bounded(text, match.start(), match.end()):
-            out.append(_escape(text[last : match.start()]))
-            out.append("{" + names[match.group(0)] + "}")
-            last = match.end()
+    for match in spans:
+        out.append(_escape(text[last : match.start()]))
+        out.append("{" + names[match.group(0)] + "}")
+        last = match.end()
     out.append(_escape(text[last:]))
     return "".join(out)
 
@@ -479,15 +486,24 @@ def learn_message(
     *,
     require_values: Iterable[str] = (),
 ) -> LearntMessage | None:
-    """The first candidate line about `role` with one of `words` (and every `require_values` value),
-    turned into a template."""
-    chosen = [
+    """The candidate line about `role` that best states the decision, turned into a template.
+
+    A line must be about `role` and hold every `require_values` value. Lines holding *all* the values
+    (an invalidation line naming the old and the new version) come first, then lines with one of
+    `words`: wording such as "thrown away" is not in any list, but naming both versions is telling.
+    """
+    about = [
         line
         for line in candidates
-        if words.search(line)
-        and line_role(line, layers, keywords) == role
+        if line_role(line, layers, keywords) == role
         and all(values[name] in line for name in require_values if values.get(name))
     ]
+    present = [v for v in values.values() if v]
+
+    def rank(line: str) -> tuple[int, int]:
+        return (-sum(v in line for v in present), 0 if words.search(line) else 1)
+
+    chosen = sorted((line for line in about if words.search(line) or all(v in line for v in present)), key=rank)
     if not chosen:
         return None
     template = line_to_template(chosen[0], values)
