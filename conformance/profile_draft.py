@@ -844,7 +844,9 @@ class Builder:
 
         def inspect_layers(layers_root: Path) -> None:
             root = layers_root / escaped
-            for toml_path in sorted(root.glob("*.toml")) if root.is_dir() else []:
+            if root.is_symlink() or not root.is_dir():  # the buildpack replaced its own layers dir: list nothing
+                return
+            for toml_path in sorted(root.glob("*.toml")):
                 name = toml_path.stem
                 if name not in ("launch", "build", "store"):
                     seen[name] = scan_layer(root / name, name, {})
@@ -1035,7 +1037,12 @@ def _learn_python_change(
         draft.message_notes[key] = draft.alternative_note
         return
     default = python_minor(draft.python_version)
-    candidates = [v for v in runtimes.DEFAULT_VERSIONS if python_minor(v) != default]
+    try:  # the runtimes this machine has for the stack (what the embedded platform mounts), newest first
+        have = [a.version for a in runtimes.read_manifest() if a.stack == draft.stack]
+    except (OSError, ConformanceError):
+        have = []
+    have = sorted(set(have or runtimes.DEFAULT_VERSIONS), key=lambda v: tuple(map(int, re.findall(r"\d+", v))))
+    candidates = [v for v in reversed(have) if python_minor(v) != default]
     if not candidates:
         draft.alternative_note = f"no runtime other than {default} is set up on this machine"
         draft.message_notes[key] = draft.alternative_note
