@@ -302,6 +302,48 @@ def test_pip_version_source_found_in_buildpack_toml(tmp_path: Path) -> None:
     assert pd.pip_version_sources(tmp_path, "25.2") == [{"file": "buildpack.toml", "toml-key": "metadata.tools.pip"}]
 
 
+def _draft_stub(tmp_path: Path) -> pd.Draft:
+    return pd.Draft(tmp_path, BP, "1.2.0", "bookworm", "minimal", pd.RoleInference())
+
+
+def test_detect_fail_line_comes_from_the_buildpacks_detect_output(tmp_path: Path) -> None:
+    message = (
+        "no buildpack group passed detection\nbuildpacks that ran detect:\n  acme/python 1.2.0: fail (exit 100)\n"
+        "    | [acme] not a python app: no requirements.txt in /workspace (looked 3 times)\n"
+    )
+    observed = pd.Observed(False, "", exit_code=20, message=message)
+    learnt = pd._failure_message("detect-fail", tmp_path, _draft_stub(tmp_path), observed)
+    assert isinstance(learnt, pd.LearntMessage)
+    assert learnt.template == r"\[acme\] not a python app: no requirements\.txt in "  # up to the first absolute path
+    wrong_exit = pd.Observed(False, "", exit_code=51, message="buildpack failed")
+    assert "exit 20" in pd._failure_message("detect-fail", tmp_path, _draft_stub(tmp_path), wrong_exit)
+
+
+def test_missing_dependency_message_is_the_buildpacks_not_pips(tmp_path: Path) -> None:
+    output = (
+        "-----> acme/python 1.2.0\n"
+        "Collecting no-such-package==1.0\n"
+        "ERROR: Could not find a version that satisfies the requirement no-such-package==1.0\n"
+        "ERROR: No matching distribution found for no-such-package==1.0\n"
+        "[acme] could not install the app's requirements (pip exited 1)\n"
+    )
+    observed = pd.Observed(False, output, exit_code=51, message="bin/build exited with 1")
+    learnt = pd._failure_message("missing-dependency", tmp_path, _draft_stub(tmp_path), observed)
+    assert isinstance(learnt, pd.LearntMessage)
+    assert learnt.line == "[acme] could not install the app's requirements (pip exited 1)"
+    assert learnt.template == r"\[acme\] could not install the app's requirements \(pip exited \d+\)"
+
+
+def test_bad_input_is_a_clear_error_before_any_build(tmp_path: Path) -> None:
+    from conformance.errors import ConformanceError
+
+    with pytest.raises(ConformanceError, match=r"no buildpack\.toml"):
+        pd.draft_profile(tmp_path, REPO_ROOT / "testapps" / "minimal")
+    (tmp_path / "buildpack.toml").write_text("api = '0.10'\n")
+    with pytest.raises(ConformanceError, match="is not a directory"):
+        pd.draft_profile(tmp_path, tmp_path / "no-such-app")
+
+
 # -- the draft ------------------------------------------------------------------------------------
 
 
