@@ -322,7 +322,7 @@ def infer_roles(facts: Sequence[LayerFacts]) -> RoleInference:
         if role not in result.roles:
             notes.append(f"{role}: no layer found; its checks will be skipped until you add [layers.{role}]")
     if any(f.truncated for f in facts):
-        notes.append("a layer had more than {MAX_ENTRIES} entries: its listing was cut, facts may be missing")
+        notes.append(f"a layer had more than {MAX_ENTRIES} entries: its listing was cut, facts may be missing")
     return result
 
 
