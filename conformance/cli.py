@@ -268,6 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
     clean.set_defaults(func=cmd_clean)
 
     _add_run_command(sub)
+    from conformance.profile_draft import add_profile_command  # `bpconform profile init`
+
+    add_profile_command(sub)
     return parser
 
 

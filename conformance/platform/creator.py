@@ -113,6 +113,8 @@ class BuildRequest:
     keep_image: bool = False  # True: the image outlives this process (CLI builds); tests leave it False
     session_id: str | None = None  # the session the image belongs to, when not this process's
     limits: ContainerLimits | None = None  # None: the defaults, or BPCONFORM_BUILD_MEMORY / _PIDS
+    # Called with the layers dir once the build container is gone, before export (read-only use).
+    inspect_layers: Callable[[Path], None] | None = None
 
 
 @dataclass
@@ -277,6 +279,8 @@ class _Run:
                 restored = self._restore(detected.group, cache_index)
             with self._phase("build"):
                 built, build_envs = self._build(detected, base_env)
+        if self.request.inspect_layers is not None:
+            self.request.inspect_layers(self.layers_root)
         with self._phase("export"):
             exported, reports = self._export(detected.group, built, run_image, restored, cache_index)
         return BuildResult(
