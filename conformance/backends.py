@@ -14,7 +14,6 @@ Each build is described by a typed `BuildOptions` record, not by free keyword ar
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
@@ -27,8 +26,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 import pytest
 
 from conformance.engine import SESSION_ID, ensure_engine
-from conformance.errors import ConformanceError, HarnessError, MissingInput, PlatformError
+from conformance.errors import ConformanceError, HarnessError, PlatformError
 from conformance.image import AppImage, ImageLayer
+from conformance.probe_record import probe_record
 from conformance.profile import Profile
 from conformance.shared_builds import is_shared_image, remove_image
 from conformance.tomlcompat import tomllib
@@ -40,7 +40,6 @@ if TYPE_CHECKING:
 
 PROBE_DIR = Path(__file__).parent / "suite" / "probe"
 PROBE_ID = "bpconform/probe"
-PROBE_RECORD = "/layers/bpconform_probe/record/record.json"
 EMBEDDED, PACK = "embedded", "pack"
 BACKENDS = (EMBEDDED, PACK)
 # Apps whose builds must fail: their requirements are not for the wheelhouse (one names no real package)
@@ -68,24 +67,18 @@ class Build:
 
     @cached_property
     def probe(self) -> dict[str, Any]:
-        """What the probe buildpack recorded. Missing means the probe did not run: the check cannot
-        see what a later buildpack saw, which is the harness's problem, never a pass or a skip."""
-        text = self.image.read_file(PROBE_RECORD)
-        if text is None:
-            raise MissingInput(
-                f"the probe buildpack left no record ({PROBE_RECORD}) in the image of {self.app}",
-                "the probe must run after the buildpacks under test; see the build output for why it did not",
-            )
-        return json.loads(text)
+        """What the probe buildpack recorded, checked (`probe_record`): a record that is missing or
+        cannot be trusted is the harness's problem, never a pass, a skip or the buildpack's FAIL."""
+        return probe_record(self)
 
     def layer(self, role: str) -> ImageLayer | None:
         """The image's layer for a profile role (None when it is not in the image)."""
-        spec = self.profile.require_role(role)
+        spec = self.profile.require_role(role)  # ProfileGap when the profile has none (checks ask first)
         return self.image.layer(self.profile.buildpack_id, spec.name)
 
     def layer_toml(self, role: str) -> dict[str, Any] | None:
         """`<layer>.toml` as a later buildpack saw it at build time (covers non-launch layers)."""
-        spec = self.profile.require_role(role)
+        spec = self.profile.require_role(role)  # ProfileGap when the profile has none (checks ask first)
         escaped = self.profile.buildpack_id.replace("/", "_")
         text = self.probe.get("layer_tomls", {}).get(escaped, {}).get(spec.name)
         return None if text is None else tomllib.loads(text)

@@ -23,7 +23,6 @@ import pytest
 from conformance.backends import (
     PROBE_DIR,
     PROBE_ID,
-    PROBE_RECORD,
     AppBuilder,
     Build,
     BuildFailed,
@@ -34,6 +33,7 @@ from conformance.engine import SESSION_ID
 from conformance.errors import ConformanceError, MissingInput
 from conformance.image import AppImage
 from conformance.paths import cache_dir
+from conformance.probe_record import PROBE_RECORD
 from conformance.profile import Profile
 from conformance.settings import DEFAULT_STACK, Settings, settings_of
 from conformance.shared_builds import SESSIONS_DIR, BuildRecord, SharedBuilds, remove_image, run_id
@@ -50,9 +50,8 @@ def record_build_output(node: pytest.Item, label: str, output: str) -> None:
 
 
 def build_outputs(node: pytest.Item) -> list[tuple[str, str]]:
-    """The outputs recorded for `node` (also those a check set as `node._bpconform_build_outputs`)."""
-    legacy = getattr(node, "_bpconform_build_outputs", None) or []
-    return [*node.stash.get(BUILD_OUTPUTS, []), *legacy]
+    """The outputs recorded for `node` with `record_build_output`."""
+    return list(node.stash.get(BUILD_OUTPUTS, []))
 
 
 def build_record(outcome: Build | BuildFailed, app_dir: Path) -> BuildRecord:

@@ -17,14 +17,16 @@ from typing import Any
 import pytest
 
 from conformance.assertions import assert_no_traceback, assert_path_order
-from conformance.fixtures import Build, BuildFailed
+from conformance.fixtures import Build, BuildFailed, record_build_output
 from conformance.suite.requirements import HarnessError, need_app, need_role, probe_record
 
+# PYTHONHOME is left out: it moves the interpreter itself, and a buildpack may refuse it (with
+# PIP_TARGET, PIP_PREFIX, ...: DESIGN.md's refused variables), which would end this check before the
+# PATH promises it exists for are tested.
 BOGUS = {
     "PATH": "/bogus/bin",
     "PYTHONPATH": "/bogus/pythonpath",
     "VIRTUAL_ENV": "/bogus/venv",
-    "PYTHONHOME": "/bogus/home",
     "PYTHONUSERBASE": "/bogus/userbase",
     "PIP_PYTHON": "/bogus/python",
 }
@@ -39,10 +41,8 @@ def bogus_build(platform, app_dir, profile, request) -> Build | BuildFailed:
         build = platform.build(app_dir(need_app(profile, "default")), user_env=BOGUS, label="bogus-env")
     except BuildFailed as failure:
         return failure
-    request.node._bpconform_build_outputs = [("bogus-env", build.output)]
-    record = probe_record(build)
-    build.__dict__["probe"] = record
-    seen = record["env"]
+    record_build_output(request.node, "bogus-env", build.output)
+    seen = probe_record(build)["env"]
     if seen.get("VIRTUAL_ENV") != BOGUS["VIRTUAL_ENV"] or not seen.get("PATH", "").startswith(BOGUS["PATH"] + ":"):
         raise HarnessError(
             "the user's <platform>/env did not reach the later buildpack as the lifecycle applies it (last,"
