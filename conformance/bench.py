@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance import access, runtimes, stacks
+from conformance.data import reference_buildpack, sample_apps_dir
 from conformance.engine import (
     SESSION_ID,
     Mount,
@@ -38,13 +39,13 @@ from conformance.engine import (
     running_container,
     shares_host_ids,
 )
-from conformance.paths import REPO_ROOT, wait_for_discards, work_root
+from conformance.paths import wait_for_discards, work_root
 from conformance.platform.archive import Owner, write_layer_tar
 from conformance.platform.cache import BuildCache
 from conformance.platform.creator import BuildRequest, BuildResult, Output, create
 
-BUILDPACK = REPO_ROOT / "buildpack_under_test"
-APP = REPO_ROOT / "testapps" / "minimal"
+BUILDPACK = reference_buildpack()
+APP = sample_apps_dir() / "minimal"
 
 
 # Where one cold build spends its time: each line of the build output below ends the step named

@@ -23,8 +23,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from conformance.data import sample_apps_dir
 from conformance.errors import ConformanceError
-from conformance.paths import REPO_ROOT
 from conformance.tomlcompat import dump_toml, load_toml
 
 BUILTIN_PROFILES: tuple[str, ...] = ("reference", "heroku-python")
@@ -62,7 +62,7 @@ DEFAULT_APPS: dict[str, str] = {
 }
 # Purposes whose app must build successfully: the parametrisation of most checks.
 BUILDABLE_PURPOSES: tuple[str, ...] = ("default", "alternative-version", "procfile", "pip-dependency")
-DEFAULT_APPS_DIR = REPO_ROOT / "testapps"
+DEFAULT_APPS_DIR = sample_apps_dir()  # the shipped sample apps (in the wheel, or the checkout)
 
 DEFAULT_FORBIDDEN_LAUNCH_ENV: tuple[str, ...] = ("PYTHONPATH",)
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_-]*)\}")

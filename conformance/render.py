@@ -91,7 +91,9 @@ def summary_line(result: RunResult) -> str:
     verdict = result.verdict
     counts = ", ".join(f"{totals[outcome]} {outcome}" for outcome in OUTCOMES)
     line = f"{verdict.value}: {selection_text(result)}: {counts}, in {result.wall_time:.1f}s"
-    if verdict is Verdict.PARTIAL:
+    if verdict is Verdict.PARTIAL and result.snapshots_recorded:
+        line += " (snapshots were recorded, not compared: review them, then run without --snapshot-update)"
+    elif verdict is Verdict.PARTIAL:
         line += " (a subset of the suite: not a verdict on the whole profile)"
     elif verdict is Verdict.ABORTED:
         line += f" (stopped by {result.aborted or 'an interrupt'}: no verdict)"

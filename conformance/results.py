@@ -42,7 +42,7 @@ class Verdict(str, Enum):
     """What a run says about the buildpack, and the exit status `bpconform run` gives it."""
 
     CONFORMS = "CONFORMS"  # every check ran; none failed or errored
-    PARTIAL = "PARTIAL"  # a subset (-k, --lf, deselection) ran; none failed or errored
+    PARTIAL = "PARTIAL"  # a subset ran (-k, --lf, deselection), or snapshots were recorded, not compared
     DOES_NOT_CONFORM = "DOES NOT CONFORM"  # a check failed: the buildpack broke a promise
     ERROR = "ERROR"  # no check failed, but some could not run (missing input, harness failure)
     ABORTED = "ABORTED"  # stopped by a signal: no verdict
@@ -107,6 +107,12 @@ class RunResult:
         return self.deselected > 0
 
     @property
+    def snapshots_recorded(self) -> bool:
+        """`--snapshot-update`: the snapshot checks wrote what they saw instead of comparing it."""
+        pytest_args = self.settings.get("pytest_args") or []
+        return bool(self.settings.get("snapshot_update")) or "--snapshot-update" in pytest_args
+
+    @property
     def verdict(self) -> Verdict:
         totals = count_outcomes(self.records)
         if self.aborted:
@@ -117,7 +123,7 @@ class RunResult:
             return Verdict.ERROR
         if self.exit_code == 1:  # pytest saw a failure our records do not show: never a pass
             return Verdict.ERROR
-        return Verdict.PARTIAL if self.subset else Verdict.CONFORMS
+        return Verdict.PARTIAL if self.subset or self.snapshots_recorded else Verdict.CONFORMS
 
     @property
     def ok(self) -> bool:
@@ -369,7 +375,7 @@ class ResultCollector:
         elif report.when == "call":
             if hasattr(report, "wasxfail") and not report.failed:
                 pending.outcome = "skipped" if report.skipped else "passed"
-                pending.reason = skip_reason(report)
+                pending.reason = skip_reason(report) if report.skipped else ""
             elif report.failed and getattr(report, ERROR_ATTR, None):
                 pending.outcome, pending.reason = "error", _error_reason(report)
             elif report.failed:
@@ -377,7 +383,7 @@ class ResultCollector:
             elif report.skipped:
                 pending.outcome, pending.reason = "skipped", skip_reason(report)
             else:
-                pending.outcome = "passed"
+                pending.outcome, pending.reason = "passed", ""
         elif report.when == "teardown" and report.failed and pending.outcome in ("passed", "skipped"):
             pending.outcome, pending.reason = "error", "teardown: " + _error_reason(report)
 

@@ -123,6 +123,7 @@ def settings_of(args: argparse.Namespace, variant: Variant | None = None) -> dic
         "ca_bundle": str(args.ca_bundle) if args.ca_bundle else None,
         "apps": str(args.apps) if args.apps else None,
         "snapshot_dir": str(args.snapshot_dir) if args.snapshot_dir else None,
+        "snapshot_update": bool(getattr(args, "snapshot_update", False)),
         "previous_buildpack": str(args.previous_buildpack) if args.previous_buildpack else None,
         "k": args.k,
         "variant": variant.label if variant else None,
@@ -315,6 +316,21 @@ def check_stack_ready(name: str) -> None:
         )
 
 
+def check_apps_exist(profile: Profile, apps: Path | None) -> None:
+    """Every sample app the profile names is a directory in the run's apps dir; otherwise one set-up
+    error naming them all, before any build (each check would only repeat it as an ERROR)."""
+    from conformance.settings import apps_dir_for
+
+    root = apps_dir_for(profile, apps)
+    missing = sorted({name for name in profile.apps.values() if not (root / name).is_dir()})
+    if missing:
+        raise setup_error(
+            f"sample app{'s' if len(missing) > 1 else ''} {', '.join(missing)} not found in {root}",
+            "put the apps there, point --apps (or the profile's apps-dir) at the directory that holds them,"
+            " or opt out in the profile ([apps] purpose = false: the checks that need it are then skipped with a reason)",
+        )
+
+
 def check_inputs(args: argparse.Namespace) -> Profile:
     """Everything that can be checked before pytest starts; a problem is a set-up error (exit 2)."""
     if not args.buildpack:
@@ -333,6 +349,7 @@ def check_inputs(args: argparse.Namespace) -> Profile:
     check_profile_matches(profile, args.identities)
     if args.apps and not Path(args.apps).is_dir():
         raise setup_error(f"--apps {args.apps} is not a directory", "pass the directory that holds your sample apps")
+    check_apps_exist(profile, Path(args.apps) if args.apps else None)
     if args.previous_buildpack and Path(args.previous_buildpack).exists():
         read_identity(Path(args.previous_buildpack))
     if not plugin_is_autoloaded():

@@ -184,7 +184,7 @@ def test_collector_records_each_test_as_check_app_outcome_reason(pytester: pytes
         "launch_env",
         "xfailing",
     ]
-    assert by_label["layer_types[minimal]"].outcome == "passed"
+    assert (by_label["layer_types[minimal]"].outcome, by_label["layer_types[minimal]"].reason) == ("passed", "")
     failed = by_label["layer_types[pinned-311]"]
     assert (failed.check, failed.app, failed.outcome) == ("layer_types", "pinned-311", "failed")
     assert failed.reason == "pip layer of pinned-311 is launch=true\nsecond line"  # no pytest introspection
@@ -517,6 +517,17 @@ def test_verdicts_and_exit_statuses() -> None:
     assert _result([], exit_code=5).verdict is results.Verdict.ERROR, "no checks is not a pass"
 
 
+def test_a_run_that_records_snapshots_is_never_conforms() -> None:
+    """--snapshot-update writes what the snapshot checks see instead of comparing: a CI job left with
+    it would be green on snapshots forever."""
+    recorded = RunResult([Record("image_snapshot", "minimal", "passed")], {"snapshot_update": True}, selected=1)
+    assert (recorded.verdict, recorded.status) == (results.Verdict.PARTIAL, 0)
+    assert "snapshots were recorded, not compared" in render_text_report(recorded)
+    via_pytest = RunResult(recorded.records, {"pytest_args": ["--snapshot-update"]}, selected=1)
+    assert via_pytest.verdict is results.Verdict.PARTIAL
+    assert RunResult(recorded.records, {}, selected=1, deselected=0).verdict is results.Verdict.CONFORMS
+
+
 HONESTY_TESTS = """
 import docker.errors
 import pytest
@@ -682,6 +693,15 @@ def test_profile_version_is_checked_against_buildpack_toml(tmp_path: Path) -> No
     with pytest.raises(ConformanceError, match="describes buildpack heroku/python") as info:
         run.check_inputs(parse_run("--buildpack", str(BUILDPACK_DIR), "--profile", "heroku-python"))
     assert info.value.exit_code == 2
+
+
+def test_sample_apps_missing_from_the_apps_dir_are_one_set_up_error(tmp_path: Path) -> None:
+    (tmp_path / "minimal").mkdir()
+    with pytest.raises(ConformanceError) as info:
+        run.check_inputs(parse_run("--buildpack", str(BUILDPACK_DIR), "--apps", str(tmp_path)))
+    assert info.value.exit_code == 2
+    assert "not-python" in info.value.message and "pinned-311" in info.value.message
+    assert "minimal" not in info.value.message.split(" not found")[0], "an app that is there is not named"
 
 
 def test_run_flags_reach_the_plugin(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
