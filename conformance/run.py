@@ -327,7 +327,7 @@ def check_apps_exist(profile: Profile, apps: Path | None) -> None:
         raise setup_error(
             f"sample app{'s' if len(missing) > 1 else ''} {', '.join(missing)} not found in {root}",
             "put the apps there, point --apps (or the profile's apps-dir) at the directory that holds them,"
-            " or opt out in the profile ([apps] purpose = false: the checks that need it are then skipped with a reason)",
+            " or opt out in the profile ([apps] PURPOSE = false: the checks that need it are then skipped)",
         )
 
 
