@@ -75,6 +75,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from conformance.platform import spec
     from conformance.platform.creator import BuildRequest, create
     from conformance.platform.export import check_build_target
+    from conformance.run import resolve_buildpacks
 
     spec.check_image_reference(args.image, "--image")  # before anything slow, and before any cache dir
     timeout = engine.check_timeout(args.timeout, "--timeout")
@@ -86,7 +87,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         BuildRequest(
             image=args.image,
             app_dir=args.app,
-            buildpacks=args.buildpack,
+            buildpacks=resolve_buildpacks(list(args.buildpack)),
             stack=stack,
             access=_package_access(args),
             runtimes_dir=runtimes.runtimes_dir(),
