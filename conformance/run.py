@@ -358,7 +358,7 @@ def check_inputs(args: argparse.Namespace) -> Profile:
         except ImportError as exc:
             raise setup_error(
                 f"the conformance suite's pytest plugin ({PLUGIN_MODULE}) cannot be imported: {exc}",
-                "install the package (pip install the buildpack_conformance wheel) and run bpconform from its environment",
+                "pip install the buildpack_conformance wheel, and run bpconform from that environment",
             ) from None
     return profile
 
