@@ -122,9 +122,12 @@ def cmd_clean(args: argparse.Namespace) -> int:
         print(f"bpconform clean: removed {len(removed)} build caches of images that no longer exist")
         for cache in removed:
             print(f"  {cache.path} ({cache.image or 'untracked'})")
-    if memory_base().is_dir():  # work dirs a killed build left in memory
+    live = engine.live_sessions()
+    if memory_base().is_dir() and (args.all or not live):  # work dirs a killed build left in memory
         shutil.rmtree(memory_base(), ignore_errors=True)
         print(f"bpconform clean: removed the in-memory work directory {memory_base()}")
+    elif memory_base().is_dir():
+        print(f"bpconform clean: kept {memory_base()}: {len(live)} runs are still going (--all removes it anyway)")
     if args.cache:
         root = cache_root()
         shutil.rmtree(root, ignore_errors=True)

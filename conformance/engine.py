@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import fcntl
 import functools
 import math
 import os
@@ -69,7 +70,65 @@ def labels(kind: str, *, session: bool = True, session_id: str | None = None, **
     result = {MANAGED: "true", KIND: kind, **extra}
     if session and kind not in PERSISTENT_KINDS:
         result[SESSION] = session_id or SESSION_ID
+        hold_session(result[SESSION])
     return result
+
+
+# --------------------------------------------------------------------------------------------
+# Which sessions are alive (so a plain `bpconform clean` leaves running builds alone)
+# --------------------------------------------------------------------------------------------
+
+_held_sessions: dict[str, int] = {}
+
+
+def _sessions_dir() -> Path:
+    from conformance.paths import cache_root
+
+    return cache_root() / "live-sessions"
+
+
+def hold_session(session: str) -> None:
+    """Mark `session` alive for as long as this process lives: a shared flock on its lock file, taken
+    by every process that labels a resource with it (an xdist run's workers all hold the run's).
+    Best effort: without it a session counts as ended, as it did before this existed."""
+    if session in _held_sessions or not re.fullmatch(r"[A-Za-z0-9_.-]+", session):
+        return
+    try:
+        _sessions_dir().mkdir(parents=True, exist_ok=True)
+        fd = os.open(_sessions_dir() / f"{session}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+    except OSError:
+        os.close(fd)
+        return
+    _held_sessions[session] = fd
+
+
+def live_sessions() -> set[str]:
+    """The sessions some process still holds; the lock files of ended ones are removed on the way."""
+    live: set[str] = set()
+    try:
+        names = [name for name in os.listdir(_sessions_dir()) if name.endswith(".lock")]
+    except OSError:
+        return live
+    for name in names:
+        path = _sessions_dir() / name
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            live.add(name.removesuffix(".lock"))
+        else:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        finally:
+            os.close(fd)
+    return live
 
 
 # --------------------------------------------------------------------------------------------
@@ -459,6 +518,7 @@ class CleanupReport:
     volumes: list[str] = field(default_factory=list)
     networks: list[str] = field(default_factory=list)
     images: list[str] = field(default_factory=list)
+    kept: int = 0  # resources of sessions still alive, left alone (plain `bpconform clean`)
 
     @property
     def total(self) -> int:
@@ -468,6 +528,7 @@ class CleanupReport:
         return (
             f"removed {len(self.containers)} containers, {len(self.volumes)} volumes, "
             f"{len(self.networks)} networks, {len(self.images)} images"
+            + (f"; left {self.kept} of runs still going alone (--all removes them too)" if self.kept else "")
         )
 
 
@@ -482,21 +543,38 @@ def _is_persistent(resource_labels: dict[str, str] | None) -> bool:
 def cleanup(
     client: docker.DockerClient | None = None, *, session: str | None = None, everything: bool = False
 ) -> CleanupReport:
-    """Remove harness resources: one session's, or all of them (stack images only if `everything`)."""
+    """Remove harness resources: one session's, or all of them (stack images only if `everything`).
+
+    Without a `session`, what belongs to a session that is still alive (another run on the same
+    engine: see `live_sessions`) is left alone unless `everything`, and counted in `report.kept`."""
     client = client or ensure_engine()
     report = CleanupReport()
     filters = {"label": _label_filters(session)}
+    spared = set() if session or everything else live_sessions()
+
+    def kept(resource_labels: dict[str, str] | None) -> bool:
+        if (resource_labels or {}).get(SESSION) in spared:
+            report.kept += 1
+            return True
+        return False
+
     for container in client.api.containers(all=True, filters=filters):  # plain records: no per-item lookup
+        if kept(container.get("Labels")):
+            continue
         _ignore_missing(client.api.remove_container, container["Id"], force=True, v=True)
         report.containers.append((container.get("Names") or [container["Id"][:12]])[0].lstrip("/"))
     for volume in client.volumes.list(filters=filters):
+        if kept(volume.attrs.get("Labels")):
+            continue
         _ignore_missing(volume.remove, force=True)
         report.volumes.append(volume.name)
     for network in client.networks.list(filters=filters):
+        if kept(network.attrs.get("Labels")):
+            continue
         _ignore_missing(network.remove)
         report.networks.append(network.name)
     for image in client.api.images(filters=filters):
-        if _is_persistent(image.get("Labels")) and not everything:
+        if (_is_persistent(image.get("Labels")) and not everything) or kept(image.get("Labels")):
             continue
         _ignore_missing(client.images.remove, image["Id"], force=True, noprune=False)
         report.images.append((image.get("RepoTags") or [image["Id"][7:19]])[0])
