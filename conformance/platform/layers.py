@@ -17,12 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from conformance.errors import PlatformError
-from conformance.platform import safefs
+from conformance.platform import safefs, spec
 from conformance.platform.buildpack import api_at_least
 from conformance.tomlcompat import TOMLDecodeError, dumps_toml, tomllib
 
 RESERVED_LAYER_NAMES = ("build", "launch", "store")
-PROCESS_TYPE_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+$")
+PROCESS_TYPE_PATTERN = re.compile(
+    r"[A-Za-z0-9_.-]+"
+)  # fullmatch: "web\n" is no type (stricter than the lifecycle: issue 13)
 _TYPE_FLAGS = ("build", "launch", "cache")
 
 
@@ -85,17 +87,9 @@ def _load(path: Path, what: str, root: Path | None = None) -> dict[str, Any] | N
 
 
 def check_layer_name(name: str, buildpack_id: str) -> None:
-    """The names the platform itself cannot use as a directory beneath the buildpack's layers dir.
-
-    `<layer>.toml` named `..toml` or `...toml` would make the layer the buildpack's layers dir
-    itself or the whole layers root. (Full name rules, as data, live with the other spec rules.)
-    """
-    if name in ("", ".", "..") or "/" in name or "\0" in name:
-        raise PlatformError(
-            f"buildpack {buildpack_id} declared a layer named {name!r} (file {name}.toml)",
-            "a layer name must be a plain directory name: not empty, '.', '..', and without '/'",
-            52,
-        )
+    """The spec's layer-name rule (`spec.check_layer_name`): `<layer>.toml` named `..toml` or
+    `...toml` would otherwise make the layer the buildpack's layers dir itself or the whole layers root."""
+    spec.check_layer_name(name, buildpack_id)
 
 
 def read_layers(bp_layers_dir: Path, buildpack_id: str, api: str, *, root: Path | None = None) -> list[Layer]:
@@ -262,7 +256,7 @@ def _array_of_tables(data: dict[str, Any], key: str, path: Path) -> list[dict[st
 def _parse_process(raw: dict[str, Any], index: int, path: Path, api: str, buildpack_id: str) -> Process:
     where = f"{path}: processes[{index}]"
     ptype = raw.get("type")
-    if not isinstance(ptype, str) or not PROCESS_TYPE_PATTERN.match(ptype):
+    if not isinstance(ptype, str) or not PROCESS_TYPE_PATTERN.fullmatch(ptype):
         raise PlatformError(
             f"{where} has an invalid type {ptype!r}",
             "a process type is letters, digits, '.', '_' and '-' only (it names /cnb/process/<type>)",
