@@ -98,8 +98,10 @@ def test_interrupted_build_leaves_nothing_running(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGINT)
         output, _ = proc.communicate(timeout=60)
     finally:
-        if proc.poll() is None:
+        if proc.poll() is None:  # a SIGKILLed run cannot clean up: remove what it made, so no test leaks it
             proc.kill()
+            proc.wait(timeout=30)
+            engine.cleanup(session=session)
     assert proc.returncode == 130, f"expected exit 130 after Ctrl-C, got {proc.returncode}: {output[-1500:]}"
     assert "Traceback" not in output, output[-2000:]
     assert _session_containers(session) == [], "containers of the interrupted run were left behind"
