@@ -14,11 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 import tempfile
 import textwrap
 import uuid
@@ -27,12 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from leaks import LeakGuard
+from leaks import LeakGuard, bpconform_subprocess
 
 from conformance import paths
 from conformance.engine import SESSION, SESSION_ID, ContainerLimits, ensure_engine
 from conformance.errors import ConformanceError
-from conformance.paths import REPO_ROOT, WORK_DIR_ENV
+from conformance.paths import WORK_DIR_ENV
 from conformance.platform import creator
 from conformance.platform.cache import BuildCache
 from conformance.platform.creator import BuildRequest, BuildResult, create
@@ -159,22 +156,8 @@ class Box:
         """`bpconform ARGS` in a subprocess, with this box's cache root and temp dir, and a session label
         of its own (its exit cleanup removes that session's resources; none may be left after it)."""
         session = f"sec{uuid.uuid4().hex[:9]}"
-        full_env = {
-            **os.environ,
-            "BPCONFORM_SESSION": session,
-            "BPCONFORM_CACHE": str(self.cache_root),
-            WORK_DIR_ENV: str(self.cache_root / "work"),
-            "TMPDIR": str(self.scratch),
-            **(env or {}),
-        }
-        full_env.pop("BPCONFORM_DEBUG", None)
-        proc = subprocess.run(
-            [sys.executable, "-m", "conformance.cli", *args],
-            cwd=REPO_ROOT,
-            env=full_env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
+        proc = bpconform_subprocess(
+            args, session, self.cache_root, timeout=timeout, env={"TMPDIR": str(self.scratch), **(env or {})}
         )
         assert "Traceback" not in proc.stderr, proc.stderr
         left = ensure_engine().api.containers(all=True, filters={"label": f"{SESSION}={session}"})

@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
+import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -170,3 +172,26 @@ def private_tempdir(root: Path) -> Path:
 
 
 __all__ = ["Inventory", "LeakGuard", "Leaks", "private_tempdir", "take_inventory"]
+
+
+def bpconform_subprocess(
+    args: Sequence[str], session: str, cache: Path, *, timeout: float, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`bpconform ARGS` in a subprocess with its own session label, cache root and work root, so what
+    it leaves behind is attributable to it (its exit cleanup removes that session's resources)."""
+    full_env = {
+        **os.environ,
+        "BPCONFORM_SESSION": session,
+        "BPCONFORM_CACHE": str(cache),
+        paths.WORK_DIR_ENV: str(cache / "work"),
+        **(env or {}),
+    }
+    full_env.pop("BPCONFORM_DEBUG", None)
+    return subprocess.run(
+        [sys.executable, "-m", "conformance.cli", *args],
+        cwd=paths.REPO_ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

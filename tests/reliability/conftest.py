@@ -14,9 +14,6 @@ The fixture buildpacks and the `Builder` are the platform self-tests' (tests/pla
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -24,11 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from leaks import Inventory, LeakGuard, Leaks, take_inventory  # noqa: F401 (re-exported: tests import them here)
+from leaks import Inventory, LeakGuard, Leaks, bpconform_subprocess, take_inventory  # noqa: F401 (re-exported: tests import them here)
 from platform_integration.conftest import Builder, app, builder, stack, write_app  # noqa: F401 (fixtures)
 
 from conformance.errors import ConformanceError
-from conformance.paths import REPO_ROOT, WORK_DIR_ENV, cache_root
+from conformance.paths import cache_root
 from conformance.platform import creator
 
 SUMMARY: list[tuple[str, Leaks]] = []
@@ -147,14 +144,5 @@ def run_cli(args: list[str], tmp_path: Path, *, timeout: float = 300) -> CliRun:
     """`bpconform ARGS` in a subprocess with its own session label and private work root."""
     session = f"rel{uuid.uuid4().hex[:9]}"
     root = private_cache_root(tmp_path)
-    env = {**os.environ, "BPCONFORM_SESSION": session, "BPCONFORM_CACHE": str(root), WORK_DIR_ENV: str(root / "work")}
-    env.pop("BPCONFORM_DEBUG", None)
-    proc = subprocess.run(
-        [sys.executable, "-m", "conformance.cli", *args],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    proc = bpconform_subprocess(args, session, root, timeout=timeout)
     return CliRun(proc.returncode, proc.stdout, proc.stderr, session, root / "work")
