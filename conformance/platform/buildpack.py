@@ -130,6 +130,11 @@ class Buildpack:
         return any(target.matches(os, arch, distro, version, variant) for target in self.targets)
 
 
+def buildpack_dir(bp: Buildpack) -> str:
+    """Where a buildpack is mounted in the build container (the lifecycle's `/cnb/buildpacks/<id>/<version>`)."""
+    return f"{spec.BUILDPACKS_DIR}/{bp.escaped_id}/{bp.version}"
+
+
 def load_buildpack(path: Path) -> Buildpack:
     """Read and validate `<path>/buildpack.toml`; every problem is a `PlatformError` with a hint."""
     path = Path(path)

@@ -26,14 +26,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from conformance.errors import PlatformError
+from conformance.platform import spec
 
-LAUNCHER_PATH_IN_IMAGE = "/cnb/lifecycle/launcher"
+LAUNCHER_PATH_IN_IMAGE = spec.LAUNCHER_PATH
 LIFECYCLE_DIR_IN_IMAGE = "/cnb/lifecycle"
 PROCESS_DIR_IN_IMAGE = "/cnb/process"
 ORDER_FILE = "order"
 PROCESSES_DIR = "processes"
 DEFAULT_PROCESS_FILE = "default-process"
-LAUNCH_ERROR_EXIT_CODE = 82
+LAUNCH_ERROR_EXIT_CODE = int(spec.ExitCode.LAUNCH_ERROR)
 
 # The Buildpack API's rule for process types; it also keeps them safe as file names.
 _PROCESS_TYPE = re.compile(r"[A-Za-z0-9._-]+")
