@@ -241,4 +241,6 @@ def shell(image: AppImage | str, script: str, user: str | None = None) -> RunRes
     reference = image.reference if isinstance(image, AppImage) else image
     if user is None:
         user = image.user if isinstance(image, AppImage) else ""
-    return run(reference, ["-c", script], entrypoint=["/bin/sh"], user=user or None, network_disabled=True, kind="inspect")
+    return run(
+        reference, ["-c", script], entrypoint=["/bin/sh"], user=user or None, network_disabled=True, kind="inspect"
+    )

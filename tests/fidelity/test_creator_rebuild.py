@@ -253,7 +253,9 @@ def test_lifecycle_metadata_has_stack_run_image(rebuild: Rebuild) -> None:
     assert (meta.get("stack") or {}).get("runImage", {}).get("image") == meta["runImage"]["image"], meta.get("stack")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 11: a layer without [metadata] has data {} where the lifecycle writes null")
+@pytest.mark.xfail(
+    strict=True, reason="issue 13 item 11: a layer without [metadata] has data {} where the lifecycle writes null"
+)
 def test_layer_without_metadata_has_null_data(rebuild: Rebuild) -> None:
     """buildpack/layermetadata.go (`Data any json:"data"`): a `<layer>.toml` with no [metadata]
     gives `"data": null` in the lifecycle label (phase/exporter_test.go "saves metadata with layer info")."""

@@ -38,7 +38,11 @@ LAYER = 'mkdir -p "$1/bad"\n'
 CASES: dict[str, tuple[Case, int, str]] = {
     # id: (what the buildpack does, the lifecycle's exit code, the lifecycle test it mirrors)
     "build-fails": (Case(build="exit 7"), 51, 'buildpack/build_test.go "errors when the command fails"'),
-    "no-bin-build": (Case(with_build=False), 51, "cmd/lifecycle/builder.go: exec of bin/build fails -> ErrTypeBuildpack"),
+    "no-bin-build": (
+        Case(with_build=False),
+        51,
+        "cmd/lifecycle/builder.go: exec of bin/build fails -> ErrTypeBuildpack",
+    ),
     "invalid-launch-toml": (
         Case(build="printf '[[processes]\\ntype = web\\n' > \"$1/launch.toml\""),
         52,
@@ -51,14 +55,14 @@ CASES: dict[str, tuple[Case, int, str]] = {
     ),
     "two-default-processes": (
         Case(
-            build="printf '[[processes]]\\ntype = \"a\"\\ncommand = [\"true\"]\\ndefault = true\\n"
-            "[[processes]]\\ntype = \"b\"\\ncommand = [\"true\"]\\ndefault = true\\n' > \"$1/launch.toml\""
+            build='printf \'[[processes]]\\ntype = "a"\\ncommand = ["true"]\\ndefault = true\\n'
+            '[[processes]]\\ntype = "b"\\ncommand = ["true"]\\ndefault = true\\n\' > "$1/launch.toml"'
         ),
         52,
         'buildpack/build_test.go "there is more than one default=true process" - "errors when the processes have different types"',
     ),
     "unmet-unknown-name": (
-        Case(build="printf '[[unmet]]\\nname = \"unknown-dep\"\\n' > \"$1/build.toml\"", plan=True),
+        Case(build='printf \'[[unmet]]\\nname = "unknown-dep"\\n\' > "$1/build.toml"', plan=True),
         52,
         'buildpack/build_test.go "there are invalid unmet entries" - "errors when name is invalid"',
     ),
@@ -164,7 +168,9 @@ def test_messages_name_in_container_paths(failing_build, fidelity: Fidelity) -> 
     assert "/layers/fixture_failing/bad.toml" in failure.message, failure.message
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 3: a missing run image exits 62 (export) where the lifecycle's analyzer exits 32")
+@pytest.mark.xfail(
+    strict=True, reason="issue 13 item 3: a missing run image exits 62 (export) where the lifecycle's analyzer exits 32"
+)
 def test_missing_run_image_is_an_analyze_error(fidelity: Fidelity, tmp_path_factory: pytest.TempPathFactory) -> None:
     """acceptance/analyzer_test.go (run image not found -> analyze error) and platform/exit.go
     `AnalyzeError: 32`. The run image comes from the stack, so only the embedded backend can be
@@ -178,5 +184,3 @@ def test_missing_run_image_is_an_analyze_error(fidelity: Fidelity, tmp_path_fact
     failure = Fidelity(fidelity.kind, backend, fidelity.provisions, fidelity.workdir, "missing-run", fidelity.images)
     result = failure.fail(write_app(root / "app"), [bp])
     assert result.exit_code == 32, f"missing run image: expected exit 32, got {result.exit_code}: {result.message}"
-
-

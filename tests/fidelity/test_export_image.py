@@ -68,7 +68,9 @@ def test_slices_become_app_layers(launch_build: Built) -> None:
 def test_sliced_files_still_in_app_dir(launch_build: Built) -> None:
     """phase/exporter_test.go "exports slice layers": slicing moves files into layers, the app dir
     the process sees is unchanged."""
-    result = shell(launch_build.image, "cat /workspace/static/css/site.txt /workspace/static/keep.svg /workspace/main.txt")
+    result = shell(
+        launch_build.image, "cat /workspace/static/css/site.txt /workspace/static/keep.svg /workspace/main.txt"
+    )
     assert result.stdout.split() == ["a", "static", "file", "<svg/>", "main"], result.output
 
 
@@ -93,7 +95,9 @@ def run_image_user(built: Built) -> str:
     return str(ensure_engine().images.get(reference).attrs["Config"].get("User") or "")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 12: the run image has no User; the exporter sets the app image's own")
+@pytest.mark.xfail(
+    strict=True, reason="issue 13 item 12: the run image has no User; the exporter sets the app image's own"
+)
 def test_app_image_inherits_run_image_user(launch_build: Built) -> None:
     """phase/exporter_test.go "saves run image" / acceptance/exporter_test.go: the app image is
     the run image plus layers; its config User is the run image's, which must be non-root (the
