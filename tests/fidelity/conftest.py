@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import re
 import shutil
+import tempfile
 import textwrap
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from conformance import paths
 from conformance.backends import (
     EMBEDDED,
     PACK,
@@ -183,12 +185,11 @@ class Fidelity:
             return int(found[-1]) if found else exc.exit_code
         return exc.exit_code
 
-    def remove_all(self) -> None:
+    def remove_images(self) -> None:
         client = ensure_engine()
         for image in self.images:
             with contextlib.suppress(Exception):  # never built (the build failed) or already gone
                 client.images.remove(image, force=True)
-        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 def _provisions() -> Provisions:
@@ -225,15 +226,26 @@ def fidelity_provisions() -> Provisions:
 def fidelity(
     request: pytest.FixtureRequest, fidelity_provisions: Provisions, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Fidelity]:
-    """This module's builder on the chosen backend; at the end its images, caches and containers are gone."""
+    """This module's builder on the chosen backend. Build work dirs and scratch dirs go to private
+    dirs of this module (other sessions share /dev/shm and /tmp), so `LeakGuard` can attribute what
+    is left; at the end its images, work dirs, scratch dirs and containers must all be gone."""
     module = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_").replace("_", "-")
     workdir = tmp_path_factory.mktemp(f"fidelity-{module}")
-    kind, backend = _backend(request.config, fidelity_provisions, workdir / "backend")
-    guard = LeakGuard(None)
-    made = Fidelity(kind, backend, fidelity_provisions, workdir, module)
-    yield made
-    made.remove_all()
-    guard.assert_clean()
+    work_root, scratch = workdir / "work", workdir / "scratch"
+    scratch.mkdir()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(paths.WORK_DIR_ENV, str(work_root))
+        patch.setattr(tempfile, "tempdir", str(scratch))
+        patch.setenv("TMPDIR", str(scratch))
+        kind, backend = _backend(request.config, fidelity_provisions, workdir / "backend")
+        guard = LeakGuard(work_root, scratch_root=scratch)
+        made = Fidelity(kind, backend, fidelity_provisions, workdir, module)
+        try:
+            yield made
+        finally:
+            made.remove_images()
+            guard.assert_clean()
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def shell(image: AppImage | str, script: str, user: str | None = None) -> RunResult:

@@ -59,7 +59,8 @@ CASES: dict[str, tuple[Case, int, str]] = {
             '[[processes]]\\ntype = "b"\\ncommand = ["true"]\\ndefault = true\\n\' > "$1/launch.toml"'
         ),
         52,
-        'buildpack/build_test.go "there is more than one default=true process" - "errors when the processes have different types"',
+        'buildpack/build_test.go "there is more than one default=true process"'
+        ' - "errors when the processes have different types"',
     ),
     "unmet-unknown-name": (
         Case(build='printf \'[[unmet]]\\nname = "unknown-dep"\\n\' > "$1/build.toml"', plan=True),
