@@ -15,8 +15,10 @@ container they make is removed when the module ends (checked with `tests.leaks.L
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import shutil
+import tarfile
 import tempfile
 import textwrap
 from collections.abc import Iterator, Mapping, Sequence
@@ -205,10 +207,13 @@ def _backend(config: pytest.Config, provisions: Provisions, workdir: Path) -> tu
     kind = config.getoption("bpconform_platform", default=None) or EMBEDDED
     if kind == PACK:
         builder = config.getoption("bpconform_builder", default=None)
-        if shutil.which("pack") is None or not builder:
+        missing = [
+            what for what, ok in (("the `pack` CLI on PATH", shutil.which("pack")), ("--builder", builder)) if not ok
+        ]
+        if missing:
             pytest.skip(
-                "fidelity suite with --platform pack needs the `pack` CLI on PATH and --builder IMAGE"
-                " (a builder with a real lifecycle); neither is available here (no registry)"
+                "the fidelity suite with --platform pack runs against a real lifecycle: it needs the `pack` CLI"
+                f" and --builder IMAGE (a builder holding the lifecycle); missing here: {', '.join(missing)}"
             )
         return kind, PackBackend(provisions, builder, config.getoption("bpconform_lifecycle_image", default=None))
     return EMBEDDED, EmbeddedBackend(provisions, workdir)
@@ -246,6 +251,21 @@ def fidelity(
             made.remove_images()
             guard.assert_clean()
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def layer_entries(image: AppImage, diff_id: str) -> set[str]:
+    """The paths in one layer of `image` (by diffID), read from `docker save` (manifest.json lists
+    the layer tars in RootFS order, in the legacy and the OCI layout alike)."""
+    index = image.diff_ids.index(diff_id)
+    with tempfile.TemporaryFile(prefix="bpconform-fidelity-save-") as saved:
+        for chunk in ensure_engine().images.get(image.reference).save(named=False):
+            saved.write(chunk)
+        saved.seek(0)
+        with tarfile.open(fileobj=saved) as outer:
+            manifest = json.load(outer.extractfile("manifest.json"))  # type: ignore[arg-type]
+            member = outer.extractfile(manifest[0]["Layers"][index])
+            with tarfile.open(fileobj=member) as layer:
+                return {re.sub(r"^(\./|/)+", "", name).rstrip("/") for name in layer.getnames()}
 
 
 def shell(image: AppImage | str, script: str, user: str | None = None) -> RunResult:

@@ -11,7 +11,7 @@ import pytest
 
 from conformance.engine import ensure_engine
 
-from .conftest import Built, Fidelity, make_buildpack, record, shell, write_app
+from .conftest import Built, Fidelity, layer_entries, make_buildpack, record, shell, write_app
 
 pytestmark = pytest.mark.docker
 
@@ -62,7 +62,11 @@ def test_slices_become_app_layers(launch_build: Built) -> None:
     layer per slice, then one for the rest of the app dir; all listed under `app`)."""
     app = launch_build.image.lifecycle_metadata["app"]
     assert len(app) == 2, f"app layers: {app}"
-    assert all(entry["sha"] in launch_build.image.diff_ids for entry in app)
+    slice_files, rest = (layer_entries(launch_build.image, entry["sha"]) for entry in app)
+    assert "workspace/static/css/site.txt" in slice_files, sorted(slice_files)
+    assert "workspace/static/keep.svg" not in slice_files
+    assert "workspace/static/css/site.txt" not in rest
+    assert {"workspace/static/keep.svg", "workspace/main.txt"} <= rest, sorted(rest)
 
 
 def test_sliced_files_still_in_app_dir(launch_build: Built) -> None:
@@ -72,6 +76,13 @@ def test_sliced_files_still_in_app_dir(launch_build: Built) -> None:
         launch_build.image, "cat /workspace/static/css/site.txt /workspace/static/keep.svg /workspace/main.txt"
     )
     assert result.stdout.split() == ["a", "static", "file", "<svg/>", "main"], result.output
+
+
+def test_app_layer_holds_app_files(launch_build: Built) -> None:
+    """phase/exporter_test.go "creates app layer on run image": the last `app` layer holds the
+    app dir (whatever no slice took)."""
+    rest = layer_entries(launch_build.image, launch_build.image.lifecycle_metadata["app"][-1]["sha"])
+    assert {"workspace", "workspace/main.txt", "workspace/static/keep.svg"} <= rest, sorted(rest)
 
 
 @pytest.mark.xfail(strict=True, reason="issue 13 item 5: exec-env is dropped from io.buildpacks.build.metadata")
