@@ -122,7 +122,8 @@ class Built:
 
 @dataclass(frozen=True)
 class Failure:
-    """A build that failed: the lifecycle's exit code (pack prints it as `exit status N`)."""
+    """A build that failed: the lifecycle's exit code (pack prints it as `exit status N` or
+    `failed with status code: N`), the platform's message and the build output."""
 
     exit_code: int
     message: str
@@ -183,7 +184,7 @@ class Fidelity:
 
     def lifecycle_code(self, exc: BuildFailed) -> int:
         if self.kind == PACK:  # pack exits 1 and names the phase's exit status
-            found = re.findall(r"exit status (\d+)", exc.output)
+            found = re.findall(r"(?:exit status|status code:?)\s*(\d+)", exc.output)
             return int(found[-1]) if found else exc.exit_code
         return exc.exit_code
 

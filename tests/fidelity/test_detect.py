@@ -12,6 +12,7 @@ import base64
 
 import pytest
 
+from conformance.engine import ensure_engine
 from conformance.tomlcompat import tomllib
 
 from .conftest import Built, Fidelity, make_buildpack, record, write_app
@@ -83,7 +84,19 @@ def test_build_inputs(resolved: Built) -> None:
     phase/detector_test.go "passes through the CNB_TARGET_* env vars" (the run image's target)."""
     assert record(resolved.output, "argv-plan-is-env") == "yes"
     assert record(resolved.output, "build-cwd") == "/workspace"
-    assert record(resolved.output, "target") == "linux/amd64/debian/12"
+    assert record(resolved.output, "target") == run_image_target(resolved)
+
+
+def run_image_target(built: Built) -> str:
+    """os/arch/distro name/distro version of the run image (platform/target.go reads them from the
+    run image's config and `io.buildpacks.base.distro.*` labels)."""
+    attrs = ensure_engine().images.get(built.image.lifecycle_metadata["runImage"]["image"]).attrs
+    labels = attrs["Config"].get("Labels") or {}
+    distro = (
+        labels.get("io.buildpacks.base.distro.name", "unset"),
+        labels.get("io.buildpacks.base.distro.version", "unset"),
+    )
+    return "/".join((attrs["Os"], attrs["Architecture"], *distro))
 
 
 REQUIRES = 'printf "[[requires]]\\nname = \\"%s\\"\\n" > "$2"'

@@ -164,9 +164,9 @@ def test_messages_name_in_container_paths(failing_build, fidelity: Fidelity) -> 
     case = CASES["flags-outside-types"][0]
     failure = failing_build("messages", case)
     host_roots = [str(fidelity.workdir), "/dev/shm", "/tmp/"]
-    leaked = [root for root in host_roots if root in failure.message]
+    leaked = [root for root in host_roots if root in failure.text]
     assert not leaked, f"the error names host paths {leaked}: {failure.message}"
-    assert "/layers/fixture_failing/bad.toml" in failure.message, failure.message
+    assert "/layers/fixture_failing/bad.toml" in failure.text, failure.message
 
 
 @pytest.mark.xfail(
