@@ -88,8 +88,8 @@ def test_build_inputs(resolved: Built) -> None:
 
 
 def run_image_target(built: Built) -> str:
-    """os/arch/distro name/distro version of the run image (platform/target.go reads them from the
-    run image's config and `io.buildpacks.base.distro.*` labels)."""
+    """os/arch/distro name/distro version of the run image (platform/target_data.go: the target env
+    comes from the run image's os/arch and its `io.buildpacks.base.distro.*` labels)."""
     attrs = ensure_engine().images.get(built.image.lifecycle_metadata["runImage"]["image"]).attrs
     labels = attrs["Config"].get("Labels") or {}
     distro = (

@@ -140,9 +140,10 @@ printf 'metadata = "just a string"\n\n[types]\nlaunch = true\n' > "$1/some-layer
 
 @pytest.mark.xfail(strict=True, reason="issue 13 item 10: process type my+proc is refused")
 def test_process_type_with_plus(fidelity: Fidelity, tmp_path_factory: pytest.TempPathFactory) -> None:
-    """acceptance/launcher_test.go "process contains a period" - "launches that process": the
-    lifecycle puts no character rule on process types (buildpack/files.go, launch/launch.go), so
-    `/cnb/process/my+proc` exists and runs."""
+    """layers/launcher_test.go "#ProcessTypesLayer" - "creates a layer containing the config file
+    and process type symlinks": the lifecycle forbids only `/><:|&\\` in a type (layers/launcher.go
+    validateProcessType), so `/cnb/process/my+proc` exists and runs (as acceptance/launcher_test.go
+    "process contains a period" - "launches that process")."""
     root = tmp_path_factory.mktemp("plus")
     built = fidelity.build(write_app(root / "app"), [make_buildpack(root, "fixture/plus", PROCESS_PLUS)])
     assert [p["type"] for p in built.image.processes] == ["my+proc"]
