@@ -109,7 +109,7 @@ FAILS_TODAY = {
     "unmet-unknown-name": "issue 13 item 3: a bad [[unmet]] exits 1 (lifecycle 52)",
     "unmet-without-name": "issue 13 item 3: a bad [[unmet]] exits 1 (lifecycle 52)",
     "undeclared-sbom-format": "issue 13 item 2: an undeclared SBOM format is accepted (lifecycle 52)",
-    "process-type-forbidden-character": "issue 13 items 3, 10: a type with `|` exits 1 at build (lifecycle: 62, export)",
+    "process-type-forbidden-character": "issue 13 items 3, 10: type `a|b` exits 1 at build (lifecycle: 62, export)",
     "buildpack-api-0.1": "issue 13 item 3: an unsupported Buildpack API exits 1 (lifecycle 12)",
     "buildpack-api-1.0": "issue 13 item 3: an unsupported Buildpack API exits 1 (lifecycle 12)",
     "detect-not-executable": "issue 13 item 3: bin/detect not executable exits 1 (lifecycle 21)",
