@@ -144,6 +144,7 @@ class Fidelity:
     workdir: Path
     module: str
     images: list[str] = field(default_factory=list)
+    image_ids: list[str] = field(default_factory=list)  # a rebuild under the same name untags the previous one
     counter: int = 0
 
     def image_name(self) -> str:
@@ -171,7 +172,9 @@ class Fidelity:
             result = self.backend.build(job)
         except BuildFailed as exc:
             raise AssertionError(f"build failed (exit {exc.exit_code}): {exc.message}\n{exc.output[-4000:]}") from None
-        return Built(AppImage.load(job.image), result.output)
+        image = AppImage.load(job.image)
+        self.image_ids.append(image.image_id)
+        return Built(image, result.output)
 
     def fail(self, app: Path, buildpacks: Sequence[Path], **kwargs: object) -> Failure:
         """Build expecting a failure; a build that succeeds fails the test."""
@@ -189,10 +192,16 @@ class Fidelity:
         return exc.exit_code
 
     def remove_images(self) -> None:
+        """The images this module named, then the ones a rebuild left untagged. An id is removed only
+        when nothing tags it any more: reproducible builds can give another session the same id."""
         client = ensure_engine()
         for image in self.images:
             with contextlib.suppress(Exception):  # never built (the build failed) or already gone
                 client.images.remove(image, force=True)
+        for image_id in reversed(self.image_ids):
+            with contextlib.suppress(Exception):  # already gone with its name
+                if not client.images.get(image_id).tags:
+                    client.images.remove(image_id)
 
 
 def _provisions() -> Provisions:
