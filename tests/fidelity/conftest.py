@@ -254,13 +254,29 @@ def fidelity(
         patch.setenv("TMPDIR", str(scratch))
         kind, backend = _backend(request.config, fidelity_provisions, workdir / "backend")
         guard = LeakGuard(work_root, scratch_root=scratch)
+        volumes_before = _pack_cache_volumes() if kind == PACK else set()
         made = Fidelity(kind, backend, fidelity_provisions, workdir, module)
         try:
             yield made
         finally:
             made.remove_images()
+            if kind == PACK:
+                _remove_volumes(_pack_cache_volumes() - volumes_before)
             guard.assert_clean()
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _pack_cache_volumes() -> set[str]:
+    """pack's build/launch cache volumes for this suite's images (`pack-cache-<image ref>-<hash>.*`:
+    pack does not label them, so they are matched by name and by being new; untested here, no pack)."""
+    return {v.name for v in ensure_engine().volumes.list() if v.name.startswith("pack-cache-") and IMAGE_REPO in v.name}
+
+
+def _remove_volumes(names: set[str]) -> None:
+    client = ensure_engine()
+    for name in names:
+        with contextlib.suppress(Exception):  # already gone
+            client.volumes.get(name).remove(force=True)
 
 
 def layer_entries(image: AppImage, diff_id: str) -> set[str]:
