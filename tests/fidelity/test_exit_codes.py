@@ -163,7 +163,10 @@ def test_exit_code(failing_build, request: pytest.FixtureRequest, case: Case, co
     )
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 3: the message names the host path /dev/shm/bpconform-0/work/...")
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 13 item 3: the message names the host work dir (default /dev/shm/bpconform-0/work/...)",
+)
 def test_messages_name_in_container_paths(failing_build, fidelity: Fidelity) -> None:
     """buildpack/build_test.go "errors when the launch, cache and build flags are in the top level":
     the lifecycle names the file as `/layers/<bp>/<layer>.toml` (its own view), never a host path."""
