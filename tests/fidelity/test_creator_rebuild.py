@@ -107,7 +107,6 @@ def lifecycle_buildpack(built: Built, bp_id: str) -> dict:
 # -- store.toml --------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 1: store.toml is never saved, so nothing comes back on a rebuild")
 def test_store_toml_restored_on_rebuild(rebuild: Rebuild) -> None:
     """acceptance/creator_test.go "rebuild with cache" - t.Log("restores store.toml"):
     `store.toml restored with content: [metadata]`."""
@@ -117,7 +116,6 @@ def test_store_toml_restored_on_rebuild(rebuild: Rebuild) -> None:
     assert tomllib.loads(restored) == {"metadata": {"some-key": "some-value"}}
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 1: store.toml is not restored (not even from the image)")
 def test_store_toml_restored_with_clear_cache(rebuild: Rebuild) -> None:
     """acceptance/creator_test.go "rebuild with clear cache" - "exports SBOM in the app image":
     "check that store.toml was restored" (Platform API >= 0.10: store.toml comes from the previous
@@ -134,7 +132,6 @@ def test_no_layer_sbom_restored_with_clear_cache(rebuild: Rebuild) -> None:
         assert record(rebuild.cleared.output, f"sbom-restored-{name}") is None, name
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 items 1, 11: buildpacks[].store is missing from the lifecycle label")
 def test_store_saved_in_lifecycle_metadata(rebuild: Rebuild) -> None:
     """phase/exporter_test.go "there are store.toml files" - "saves store metadata":
     `buildpacks[].store == {"metadata": {...}}`."""

@@ -178,9 +178,6 @@ def test_messages_name_in_container_paths(failing_build, fidelity: Fidelity) -> 
     assert "/layers/fixture_failing/bad.toml" in failure.text, failure.message
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 13 item 3: a missing run image exits 62 (export) where the lifecycle's analyzer exits 32"
-)
 def test_missing_run_image_is_an_analyze_error(fidelity: Fidelity, tmp_path_factory: pytest.TempPathFactory) -> None:
     """acceptance/analyzer_test.go (run image not found -> analyze error) and platform/exit.go
     `AnalyzeError: 32`. The run image comes from the stack, so only the embedded backend can be

@@ -47,7 +47,6 @@ def launch_build(fidelity: Fidelity, tmp_path_factory: pytest.TempPathFactory) -
     return fidelity.build(write_app(root / "app", APP), [bp])
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 6: launch.toml [[labels]] never reach the image")
 def test_buildpack_labels_on_image(launch_build: Built) -> None:
     """phase/exporter_test.go "adds buildpack-provided labels to the image" (and buildpack/build_test.go
     "labels" - "includes labels")."""
