@@ -40,6 +40,7 @@ _cnb_tab=$(printf '\t')
 _cnb_cr=$(printf '\r')
 
 _cnb_fail() {
+    _cnb_tmp_cleanup
     printf 'ERROR: failed to launch: %s\n' "$1" >&2
     if [ -n "${2-}" ]; then
         printf '  hint: %s\n' "$2" >&2
@@ -424,13 +425,58 @@ _cnb_apply_execd_output() {
     done
 }
 
+# A private file for exec.d output, so that the launcher can `wait` for each program (see SIGNALS below).
+# Created once per launch, exclusively (noclobber: O_EXCL), in $TMPDIR or /tmp as the launcher found them.
+# None when no such dir is writable: then the output is read through a command substitution as before.
+_cnb_tmp_ready() {
+    [ -z "$_cnb_tmp" ] || return 0
+    [ -z "$_cnb_tmp_failed" ] || return 1
+    _cnb_tmp_failed=1
+    [ -d "$_cnb_tmp_dir" ] && [ -w "$_cnb_tmp_dir" ] || return 1
+    _cnb_i=0
+    while [ "$_cnb_i" -lt 10 ]; do
+        _cnb_try=$_cnb_tmp_dir/.cnb-launcher-execd.$$.$_cnb_i
+        if (set -C && : >"$_cnb_try") 2>/dev/null && [ -f "$_cnb_try" ] && [ ! -L "$_cnb_try" ]; then
+            _cnb_tmp=$_cnb_try
+            _cnb_tmp_failed=
+            return 0
+        fi
+        _cnb_i=$((_cnb_i + 1))
+    done
+    return 1
+}
+
+# Removes the exec.d output file (with rm from the image, by absolute path: the launch PATH is the buildpacks').
+_cnb_tmp_cleanup() {
+    [ -n "$_cnb_tmp" ] || return 0
+    for _cnb_rm in /bin/rm /usr/bin/rm; do
+        if [ -x "$_cnb_rm" ]; then
+            "$_cnb_rm" -f -- "$_cnb_tmp" 2>/dev/null && break
+        fi
+    done
+    _cnb_tmp=
+}
+
 _cnb_run_execd() {
     _cnb_execd=$1
-    # fd 3 -> the command substitution's pipe, stdout -> our stdout (saved on fd 4, closed for the program).
-    {
-        _cnb_out=$("$_cnb_execd" 3>&1 1>&4 4>&-)
-        _cnb_rc=$?
-    } 4>&1
+    if _cnb_tmp_ready; then
+        # In the background, so that the launcher waits in `wait`, where a signal's trap runs at once.
+        # Like the Go launcher's exec.Cmd, the program reads /dev/null (asynchronous lists always do).
+        : >"$_cnb_tmp"
+        "$_cnb_execd" 3>"$_cnb_tmp" &
+        _cnb_child=$!
+        _cnb_rc=0
+        wait "$_cnb_child" || _cnb_rc=$?
+        _cnb_child=
+        _cnb_read_file "$_cnb_tmp" || _cnb_fail "exec.d: failed to read output from exec.d file at path '$_cnb_execd'"
+        _cnb_out=$_cnb_value
+    else
+        # fd 3 -> the command substitution's pipe, stdout -> our stdout (saved on fd 4, closed for the program).
+        {
+            _cnb_out=$("$_cnb_execd" 3>&1 1>&4 4>&-)
+            _cnb_rc=$?
+        } 4>&1
+    fi
     if [ "$_cnb_rc" -ne 0 ]; then
         _cnb_fail "exec.d: failed to execute exec.d file at path '$_cnb_execd': exit status $_cnb_rc"
     fi
@@ -589,6 +635,29 @@ _cnb_app_dir=${CNB_APP_DIR:-/workspace}
 _cnb_platform_api=${CNB_PLATFORM_API-}
 _cnb_exec_env=${CNB_EXEC_ENV:-production}
 _cnb_self=$0
+_cnb_tmp_dir=${TMPDIR:-/tmp}
+_cnb_tmp=
+_cnb_tmp_failed=
+_cnb_child=
+
+# SIGNALS. In a container the launcher is PID 1 until it execs the process, and the kernel drops every signal
+# PID 1 has no handler for: without these traps `docker stop` would wait for its timeout and SIGKILL while an
+# exec.d program runs. The Go launcher dies on SIGTERM, SIGINT and SIGHUP (the Go runtime's default), so this
+# one stops the running exec.d program, removes its output file and exits 128 + the signal's number (143 for
+# SIGTERM, 130 for SIGINT); when it is not PID 1 it dies of the signal itself, as a Go program would. A shell
+# runs a trap only between commands or while it is in `wait`, which is why exec.d programs run in the
+# background (see _cnb_run_execd). Profile scripts are sourced by bash after the exec, so bash is PID 1 then,
+# exactly as with the Go launcher (launch/bash.go).
+_cnb_on_signal() { # NAME NUMBER
+    trap - "$1"
+    if [ -n "$_cnb_child" ]; then kill -TERM "$_cnb_child" 2>/dev/null; fi
+    _cnb_tmp_cleanup
+    kill "-$1" "$$" 2>/dev/null # not PID 1: die of the signal
+    exit $((128 + $2))          # PID 1: the kernel dropped it
+}
+trap '_cnb_on_signal TERM 15' TERM
+trap '_cnb_on_signal INT 2' INT
+trap '_cnb_on_signal HUP 1' HUP
 
 if [ -n "${CNB_PROCESS_TYPE-}" ]; then
     _cnb_warn "CNB_PROCESS_TYPE is not supported in Platform API ${_cnb_platform_api:-(unset)}"
@@ -688,6 +757,7 @@ _cnb_layers_dir=$_cnb_clean
 
 _cnb_each_bp _cnb_bp_env
 _cnb_each_bp _cnb_bp_execd
+_cnb_tmp_cleanup
 
 if [ -n "$_cnb_direct" ]; then
     _cnb_launch_direct "$@"
