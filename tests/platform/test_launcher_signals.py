@@ -10,6 +10,7 @@ launcher as init of a new PID namespace (`unshare`), which needs root; the Docke
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -153,14 +154,15 @@ def test_exec_d_reads_dev_null_and_leaves_no_file(image: FakeImage, tmp_path: Pa
     launcher's own stdin is the process's, not the exec.d program's."""
     tmpdir = tmp_path / "tmpdir"
     tmpdir.mkdir()
-    image.exec_d("bp", "layer", "stdin", 'if read -r line; then v="got:$line"; else v=eof; fi\necho "IN = \\"$v\\"" >&3\n')
+    image.exec_d(
+        "bp", "layer", "stdin", 'if read -r line; then v="got:$line"; else v=eof; fi\necho "IN = \\"$v\\"" >&3\n'
+    )
     image.set_order(["bp"])
     image.set_processes([image.process()])
     env = _env(image, tmpdir)
     completed = subprocess.run(
         [str(image.process_dir / "web")], env=env, input="typed\n", capture_output=True, text=True, timeout=60
     )
-    import json
 
     assert completed.returncode == 0, completed.stderr
     assert json.loads(completed.stdout.strip().splitlines()[-1])["env"]["IN"] == "eof"
