@@ -48,7 +48,15 @@ from conformance.platform import launcher as cnb_launcher
 from conformance.platform import planfiles, safefs, spec
 from conformance.platform.appdir import copy_app
 from conformance.platform.archive import LayerTar, Owner, TreeSource, extract_layer_tar, fingerprint, write_layer_tar
-from conformance.platform.buildpack import Buildpack, BuildpackRegistry, GroupEntry, RunTarget, load_buildpack
+from conformance.platform.buildpack import (
+    DEFAULT_EXEC_ENV,
+    Buildpack,
+    BuildpackRegistry,
+    GroupEntry,
+    RunTarget,
+    interface_env,
+    load_buildpack,
+)
 from conformance.platform.cache import BuildCache, CachedLayer, CacheIndex
 from conformance.platform.detect import DetectResult, DetectRun, buildpack_plan_from, plan_after_build, resolve_order
 from conformance.platform.export import (
@@ -64,6 +72,7 @@ from conformance.platform.layers import (
     LaunchConfig,
     Layer,
     Process,
+    build_metadata_process,
     default_process_type,
     merge_processes,
     read_build_toml,
@@ -106,6 +115,7 @@ class BuildRequest:
     runtimes_dir: Path | None = None
     user_env: dict[str, str] = field(default_factory=dict)
     env_order: str = "sorted"  # or "lifecycle-1393": emulate the pre-0.20.1 build env ordering bug
+    exec_env: str = DEFAULT_EXEC_ENV  # CNB_EXEC_ENV for Buildpack API >= 0.12 buildpacks (detect and build)
     cache: BuildCache | None = None
     clear_cache: bool = False
     timeout: float | None = 1800.0
@@ -520,13 +530,16 @@ class _Run:
             plan_path = f"{PLANS_DIR}/{plan_host.name}"
             self._fresh_detect_plan(plan_host.name, plan_path)
             env = cnb_env.build_env(base_env, platform_env, [], clear_env=bp.clear_env)
-            env.update(self.target.env())
             env.update(
-                {
-                    "CNB_BUILDPACK_DIR": _buildpack_dir(bp),
-                    "CNB_PLATFORM_DIR": PLATFORM_DIR,
-                    "CNB_BUILD_PLAN_PATH": plan_path,
-                }
+                interface_env(
+                    bp,
+                    "detect",
+                    buildpack_dir=_buildpack_dir(bp),
+                    platform_dir=PLATFORM_DIR,
+                    plan_path=plan_path,
+                    target=self.target,
+                    exec_env=self.request.exec_env,
+                )
             )
             output = _Log(lambda text: None)  # kept for the error report, capped like the build log
             exit_code = self._exec_as_build_user(
@@ -622,14 +635,17 @@ class _Run:
             bp_plan = buildpack_plan_from(plan_entries, bp)
             planfiles.write_plan(self.plans_dir, plan_host.name, dumps_toml(bp_plan))
             bp_layers = f"{LAYERS_DIR}/{bp.escaped_id}"
-            env.update(self.target.env())
             env.update(
-                {
-                    "CNB_BUILDPACK_DIR": _buildpack_dir(bp),
-                    "CNB_LAYERS_DIR": bp_layers,
-                    "CNB_PLATFORM_DIR": PLATFORM_DIR,
-                    "CNB_BP_PLAN_PATH": f"{PLANS_DIR}/{plan_host.name}",
-                }
+                interface_env(
+                    bp,
+                    "build",
+                    buildpack_dir=_buildpack_dir(bp),
+                    platform_dir=PLATFORM_DIR,
+                    plan_path=f"{PLANS_DIR}/{plan_host.name}",
+                    layers_dir=bp_layers,
+                    target=self.target,
+                    exec_env=self.request.exec_env,
+                )
             )
             envs[bp.id] = dict(env)
             command = [f"{_buildpack_dir(bp)}/bin/build", bp_layers, PLATFORM_DIR, f"{PLANS_DIR}/{plan_host.name}"]
@@ -645,8 +661,10 @@ class _Run:
                 )
             bp_dir = self.layers_root / bp.escaped_id
             _check_layer_names(bp_dir, bp)
-            layers = read_layers(bp_dir, bp.id, bp.api)
+            layers = read_layers(bp_dir, bp.id, bp.api, rename_ignored=True)
             launch = read_launch_toml(bp_dir / "launch.toml", bp.api, bp.id)
+            for warning in launch.warnings:
+                self.log.line(warning)
             unmet = set(read_build_toml(bp_dir / "build.toml", bp_plan["entries"]))
             met = [entry["name"] for entry in bp_plan["entries"] if entry["name"] not in unmet]
             plan_entries = plan_after_build(plan_entries, met)
@@ -680,7 +698,7 @@ class _Run:
             processes = merge_processes(processes, launch.processes)
             bp_meta: dict[str, Any] = {"key": bp.id, "version": bp.version, "layers": {}}
             for layer in layers:
-                report = LayerReport(bp.id, layer.name, _types_dict(layer), dict(layer.metadata))
+                report = LayerReport(bp.id, layer.name, _types_dict(layer), layer.metadata_table)
                 tar = self._layer_tar(bp, layer, restored, cache_index, report)
                 if layer.types.launch:
                     diff_id = tar.diff_id if tar else self._reused_diff_id(bp, layer, report)
@@ -801,6 +819,7 @@ class _Run:
                 args=list(p.args),
                 working_dir=p.working_dir,
                 default=p.type == default_type,
+                direct=p.direct,
             )
             for p in processes
         ]
@@ -901,17 +920,7 @@ def _build_metadata(group: list[Buildpack], processes: list[Process], default_ty
     return {
         "buildpacks": [{"id": bp.id, "version": bp.version, "homepage": bp.homepage or ""} for bp in group],
         "launcher": {"version": f"bpconform-{__version__}", "source": {"git": {"repository": "buildpack-conformance"}}},
-        "processes": [
-            {
-                "type": p.type,
-                "command": list(p.command),
-                "args": list(p.args),
-                "direct": True,
-                "buildpackID": p.buildpack_id,
-                **({"working-dir": p.working_dir} if p.working_dir else {}),
-            }
-            for p in processes
-        ],
+        "processes": [build_metadata_process(p) for p in processes],
         **({"buildpack-default-process-type": default_type} if default_type else {}),
     }
 
