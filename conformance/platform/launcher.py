@@ -12,7 +12,8 @@ TOML reliably, so the exporter writes what the script needs as plain files under
 - `order`: escaped buildpack ids in group order, one per line (group order is not recoverable from a
   directory listing, and it decides the launch PATH);
 - `processes/<type>`: one sh file per process type, made with `shlex.quote` so that the script can source it
-  without interpreting any buildpack-provided text;
+  without interpreting any buildpack-provided text (the type is any name `spec.process_type_problem`
+  accepts, e.g. `my+proc` or `a b`: the script only ever uses it quoted);
 - `default-process`: the default type, only used to give a better hint when no command is given.
 
 The exporter also creates the `/cnb/process/<type>` symlinks to the launcher (argv0 selects the process).

@@ -6,14 +6,16 @@
 # sh script does the same job with no other dependency than the shell's builtins (plus /bin/bash, only for
 # the lifecycle's "non-direct" user commands, as the real launcher). It mirrors the lifecycle's launch
 # semantics (Platform API >= 0.10): process selection by argv0, user arguments, the launch environment built
-# from layers, exec.d, working directory, exit code 82 on launch errors.
+# from layers, exec.d, working directory, direct and (Buildpack API < 0.9) non-direct processes, signals
+# (it dies of SIGTERM/SIGINT/SIGHUP as the Go launcher does, exit 128+n as PID 1), exit code 82 on launch errors.
 #
 # WHAT IT READS (written by the embedded platform's exporter, see conformance/platform/launcher.py):
 #   $CNB_LIFECYCLE_DIR (default /cnb/lifecycle; a bpconform knob for tests, unknown to the lifecycle)
 #     order                 escaped buildpack ids in group order, one per line (the lifecycle reads them
 #                           from <layers>/config/metadata.toml; group order can't be recovered from a listing)
 #     processes/<type>      one sh file per process type, generated with shlex.quote, defining
-#                           _cnb_proc_* variables (command entries, args, working dir, user-args rule, exec-env)
+#                           _cnb_proc_* variables (command entries, args, working dir, user-args rule, exec-env,
+#                           direct)
 #     default-process       the default process type (only used in the "no command" error hint)
 #   $CNB_LAYERS_DIR (default /layers), $CNB_APP_DIR (default /workspace), $CNB_PLATFORM_API, $CNB_EXEC_ENV.
 #
@@ -29,6 +31,15 @@
 #     (the lifecycle also rejects the last three). Invalid UTF-8 is not detected.
 #   * Platform API < 0.10 argument rules and Windows are not supported. Dot-named layers are visited before
 #     other layers (the lifecycle sorts them by bytes, so only names starting with a byte below '.' differ).
+#   * exec.d programs run in the background so that signals are handled (see SIGNALS): their fd 3 is a private
+#     file in $TMPDIR or /tmp (removed with /bin/rm or /usr/bin/rm afterwards, left empty if neither exists),
+#     their stdin is /dev/null (as with the Go launcher's exec.Cmd) and, as for any background command of a
+#     non-interactive shell, they start with SIGINT and SIGQUIT ignored. Without a writable temp dir (a
+#     read-only root file system) exec.d output is read through a command substitution and a signal waits
+#     until the program ends.
+#   * The bash script for non-direct launches quotes the profile paths and the working dir it pastes in, where
+#     the lifecycle writes `source "<path>"` and `cd "<dir>"` (launch/bash.go:25-28): a layer name, process
+#     type or working dir containing `"`, `$` or a backquote is data here and shell syntax there.
 #   * When the launcher itself fails "read metadata" (no order file) it exits 1, like the lifecycle; every
 #     other launcher failure exits 82 (the lifecycle's LaunchError).
 #

@@ -3,9 +3,11 @@
 A layer exists only through its `<name>.toml`; its directory is optional (a launch layer without a
 directory asks to reuse the previous image's layer). The lifecycle rules kept here: type flags live
 in `[types]` (top-level flags are an error since Buildpack API 0.6), a layer with every type false is
-ignored, only `[metadata]` is written back on restore, process types merge with later buildpacks
-winning. Stricter than the lifecycle, because these are mistakes the spec forbids and the lifecycle
-only notices late or never: reserved layer names, invalid process types, empty commands.
+ignored and its directory renamed `<layer>.ignore`, `metadata` may be any TOML value and only it is
+written back on restore, process types follow the lifecycle's rule (`spec.process_type_problem`) and
+merge with later buildpacks winning, `launch.toml` commands and `direct` follow the buildpack's API
+(strings before 0.9). Stricter than the lifecycle, because these are mistakes the spec forbids and the
+lifecycle only notices late or never: reserved layer names, empty commands.
 """
 
 from __future__ import annotations
