@@ -73,6 +73,7 @@ _cnb_is_name() {
 
 # The characters a process type may not contain: the lifecycle's rule (layers/launcher.go, validateProcessType).
 # launcher.py rewrites this line from conformance/platform/spec.py (PROCESS_TYPE_FORBIDDEN), where it is defined.
+# shellcheck disable=SC1003 # a backslash at the end of a single-quoted string is meant
 _cnb_type_forbidden='/><:|&\'
 
 # True when $1 is a valid process type (spec.py's rule: none of the characters above, no control characters,
