@@ -224,11 +224,15 @@ def load_buildpack(path: Path) -> Buildpack:
     if not isinstance(name, str) or (homepage is not None and not isinstance(homepage, str)):
         raise PlatformError(f"{descriptor}: buildpack.name and buildpack.homepage must be strings")
 
+    # The lifecycle reads `[buildpack] exec-env` as an array of strings (buildpack/descriptor.go:26); the
+    # spec's `[[buildpack.exec-env]] name = ...` tables (buildpack.md, buildpack.toml) fail its TOML
+    # decoding, so they are refused here too. `exec-env` in an order group entry it ignores, as we do.
     exec_env = info.get("exec-env", [])
     if not isinstance(exec_env, list) or not all(isinstance(e, str) and e for e in exec_env):
         raise PlatformError(
             f"{descriptor}: buildpack.exec-env must be an array of names, not {exec_env!r}",
-            'write exec-env = ["production"] (or ["*"] for every execution environment)',
+            'write exec-env = ["production"] under [buildpack] (or ["*"] for every execution environment);'
+            " the lifecycle cannot read [[buildpack.exec-env]] tables",
         )
 
     order = _parse_order(data.get("order", []), descriptor)

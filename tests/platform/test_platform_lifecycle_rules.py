@@ -411,3 +411,14 @@ def test_a_linked_buildpack_layers_dir_is_never_followed_for_the_rename(tmp_path
     with pytest.raises(PlatformError):
         read_layers(layers / "bp", "bp", "0.10", rename_ignored=True)
     assert (outside / "unused").is_dir() and not (outside / "unused.ignore").exists()
+
+
+def test_spec_style_exec_env_tables_are_refused_like_the_lifecycle(tmp_path: Path) -> None:
+    """The spec shows `[[buildpack.exec-env]] name = ...`; the lifecycle decodes `exec-env` into a
+    []string (buildpack/descriptor.go:26), which such tables fail."""
+    root = make_buildpack(tmp_path / "bp", "0.12", targets=True)
+    with (root / "buildpack.toml").open("a") as handle:
+        handle.write('\n[[buildpack.exec-env]]\nname = "test"\n')
+    with pytest.raises(PlatformError) as info:
+        load_buildpack(root)
+    assert "[[buildpack.exec-env]]" in info.value.hint
