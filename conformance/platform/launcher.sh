@@ -494,6 +494,7 @@ _cnb_tmp_ready() {
 # Removes the exec.d output file (with rm from the image, by absolute path: the launch PATH is the buildpacks').
 _cnb_tmp_cleanup() {
     [ -n "$_cnb_tmp" ] || return 0
+    : 2>/dev/null >"$_cnb_tmp" # left empty if it cannot be removed
     for _cnb_rm in /bin/rm /usr/bin/rm; do
         if [ -x "$_cnb_rm" ]; then
             "$_cnb_rm" -f -- "$_cnb_tmp" 2>/dev/null && break

@@ -78,7 +78,7 @@ def _kill_quietly(pid: int | None) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=lambda sig: sig.name)
 def test_a_signal_during_exec_d_ends_the_launcher_and_the_program(image: FakeImage, tmp_path: Path, sig) -> None:
     marker, tmpdir = tmp_path / "execd.pid", tmp_path / "tmpdir"
     tmpdir.mkdir()
