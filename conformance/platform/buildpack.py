@@ -24,8 +24,7 @@ SUPPORTED_APIS = ("0.7", "0.8", "0.9", "0.10", "0.11", "0.12")
 APIs only an exact match is supported (api/version.go:115-120, `IsSupersetOf`); a 1.x API would be
 supported by a 1.y entry with y >= x, and there is none."""
 
-INCOMPATIBLE_BUILDPACK_API = 12
-"""The lifecycle's exit code for a buildpack API it does not support or cannot parse (cmd/apis.go:39-74)."""
+INCOMPATIBLE_BUILDPACK_API = spec.INCOMPATIBLE_BUILDPACK_API
 
 DEFAULT_EXEC_ENV = "production"
 """`CNB_EXEC_ENV` when the platform is given none (platform/defaults.go:133-135)."""

@@ -25,7 +25,7 @@ from conformance.tomlcompat import TOMLDecodeError, dumps_toml, tomllib
 
 RESERVED_LAYER_NAMES = ("build", "launch", "store")
 _TYPE_FLAGS = ("build", "launch", "cache")
-EXPORT_ERROR = 62
+EXPORT_ERROR = spec.EXPORT_ERROR
 """The lifecycle refuses an invalid process type only when the exporter writes the process-types layer
 (layers/launcher.go:66-71, `ProcessTypesLayer` -> `validateProcessType`), so it exits with the export code."""
 

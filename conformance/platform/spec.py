@@ -34,7 +34,11 @@ from pathlib import Path
 
 from conformance.errors import PlatformError
 
+INCOMPATIBLE_BUILDPACK_API = 12
+"""A buildpack API the lifecycle does not support or cannot parse (cmd/apis.go:39-74)."""
 BUILD_ERROR = 52
+EXPORT_ERROR = 62
+"""The exporter failed, e.g. on an invalid process type (layers/launcher.go:66-71)."""
 
 MAX_NAME_BYTES = 120
 """Longest id (escaped), in UTF-8 bytes: it names directories on the host and in the image."""
@@ -213,7 +217,10 @@ def check_image_reference(reference: object, what: str = "--image", *, target: b
 __all__ = [
     "BUILDPACK_ID",
     "BUILDPACK_VERSION",
+    "BUILD_ERROR",
+    "EXPORT_ERROR",
     "IMAGE_REFERENCE",
+    "INCOMPATIBLE_BUILDPACK_API",
     "LAYER_NAME",
     "MAX_LAYER_NAME_BYTES",
     "MAX_NAME_BYTES",
