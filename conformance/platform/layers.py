@@ -25,9 +25,6 @@ from conformance.tomlcompat import TOMLDecodeError, dumps_toml, tomllib
 
 RESERVED_LAYER_NAMES = ("build", "launch", "store")
 _TYPE_FLAGS = ("build", "launch", "cache")
-EXPORT_ERROR = spec.EXPORT_ERROR
-"""The lifecycle refuses an invalid process type only when the exporter writes the process-types layer
-(layers/launcher.go:66-71, `ProcessTypesLayer` -> `validateProcessType`), so it exits with the export code."""
 
 
 @dataclass(frozen=True)
@@ -305,17 +302,10 @@ def _array_of_tables(data: dict[str, Any], key: str, path: Path) -> list[dict[st
 
 
 def check_process_type(process_type: object, where: str) -> str:
-    """The one process-type rule (`spec.process_type_problem`): the lifecycle's forbidden characters
+    """The one process-type rule, `spec.check_process_type`: the lifecycle's forbidden characters
     `/><:|&\\` plus host safety (no control characters, not `.`/`..`, a length cap). So `my+proc`, `a b`
     or `a$b` are types; the launcher treats them as data. Refused with the lifecycle's export code."""
-    problem = spec.process_type_problem(process_type)
-    if problem:
-        raise PlatformError(
-            f"{where} has an invalid type {process_type!r}: {problem}",
-            "rename the process type (it names /cnb/process/<type>), e.g. 'web' or 'worker'",
-            EXPORT_ERROR,
-        )
-    return process_type  # type: ignore[return-value]
+    return spec.check_process_type(process_type, where)
 
 
 def _parse_command(raw: dict[str, Any], where: str, api: str) -> tuple[list[str], bool]:
