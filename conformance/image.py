@@ -115,7 +115,8 @@ class AppImage:
                         build=bool(record.get("build")),
                         launch=bool(record.get("launch")),
                         cache=bool(record.get("cache")),
-                        metadata=dict(record.get("data") or {}),
+                        # a layer's metadata may be any TOML value (the lifecycle keeps it as is): tables only here
+                        metadata=dict(data) if isinstance(data := record.get("data"), dict) else {},
                     )
                 )
         return found

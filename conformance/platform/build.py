@@ -16,7 +16,7 @@ from conformance.errors import PlatformError
 from conformance.platform import env as cnb_env
 from conformance.platform import planfiles, spec
 from conformance.platform.build_container import BuildContainer
-from conformance.platform.buildpack import Buildpack, RunTarget, buildpack_dir
+from conformance.platform.buildpack import DEFAULT_EXEC_ENV, Buildpack, RunTarget, buildpack_dir, interface_env
 from conformance.platform.detect import DetectResult, buildpack_plan_from, plan_after_build
 from conformance.platform.layers import LaunchConfig, Layer, read_build_toml, read_launch_toml, read_layers
 from conformance.platform.log import BuildLog
@@ -48,6 +48,7 @@ def build(
     log: BuildLog,
     *,
     env_order: str = "sorted",
+    exec_env: str = DEFAULT_EXEC_ENV,
 ) -> BuildOutcome:
     platform_env = cnb_env.read_platform_env(dirs.platform / "env")
     earlier: list[list[cnb_env.LayerDir]] = []
@@ -60,14 +61,17 @@ def build(
         bp_plan = buildpack_plan_from(plan_entries, bp)
         planfiles.write_plan(dirs.plans, plan_name, dumps_toml(bp_plan))
         bp_layers = f"{spec.LAYERS_DIR}/{bp.escaped_id}"
-        env.update(target.env())
         env.update(
-            {
-                "CNB_BUILDPACK_DIR": buildpack_dir(bp),
-                "CNB_LAYERS_DIR": bp_layers,
-                "CNB_PLATFORM_DIR": spec.PLATFORM_DIR,
-                "CNB_BP_PLAN_PATH": plan_path,
-            }
+            interface_env(
+                bp,
+                "build",
+                buildpack_dir=buildpack_dir(bp),
+                platform_dir=spec.PLATFORM_DIR,
+                plan_path=plan_path,
+                layers_dir=bp_layers,
+                target=target,
+                exec_env=exec_env,
+            )
         )
         outcome.envs[bp.id] = dict(env)
         log.line(f"-----> {bp.id} {bp.version}")
@@ -85,6 +89,8 @@ def build(
                 spec.ExitCode.FAILED_BUILD,
             )
         built = read_buildpack_output(bp, dirs.layers / bp.escaped_id)
+        for warning in built.launch.warnings:
+            log.line(warning)
         unmet = set(read_build_toml(dirs.layers / bp.escaped_id / "build.toml", bp_plan["entries"]))
         plan_entries = plan_after_build(plan_entries, [e["name"] for e in bp_plan["entries"] if e["name"] not in unmet])
         outcome.buildpacks.append(built)
@@ -100,7 +106,7 @@ def build(
 
 def read_buildpack_output(bp: Buildpack, bp_dir: Path) -> BuiltBuildpack:
     _check_layer_names(bp_dir, bp)
-    layers = read_layers(bp_dir, bp.id, bp.api)
+    layers = read_layers(bp_dir, bp.id, bp.api, rename_ignored=True)
     launch = read_launch_toml(bp_dir / "launch.toml", bp.api, bp.id)
     return BuiltBuildpack(bp, layers, launch)
 

@@ -26,7 +26,7 @@ from conformance.platform.analyze import analyze
 from conformance.platform.archive import Owner
 from conformance.platform.build import build
 from conformance.platform.build_container import build_container
-from conformance.platform.buildpack import Buildpack, RunTarget, buildpack_dir, load_buildpack
+from conformance.platform.buildpack import DEFAULT_EXEC_ENV, Buildpack, RunTarget, buildpack_dir, load_buildpack
 from conformance.platform.cache import BuildCache, CacheIndex
 from conformance.platform.detect import detect
 from conformance.platform.export import ExportInputs, LayerReport, assemble, export, save_cache
@@ -50,6 +50,7 @@ class BuildRequest:
     platform_env: dict[str, str] = field(default_factory=dict)  # the files of <platform>/env
     mounts: list[Mount] = field(default_factory=list)  # extra mounts into the build container
     network: bool = True
+    exec_env: str = DEFAULT_EXEC_ENV  # CNB_EXEC_ENV for Buildpack API >= 0.12 buildpacks (detect and build)
     env_order: str = "sorted"  # or "lifecycle-1393": emulate the pre-0.20.1 build env ordering bug
     cache: BuildCache | None = None
     clear_cache: bool = False
@@ -121,7 +122,7 @@ def _run(request: BuildRequest, dirs: WorkDirs, cache: BuildCache, log: BuildLog
         container.own_work_dirs()
         base_env = container.base_env()
         with _phase("detect", log, timings):
-            detected = detect(buildpacks, container, dirs, base_env, request.target, log)
+            detected = detect(buildpacks, container, dirs, base_env, request.target, log, exec_env=request.exec_env)
         cache_index = CacheIndex() if request.clear_cache else cache.load_index()
         for note in cache_index.notes:
             log.line(note)
@@ -129,7 +130,16 @@ def _run(request: BuildRequest, dirs: WorkDirs, cache: BuildCache, log: BuildLog
             restored = restore(plan_restore(detected.group, analysis, cache_index), detected.group, dirs, cache, log)
             container.give_to_build_user(dirs.layers)
         with _phase("build", log, timings):
-            outcome = build(detected, container, dirs, base_env, request.target, log, env_order=request.env_order)
+            outcome = build(
+                detected,
+                container,
+                dirs,
+                base_env,
+                request.target,
+                log,
+                env_order=request.env_order,
+                exec_env=request.exec_env,
+            )
     if request.inspect_layers is not None:
         request.inspect_layers(dirs.layers)
     with _phase("export", log, timings):

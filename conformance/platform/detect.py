@@ -30,7 +30,15 @@ from conformance.errors import PlatformError
 from conformance.platform import env as cnb_env
 from conformance.platform import safefs, spec
 from conformance.platform.build_container import BuildContainer
-from conformance.platform.buildpack import Buildpack, BuildpackRegistry, GroupEntry, RunTarget, buildpack_dir
+from conformance.platform.buildpack import (
+    DEFAULT_EXEC_ENV,
+    Buildpack,
+    BuildpackRegistry,
+    GroupEntry,
+    RunTarget,
+    buildpack_dir,
+    interface_env,
+)
 from conformance.platform.log import BuildLog
 from conformance.platform.workdir import WorkDirs
 from conformance.tomlcompat import TOMLDecodeError, tomllib
@@ -490,6 +498,8 @@ def detect(
     base_env: dict[str, str],
     target: RunTarget,
     log: BuildLog,
+    *,
+    exec_env: str = DEFAULT_EXEC_ENV,
 ) -> DetectResult:
     """Resolve the one order the given buildpacks make, running bin/detect as the build user."""
     registry = BuildpackRegistry(buildpacks)
@@ -500,13 +510,16 @@ def detect(
         plan_name = f"detect-{bp.escaped_id}.toml"
         plan_path = container.fresh_plan(plan_name)
         env = cnb_env.build_env(base_env, platform_env, [], clear_env=bp.clear_env)
-        env.update(target.env())
         env.update(
-            {
-                "CNB_BUILDPACK_DIR": buildpack_dir(bp),
-                "CNB_PLATFORM_DIR": spec.PLATFORM_DIR,
-                "CNB_BUILD_PLAN_PATH": plan_path,
-            }
+            interface_env(
+                bp,
+                "detect",
+                buildpack_dir=buildpack_dir(bp),
+                platform_dir=spec.PLATFORM_DIR,
+                plan_path=plan_path,
+                target=target,
+                exec_env=exec_env,
+            )
         )
         output = BuildLog.quiet()  # kept for the error report, capped like the build log
         exit_code = container.run_as_build_user(

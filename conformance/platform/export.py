@@ -28,7 +28,7 @@ from conformance.platform.archive import LayerTar, Owner, TreeSource, fingerprin
 from conformance.platform.build import BuildOutcome, BuiltBuildpack
 from conformance.platform.buildpack import Buildpack
 from conformance.platform.cache import BuildCache, CachedLayer, CacheIndex
-from conformance.platform.layers import Layer, Process, default_process_type, merge_processes
+from conformance.platform.layers import Layer, Process, build_metadata_process, default_process_type, merge_processes
 from conformance.platform.log import BuildLog
 from conformance.platform.oci import BaseImage, ExportResult, NewLayer, chain_ids, export_image, image_config
 from conformance.platform.restore import Restored
@@ -89,7 +89,7 @@ def assemble(
         image_labels.update(built.launch.labels)
         bp_meta: dict[str, Any] = {"key": bp.id, "version": bp.version, "layers": {}}
         for layer in built.layers:
-            report = LayerReport(bp.id, layer.name, _types_dict(layer), dict(layer.metadata))
+            report = LayerReport(bp.id, layer.name, _types_dict(layer), layer.metadata_table)
             tar = _layer_tar(bp, layer, restored, cache, cache_index, dirs, inputs.owner, report)
             if layer.types.launch:
                 diff_id = tar.diff_id if tar else _reused_diff_id(bp, layer, analysis, report)
@@ -273,6 +273,7 @@ def _config_layer(
             args=list(p.args),
             working_dir=p.working_dir,
             default=p.type == default_type,
+            direct=p.direct,
         )
         for p in processes
     ]
@@ -305,17 +306,7 @@ def build_metadata(group: list[Buildpack], processes: list[Process], default_typ
     return {
         "buildpacks": [{"id": bp.id, "version": bp.version, "homepage": bp.homepage or ""} for bp in group],
         "launcher": {"version": f"bpconform-{__version__}", "source": {"git": {"repository": "buildpack-conformance"}}},
-        "processes": [
-            {
-                "type": p.type,
-                "command": list(p.command),
-                "args": list(p.args),
-                "direct": True,
-                "buildpackID": p.buildpack_id,
-                **({"working-dir": p.working_dir} if p.working_dir else {}),
-            }
-            for p in processes
-        ],
+        "processes": [build_metadata_process(p) for p in processes],
         **({"buildpack-default-process-type": default_type} if default_type else {}),
     }
 

@@ -200,9 +200,12 @@ def check_layer_name(name: object, buildpack_id: str) -> str:
 
 
 def check_process_type(process_type: object, where: str | Path) -> str:
+    """Refused with the export code: the lifecycle checks types when it writes the process-types layer."""
     problem = process_type_problem(process_type)
     if problem:
-        raise _refuse(str(where), "process type", process_type, problem, "use a type like 'web' or 'worker'")
+        error = _refuse(str(where), "process type", process_type, problem, "use a type like 'web' or 'worker'")
+        error.exit_code = ExitCode.EXPORT_ERROR
+        raise error
     return process_type  # type: ignore[return-value]
 
 
