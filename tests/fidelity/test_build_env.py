@@ -103,7 +103,6 @@ def test_platform_env_holds_only_user_variables(env_build: Built) -> None:
     assert records(env_build.output, "platform-env") == ["SOME_VAR"]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 5: CNB_EXEC_ENV is not set for Buildpack API 0.12")
 def test_exec_env_set_for_api_0_12(env_build: Built) -> None:
     """buildpack/build_test.go "CNB_EXEC_ENV" - "buildpack API >= 0.12" - "sets CNB_EXEC_ENV when
     ExecEnv is provided" (the platform default is `production`)."""
@@ -117,7 +116,6 @@ def test_exec_env_not_set_before_api_0_12(env_build: Built) -> None:
     assert record(env_build.output, "old-exec-env") == "unset"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 9: a layer with all types false is not renamed <layer>.ignore")
 def test_all_false_layers_renamed_ignore(env_build: Built) -> None:
     """buildpack/build_test.go "the launch, cache and build flags are false" - "renames
     <layers>/<layer> to <layers>/<layer>.ignore" (flags given false, and flags not given)."""

@@ -38,10 +38,7 @@ command = ["echo", "api-{api}"]
 TOML
 """
 
-OLD_APIS = [
-    pytest.param(api, marks=pytest.mark.xfail(strict=True, reason="issue 13 item 7: Buildpack API 0.7-0.9 is refused"))
-    for api in ("0.7", "0.8", "0.9")
-]
+OLD_APIS = ["0.7", "0.8", "0.9"]
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +67,6 @@ def test_buildpack_api_builds_and_launches(api_build, api: str) -> None:
 
 
 @pytest.mark.parametrize(("api", "expected"), [("0.7", "unset"), ("0.8", "/layers/fixture_api-0-8")])
-@pytest.mark.xfail(strict=True, reason="issue 13 item 7: Buildpack API 0.7-0.9 is refused")
 def test_positional_argument_variables_from_api_0_8(api_build, api: str, expected: str) -> None:
     """buildpack/build_test.go "buildpack api < 0.8" - "does not set environment variables for
     positional arguments" (and API 0.8 sets them)."""

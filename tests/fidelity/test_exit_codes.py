@@ -77,17 +77,14 @@ CASES: dict[str, tuple[Case, int, str]] = {
         52,
         'buildpack/build_test.go "SBOM files" - "errors if there are undeclared media types"',
     ),
-    "process-type-forbidden-character": (
         Case(build='printf \'[[processes]]\\ntype = "a|b"\\ncommand = ["true"]\\n\' > "$1/launch.toml"'),
         62,
         'layers/launcher_test.go "process-type contains invalid character" - "returns an error" (an export error)',
     ),
-    "buildpack-api-0.1": (
         Case(api="0.1"),
         12,
         'acceptance/detector_test.go "the order.toml contains a buildpack using an unsupported api"',
     ),
-    "buildpack-api-1.0": (Case(api="1.0"), 12, "api/apis.go: 1.0 is not among the supported Buildpack APIs"),
     "detect-not-executable": (
         Case(executable=False),
         21,
@@ -109,9 +106,6 @@ FAILS_TODAY = {
     "unmet-unknown-name": "issue 13 item 3: a bad [[unmet]] exits 1 (lifecycle 52)",
     "unmet-without-name": "issue 13 item 3: a bad [[unmet]] exits 1 (lifecycle 52)",
     "undeclared-sbom-format": "issue 13 item 2: an undeclared SBOM format is accepted (lifecycle 52)",
-    "process-type-forbidden-character": "issue 13 items 3, 10: type `a|b` exits 1 at build (lifecycle: 62, export)",
-    "buildpack-api-0.1": "issue 13 item 3: an unsupported Buildpack API exits 1 (lifecycle 12)",
-    "buildpack-api-1.0": "issue 13 item 3: an unsupported Buildpack API exits 1 (lifecycle 12)",
     "detect-not-executable": "issue 13 item 3: bin/detect not executable exits 1 (lifecycle 21)",
 }
 

@@ -84,7 +84,6 @@ def test_app_layer_holds_app_files(launch_build: Built) -> None:
     assert {"workspace", "workspace/main.txt", "workspace/static/keep.svg"} <= rest, sorted(rest)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 5: exec-env is dropped from io.buildpacks.build.metadata")
 def test_exec_env_in_build_metadata(launch_build: Built) -> None:
     """buildpack/build_test.go "processes" - "sets the execution environment" (launch/launch.go
     Process `exec-env,omitempty` in the build metadata label)."""
@@ -137,7 +136,6 @@ printf 'metadata = "just a string"\n\n[types]\nlaunch = true\n' > "$1/some-layer
 """
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 10: process type my+proc is refused")
 def test_process_type_with_plus(fidelity: Fidelity, tmp_path_factory: pytest.TempPathFactory) -> None:
     """layers/launcher_test.go "#ProcessTypesLayer" - "creates a layer containing the config file
     and process type symlinks": the lifecycle forbids only `/><:|&\\` in a type (layers/launcher.go
@@ -149,7 +147,6 @@ def test_process_type_with_plus(fidelity: Fidelity, tmp_path_factory: pytest.Tem
     assert built.image.run_process("my+proc").output.strip() == "plus"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 10: a string layer metadata is refused")
 def test_string_layer_metadata(fidelity: Fidelity, tmp_path_factory: pytest.TempPathFactory) -> None:
     """buildpack/layermetadata.go (`Data any toml:"metadata"`): `metadata = "..."` decodes, and
     the label's `data` is that string (phase/exporter_test.go "adds buildpack layer metadata to label")."""
