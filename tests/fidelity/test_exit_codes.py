@@ -77,14 +77,17 @@ CASES: dict[str, tuple[Case, int, str]] = {
         52,
         'buildpack/build_test.go "SBOM files" - "errors if there are undeclared media types"',
     ),
+    "process-type-forbidden-character": (
         Case(build='printf \'[[processes]]\\ntype = "a|b"\\ncommand = ["true"]\\n\' > "$1/launch.toml"'),
         62,
         'layers/launcher_test.go "process-type contains invalid character" - "returns an error" (an export error)',
     ),
+    "buildpack-api-0.1": (
         Case(api="0.1"),
         12,
         'acceptance/detector_test.go "the order.toml contains a buildpack using an unsupported api"',
     ),
+    "buildpack-api-1.0": (Case(api="1.0"), 12, "api/apis.go: 1.0 is not among the supported Buildpack APIs"),
     "detect-not-executable": (
         Case(executable=False),
         21,
