@@ -106,6 +106,7 @@ class Buildpack:
     targets: tuple[Target, ...]
     order: tuple[tuple[GroupEntry, ...], ...]
     homepage: str | None
+    sbom_formats: tuple[str, ...] = ()  # `[buildpack] sbom-formats`: the SBOM media types it may write
 
     @property
     def escaped_id(self) -> str:
@@ -166,6 +167,12 @@ def load_buildpack(path: Path) -> Buildpack:
     if not isinstance(name, str) or (homepage is not None and not isinstance(homepage, str)):
         raise PlatformError(f"{descriptor}: buildpack.name and buildpack.homepage must be strings")
 
+    sbom_formats = info.get("sbom-formats", [])
+    if not isinstance(sbom_formats, list) or not all(isinstance(f, str) for f in sbom_formats):
+        raise PlatformError(
+            f"{descriptor}: buildpack.sbom-formats must be an array of media types",
+            'write sbom-formats = ["application/vnd.cyclonedx+json"]',
+        )
     order = _parse_order(data.get("order", []), descriptor)
     _check_bins(path, descriptor, composite=bool(order))
     targets = _parse_targets(data, path, descriptor)
@@ -179,6 +186,7 @@ def load_buildpack(path: Path) -> Buildpack:
         targets=targets,
         order=order,
         homepage=homepage,
+        sbom_formats=tuple(sbom_formats),
     )
 
 
