@@ -49,7 +49,8 @@ def test_image_layers_in_group_order_then_layer_name(builder, app) -> None:
     assert list(added[:3]) == expected
     assert len(added) == 7  # + SBOM (at least sbom.legacy.json), app, launcher, config (no processes, no process types)
     assert [bp["key"] for bp in image.lifecycle_metadata["buildpacks"]] == ["fixture/layers", "fixture/env-writer"]
-    assert image.lifecycle_metadata["app"][0]["sha"] == added[3]
+    assert image.lifecycle_metadata["sbom"]["sha"] == added[3]  # the launch SBOM layer, then the app
+    assert image.lifecycle_metadata["app"][0]["sha"] == added[4]
 
 
 def test_two_clean_builds_give_identical_digests(builder, app) -> None:
