@@ -31,6 +31,7 @@ as a link), and restored SBOMs are read from the layer tars as members, never ex
 
 from __future__ import annotations
 
+import datetime
 import fnmatch
 import json
 import os
@@ -183,7 +184,7 @@ def stage_sbom_files(files: list[SbomFile], layers_root: Path, stage: Path) -> N
 def go_json(value: Any) -> str:
     """JSON as Go's `json.Encoder.Encode` writes it: compact, map keys sorted, `<`, `>`, `&`,
     U+2028 and U+2029 escaped, a final newline (internal/encoding/utils.go `WriteJSON`)."""
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_go_time)
     for char, escaped in (
         ("<", "\\u003c"),
         (">", "\\u003e"),
@@ -193,6 +194,14 @@ def go_json(value: Any) -> str:
     ):
         text = text.replace(char, escaped)
     return text + "\n"
+
+
+def _go_time(value: Any) -> str:
+    """TOML dates and times (in layer or store metadata) as Go marshals a `time.Time`: RFC 3339, `Z`
+    for UTC."""
+    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
+        return value.isoformat().replace("+00:00", "Z")
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def legacy_bom(bp: Buildpack, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:

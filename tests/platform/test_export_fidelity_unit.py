@@ -502,3 +502,11 @@ def test_one_buildpacks_layers_are_exported_by_name_and_applied_at_build_by_toml
     assert launch_env["PATH"] == "/layers/example_python/tool-ext/bin:/layers/example_python/tool/bin:/usr/bin"
     # python/venv: both orders agree (venv/bin first)
     assert cnb_env.order_layers([(Path("python"), "p"), (Path("venv"), "v")])[-1].name == "venv"
+
+
+def test_layer_metadata_dates_and_key_order_in_the_label_follow_go(tmp_path):
+    """A TOML datetime in [metadata] is a Go time.Time in the label (RFC 3339), map keys are sorted."""
+    toml = "[types]\nlaunch = true\n[metadata]\nz = 1\nbuilt = 2024-01-02T03:04:05Z\n"
+    _, dirs, outcome = _build(tmp_path, {"l.toml": toml, "l/": ""})
+    label = _assemble(dirs, outcome, tmp_path).config["config"]["Labels"][spec.LIFECYCLE_METADATA_LABEL]
+    assert '"data":{"built":"2024-01-02T03:04:05Z","z":1}' in label
