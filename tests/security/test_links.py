@@ -135,22 +135,38 @@ def test_launch_and_build_toml_linked_to_a_root_only_host_file_are_refused(attac
     attack.check(name, "symbolic link")
 
 
-def test_store_toml_and_sbom_files_that_are_links_are_never_read_on_the_host(attack) -> None:
+def test_sbom_files_that_are_links_are_never_read_on_the_host(attack) -> None:
+    """SBOM files that are links are copied as links (as the lifecycle's fsutil.Copy does), never read."""
     secret = attack.sentinel.root_only
     bp = attack.buildpack(
         "a",
         f"""
         mkdir "$1/l" && echo data >"$1/l/file"
         {_layer_toml("l", "launch")}
-        ln -s {secret} "$1/store.toml"
         ln -s {secret} "$1/launch.sbom.cdx.json"
         ln -s {secret} "$1/build.sbom.cdx.json"
         ln -s {secret} "$1/l.sbom.cdx.json"
         """,
     )
+    descriptor = bp / "buildpack.toml"  # declare the format, so the SBOM files are copied, not refused (52)
+    descriptor.write_text(
+        descriptor.read_text().replace(
+            'version = "0.0.1"\n', 'version = "0.0.1"\nsbom-formats = ["application/vnd.cyclonedx+json"]\n', 1
+        )
+    )
     outcome = attack.build([bp])
 
     assert outcome.error is None, outcome.error
+    attack.check()
+
+
+def test_a_store_toml_that_is_a_link_is_refused_without_reading_it(attack) -> None:
+    secret = attack.sentinel.root_only
+    bp = attack.buildpack("a", f'ln -s {secret} "$1/store.toml"\n')
+    outcome = attack.build([bp])
+
+    assert outcome.error is not None and "store.toml" in str(outcome.error)
+    assert "symbolic link" in str(outcome.error)
     attack.check()
 
 
