@@ -41,7 +41,7 @@ import tarfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import Any, Literal
 
 from conformance.errors import PlatformError
 from conformance.platform import safefs, spec
@@ -237,7 +237,7 @@ def _restore_pattern(kind: SbomKind) -> re.Pattern[str]:
 
 
 def restore_from_tar(
-    tar: IO[bytes] | Path,
+    tar: Path,
     prefix: str,
     kind: SbomKind,
     group: list[Buildpack],
@@ -256,7 +256,7 @@ def restore_from_tar(
     escaped = {bp.escaped_id for bp in group}
     written: list[str] = []
     prefix = prefix.strip("/") + "/"
-    with tarfile.open(fileobj=tar, mode="r:") if not isinstance(tar, Path) else tarfile.open(tar, "r:") as archive:
+    with tarfile.open(tar, "r:") as archive:
         members = sorted(archive.getmembers(), key=lambda m: _member_name(m).encode("utf-8", "surrogateescape"))
         for member in members:
             name = _member_name(member)
