@@ -127,7 +127,8 @@ def _run(request: BuildRequest, dirs: WorkDirs, cache: BuildCache, log: BuildLog
         for note in cache_index.notes:
             log.line(note)
         with _phase("restore", log, timings):
-            restored = restore(plan_restore(detected.group, analysis, cache_index), detected.group, dirs, cache, log)
+            restore_plan = plan_restore(detected.group, analysis, cache_index, skip_layers=request.clear_cache)
+            restored = restore(restore_plan, detected.group, dirs, cache, log)
             container.give_to_build_user(dirs.layers)
         with _phase("build", log, timings):
             outcome = build(

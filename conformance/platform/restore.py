@@ -44,7 +44,7 @@ class RestoreStep:
     buildpack: Buildpack
     layer: str
     source: Literal["image", "cache"]  # image: metadata only; cache: metadata and contents
-    metadata: dict[str, Any] | None  # None: the label's `"data": null` (no [metadata] table)
+    metadata: Any  # usually a table; None: the label's `"data": null` (no [metadata] table)
     cached: CachedLayer | None = None
 
 
@@ -81,8 +81,20 @@ class Restored:
     fingerprints: dict[tuple[str, str], str] = field(default_factory=dict)  # (buildpack id, layer) -> fingerprint
 
 
-def plan_restore(group: list[Buildpack], analysis: Analysis, cache_index: CacheIndex) -> RestorePlan:
+def plan_restore(
+    group: list[Buildpack], analysis: Analysis, cache_index: CacheIndex, *, skip_layers: bool = False
+) -> RestorePlan:
+    """`skip_layers` is the creator's `-skip-restore` (what `pack build --clear-cache` passes): no
+    layer metadata, cached layer or SBOM comes back, but each buildpack's store.toml still does
+    (cmd/lifecycle/restorer.go:304-318 `NewDefaultMetadataRestorer(..., SkipLayers)` and a Nop SBOM
+    restorer; internal/layer/metadata_restorer.go restores store.toml before checking SkipLayers)."""
     plan = RestorePlan()
+    for bp in group:
+        store = analysis.previous_buildpacks.get(bp.id)
+        if store is not None and store.store is not None:
+            plan.stores[bp.id] = store.store
+    if skip_layers:
+        return plan
     for bp in group:
         previous_layers = analysis.previous_layers(bp.id)
         for name, record in previous_layers.items():
@@ -96,9 +108,6 @@ def plan_restore(group: list[Buildpack], analysis: Analysis, cache_index: CacheI
                     plan.skipped.append(SkippedLayer(bp.id, name, "it does not match the app image's layer"))
                     continue
             plan.steps.append(RestoreStep(bp, name, "cache", _metadata(cached.data), cached))
-        store = analysis.previous_buildpacks.get(bp.id)
-        if store is not None and store.store is not None:
-            plan.stores[bp.id] = store.store
     plan.sbom_cache = cache_index.sbom.get("cache")
     plan.sbom_launch = analysis.previous_sbom
     plan.sbom_launch_cached = plan.sbom_launch is not None and cache_index.sbom.get("launch") == plan.sbom_launch
@@ -106,10 +115,10 @@ def plan_restore(group: list[Buildpack], analysis: Analysis, cache_index: CacheI
     return plan
 
 
-def _metadata(data: object) -> dict[str, Any] | None:
-    """A layer's `data` as restore writes it back: a table, or None for the label's null (and for
-    anything else, which no lifecycle writes)."""
-    return dict(data) if isinstance(data, dict) else None
+def _metadata(data: Any) -> Any:
+    """A layer's `data` as restore writes it back: whatever value the buildpack wrote (usually a
+    table; the lifecycle keeps any TOML value, buildpack/layermetadata.go:78-85), None for null."""
+    return dict(data) if isinstance(data, dict) else data
 
 
 def restore(plan: RestorePlan, group: list[Buildpack], dirs: WorkDirs, cache: BuildCache, log: BuildLog) -> Restored:

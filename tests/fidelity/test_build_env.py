@@ -60,7 +60,6 @@ def order(path: str) -> list[str]:
     return [entry for entry in path.split(":") if entry in (TOOL, TOOL_EXT)]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 4: build-time PATH puts tool-ext/bin first (layer-name order)")
 def test_build_time_layer_order_follows_toml_file_names(env_build: Built) -> None:
     """buildpack/build_test.go "ensures the buildpack's layers dir exists and processes build layers"
     (AddRootDir, env, env.build per layer, in the order `eachLayer` walks the `<layer>.toml` files:
@@ -79,7 +78,6 @@ def test_launch_time_layer_order_follows_layer_dirs(env_build: Built) -> None:
     assert env_build.image.run(["which-tool"]).output.strip() == "tool-ext"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 4: the image has tool-ext's layer before tool's")
 def test_image_layers_in_identifier_order(env_build: Built) -> None:
     """phase/exporter_test.go "adds launch layers" (buildpack/layers.go ReadLayersDir sorts a
     buildpack's layers by `<id>:<name>`, so `tool` is exported before `tool-ext`)."""

@@ -108,7 +108,6 @@ FAILS_TODAY = {
     "two-default-processes": "issue 13 item 3: two default processes exit 1 (lifecycle 52)",
     "unmet-unknown-name": "issue 13 item 3: a bad [[unmet]] exits 1 (lifecycle 52)",
     "unmet-without-name": "issue 13 item 3: a bad [[unmet]] exits 1 (lifecycle 52)",
-    "undeclared-sbom-format": "issue 13 item 2: an undeclared SBOM format is accepted (lifecycle 52)",
     "detect-not-executable": "issue 13 item 3: bin/detect not executable exits 1 (lifecycle 21)",
 }
 

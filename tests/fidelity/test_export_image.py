@@ -55,7 +55,6 @@ def test_buildpack_labels_on_image(launch_build: Built) -> None:
     assert found == {"some.label.key": "some-label-value", "other.label.key": "other-label-value"}
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 6: [[slices]] are ignored (one app layer)")
 def test_slices_become_app_layers(launch_build: Built) -> None:
     """phase/exporter_test.go "there are slices" - "exports slice layers" (layers/slices.go: one
     layer per slice, then one for the rest of the app dir; all listed under `app`)."""

@@ -203,3 +203,15 @@ def test_a_malformed_store_toml_is_a_build_error_naming_the_in_image_path(tmp_pa
     assert caught.value.exit_code == spec.ExitCode.BUILD_ERROR
     assert "/layers/example_python/store.toml" in caught.value.message
     assert str(tmp_path) not in caught.value.message
+
+
+def test_a_cleared_cache_restores_only_store_toml(tmp_path):
+    """`pack build --clear-cache` runs the creator with -skip-restore: acceptance/creator_test.go
+    "rebuild with clear cache" restores store.toml but no layer metadata and no SBOM."""
+    bp = _buildpack(tmp_path / "bp")
+    analysis = _analysis({"launch-only": {"sha": "sha256:a", "data": {"k": 1}, "launch": True}}, {"n": 1})
+    index = CacheIndex({"example/python": {"cache-only": _cached("sha256:d")}})
+    plan = plan_restore([bp], analysis, index, skip_layers=True)
+    assert plan.steps == [] and plan.skipped == []
+    assert plan.stores == {"example/python": {"n": 1}}
+    assert plan.sbom_cache is None and plan.sbom_launch is None
