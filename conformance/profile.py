@@ -88,6 +88,7 @@ PACKAGE_MANAGER_KEYS: tuple[str, ...] = (
     "venv",
     "absent-at-runtime",
     "dev-dependencies",
+    "build-env",
     "tool-version",
     "messages",
 )
@@ -140,6 +141,7 @@ class PackageManagerProfile:
     dev_dependencies: tuple[str, ...]
     tool_version: ToolVersion | None
     messages: dict[str, str]
+    build_env: dict[str, str] = field(default_factory=dict)  # what a later buildpack must see
 
     @property
     def key(self) -> str:
@@ -691,6 +693,13 @@ def _parse_package_manager(
     absent = check.strings(table, "absent-at-runtime", where, ())
     dev = check.strings(table, "dev-dependencies", where, ())
     tool_version = _parse_tool_version(check, table.get("tool-version"), f"{where}.tool-version")
+    raw_env = table.get("build-env")
+    env_table = check.table(raw_env, f"{where}.build-env", tuple(raw_env) if isinstance(raw_env, dict) else ())
+    build_env: dict[str, str] = {}
+    for variable, value in env_table.items():
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", variable) or not isinstance(value, str):
+            check.fail(f"{where}.build-env.{variable}", f'must be NAME = "value" (a string), not {value!r}')
+        build_env[variable] = value
     messages = _parse_templates(check, table.get("messages"), f"{where}.messages", PACKAGE_MANAGER_MESSAGES)
     return PackageManagerProfile(
         name=name,
@@ -702,6 +711,7 @@ def _parse_package_manager(
         dev_dependencies=dev,
         tool_version=tool_version,
         messages=messages,
+        build_env=build_env,
     )
 
 

@@ -184,9 +184,39 @@ def test_locked_venv_layer_types(main_build: Build, pm: PackageManagerProfile) -
         )
 
 
+def test_tool_build_env_for_later_buildpacks(main_build: Build, pm: PackageManagerProfile) -> None:
+    """A later buildpack sees the profile's `build-env` values (e.g. uv told never to fetch a Python)."""
+    if not pm.build_env:
+        pytest.skip(pm.gap("build-env"))
+    seen = main_build.probe.get("env", {})
+    wrong = {name: seen.get(name) for name, value in pm.build_env.items() if seen.get(name) != value}
+    assert not wrong, (
+        f"a later buildpack of a {pm.name} app sees {wrong} at build time, expected {pm.build_env}; rule: the"
+        f" {pm.name} layers' build env must keep a later buildpack's {pm.name} on the buildpack's own Python"
+    )
+
+
 # ------------------------------------------------------------------------------------------------
 # Run time
 # ------------------------------------------------------------------------------------------------
+
+
+def test_locked_venv_uses_runtime_python(main_build: Build, pm: PackageManagerProfile) -> None:
+    """The venv of a lock-file app is based on the runtime layer's Python, never a tool-managed one."""
+    runtime = need_role(main_build.profile, "runtime")
+    if pm.venv is None:
+        pytest.skip(pm.gap("venv"))
+    code = "import sys; print(sys.prefix); print(sys.base_prefix)"
+    result = main_build.image.run(["python", "-c", code])
+    lines = result.stdout.strip().splitlines()
+    assert result.exit_code == 0 and len(lines) >= 2, f"`python -c {code!r}` failed at run time: {result.output}"
+    prefix, base = lines[-2:]
+    layers = f"/layers/{main_build.profile.layers_dir_name}"
+    assert prefix == f"{layers}/{pm.venv.name}", f"at run time sys.prefix is {prefix}, not the {pm.venv.name} layer"
+    assert base == f"{layers}/{runtime.name}", (
+        f"the {pm.name} app's venv is based on {base}, not on the {runtime.name} layer ({layers}/{runtime.name});"
+        f" rule: {pm.name} must use the buildpack's Python, never one it downloads or manages itself"
+    )
 
 
 def test_tool_absent_at_runtime(main_build: Build, pm: PackageManagerProfile, tool: str) -> None:
