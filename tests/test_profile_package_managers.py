@@ -321,3 +321,39 @@ def test_write_version_edits_a_copy_and_names_a_wrong_key(tmp_path: Path) -> Non
             copy, {"file": "buildpack.toml", "toml-key": "metadata.uv-versoin"}, "1", where="w", profile=profile
         )
     assert "fix w.toml-key" in caught.value.hint
+
+
+# ------------------------------------------------------------------------------------------------
+# The rebuild chain's plan (which steps a profile allows) and the apps' declared dependencies
+# ------------------------------------------------------------------------------------------------
+
+
+def test_history_leaves_out_the_steps_a_profile_cannot_make(tmp_path: Path) -> None:
+    from conformance.suite.lockfile_history import LockfileHistory
+
+    reference = load_profile("reference")
+    for name, switch in (("uv", None), ("poetry", "the package-manager switch is checked from uv to poetry")):
+        chain = LockfileHistory(None, reference, reference.package_managers[name], Path, tmp_path)  # type: ignore[arg-type]
+        gaps = {step: chain._gap(step) for step in ("first", "unchanged", "python", "tool-version", "switch")}
+        assert gaps == {"first": None, "unchanged": None, "python": None, "tool-version": None, "switch": switch}
+    assert "apps.removed-dependency" in (
+        LockfileHistory(None, reference, reference.package_managers["poetry"], Path, tmp_path)._gap(  # type: ignore[arg-type]
+            "removed-dependency"
+        )
+        or ""
+    )
+    lone = load_text(tmp_path, MINIMAL + UV_TABLE)
+    chain = LockfileHistory(None, lone, lone.package_managers["uv"], Path, tmp_path)  # type: ignore[arg-type]
+    assert "python.alternative" in (chain._gap("python") or "")
+    assert chain._gap("tool-version") == "profile custom has no package-managers.uv.tool-version"
+    assert chain._gap("switch") == "profile custom has no package-managers.poetry to switch to"
+
+
+def test_declared_dependencies_of_the_sample_apps() -> None:
+    from conformance.suite.lockfile_history import declared_dependencies
+
+    apps = load_profile("reference").apps_dir
+    assert declared_dependencies(apps / "uv") == {"six"}
+    assert declared_dependencies(apps / "poetry") == {"six"}  # "six @ file:///..." is still six
+    assert declared_dependencies(apps / "uv-removed-dependency") == set()
+    assert declared_dependencies(apps / "minimal") == set()  # no pyproject.toml

@@ -427,14 +427,20 @@ def _assert_sbom_matches(image, profile: Profile, layer: str, what: str) -> None
     )
 
 
-def test_launch_sbom_lists_venv_distributions(build: Build) -> None:
-    need_launch_sbom(build.profile)
+@pytest.fixture
+def sbom_promised(profile: Profile) -> None:
+    """Skip before any build when the profile promises no launch SBOMs."""
+    need_launch_sbom(profile)
+
+
+def test_launch_sbom_lists_venv_distributions(sbom_promised: None, build: Build) -> None:
     venv = need_role(build.profile, "app-deps")
     _assert_sbom_matches(build.image, build.profile, venv.name, f"pip app {build.app}")
 
 
-def test_launch_sbom_lists_locked_venv_distributions(main_build: Build, pm: PackageManagerProfile) -> None:
-    need_launch_sbom(main_build.profile)
+def test_launch_sbom_lists_locked_venv_distributions(
+    sbom_promised: None, pm: PackageManagerProfile, main_build: Build
+) -> None:
     if pm.venv is None:
         pytest.skip(pm.gap("venv"))
     _assert_sbom_matches(main_build.image, main_build.profile, pm.venv.name, f"{pm.name} app {main_build.app}")
