@@ -264,6 +264,8 @@ CHEAP = [
     ("pip-layer-launch", "minimal and test_layer_types", "layer_types[role=package-manager]"),
     ("venv-with-pip", "minimal and test_pip_absent_at_runtime", "pip_absent_at_runtime"),
     ("ensurepip-wheel-removed", "minimal and test_ensurepip_recovers_pip_offline", "ensurepip_recovers_pip_offline"),
+    # a lock-file mutant: one failing build of the uv stale-lock app (no venv, no run)
+    ("uv-sync-not-locked", "test_package_managers and uv and stale_lock", "stale_lock_fails_with_message"),
 ]
 
 
