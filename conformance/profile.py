@@ -659,8 +659,10 @@ def _parse_package_manager(
     apps_table = check.table(table.get("apps"), f"{where}.apps", PACKAGE_MANAGER_APPS)
     apps: dict[str, str] = {}
     for purpose, value in apps_table.items():
+        if value is False:
+            continue  # the profile opts out, as in [apps]: the checks needing this app are skipped
         if not isinstance(value, str) or not value or "/" in value:
-            check.fail(f"{where}.apps.{purpose}", f"must be an app directory name, not {value!r}")
+            check.fail(f"{where}.apps.{purpose}", f"must be an app directory name or false, not {value!r}")
         apps[purpose] = value
 
     seen = dict(layer_roles)

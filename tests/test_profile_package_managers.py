@@ -232,6 +232,7 @@ def test_unknown_keys_are_errors_with_a_hint(tmp_path: Path, text: str, expected
         ("[package-managers]\nuv = 1\n", "package-managers.uv: must be a table"),
         ("[package-managers.uv]\napps = { main = 3 }\n", "package-managers.uv.apps.main: must be an app directory"),
         ('[package-managers.uv]\napps = { main = "a/b" }\n', "package-managers.uv.apps.main: must be an app directory"),
+        ("[package-managers.uv]\napps = { main = true }\n", "apps.main: must be an app directory name or false"),
         ('[package-managers.uv]\nabsent-at-runtime = "uv"\n', "package-managers.uv.absent-at-runtime: must be a list"),
         ("[package-managers.uv]\ndev-dependencies = [1]\n", "package-managers.uv.dev-dependencies: must be a list"),
         ("[package-managers.uv]\nvenv = { build = true }\n", "package-managers.uv.venv.name: is required"),
@@ -279,6 +280,28 @@ def test_bad_values_name_the_key(tmp_path: Path, text: str, fragment: str) -> No
     message = error_of(tmp_path, MINIMAL + text)
     assert fragment in message, message
     assert "profile " in message and "custom.toml" in message
+
+
+def test_an_app_set_to_false_is_left_out_and_its_checks_skip(tmp_path: Path) -> None:
+    """As in [apps]: `false` opts out (e.g. a buildpack that cannot build the shipped apps offline)."""
+    text = MINIMAL + UV_TABLE.replace('apps = { main = "uv" }', 'apps = { main = false, stale-lock = "uv-stale-lock" }')
+    uv = load_text(tmp_path, text).package_managers["uv"]
+    assert uv.apps == {"stale-lock": "uv-stale-lock"}
+    with pytest.raises(pytest.skip.Exception, match=r"no package-managers\.uv\.apps\.main"):
+        requirements.need_manager_app(uv, "main")
+
+
+def test_a_discard_message_without_reason_still_matches_the_discard(tmp_path: Path) -> None:
+    """A buildpack that logs no reason (heroku/python) says so by leaving {reason} out of the template:
+    the discard checks then verify the discard, not its reason."""
+    text = (
+        MINIMAL
+        + UV_TABLE
+        + "[package-managers.uv.messages]\nvenv-discarded = 'Discarding cached virtual environment$'\n"
+    )
+    uv = load_text(tmp_path, text).package_managers["uv"]
+    pattern = uv.message("venv-discarded", reason=reason_pattern("3.13.5", "3.11.2"))
+    assert pattern.search("Discarding cached virtual environment\nInstalling") and not pattern.search("Using cached")
 
 
 def test_the_venv_may_share_the_app_deps_name_and_tables_are_independent(tmp_path: Path) -> None:
