@@ -103,9 +103,7 @@ def build_pytest_argv(args: argparse.Namespace, report_dir: Path, variant: Varia
         argv += ["-p", PLUGIN_MODULE]
     argv += suite_args(args, variant)
     if args.workers:
-        # pytest-xdist; the workers share each app's session build. `loadgroup`: checks marked with one
-        # xdist_group (a uv/Poetry rebuild chain, conformance/suite/lockfile_history.py) run in one worker.
-        argv += ["-n", str(args.workers), "--dist", "loadgroup"]
+        argv += ["-n", str(args.workers)]  # pytest-xdist; the workers share each app's session build
     argv += ["-v", "-p", "no:cacheprovider", *NO_TRUNCATION, "--junitxml", str(report_dir / "junit.xml")]
     argv += list(args.pytest_args or [])
     return argv

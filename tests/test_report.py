@@ -440,7 +440,6 @@ def test_workers_option_runs_pytest_xdist(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(run, "plugin_is_autoloaded", lambda: True)
     argv = run.build_pytest_argv(parse_run("--buildpack", "bp", "--workers", "2"), Path("reports"))
     assert argv[argv.index("-n") + 1] == "2" and argv.index("-n") < argv.index("-v")
-    assert argv[argv.index("--dist") + 1] == "loadgroup"  # a uv/Poetry rebuild chain stays in one worker
     assert "-n" not in run.build_pytest_argv(parse_run("--buildpack", "bp"), Path("reports"))
     assert "-n" not in run.build_pytest_argv(parse_run("--buildpack", "bp", "--workers", "0"), Path("reports"))
     with pytest.raises(SystemExit):

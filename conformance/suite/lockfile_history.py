@@ -21,6 +21,11 @@ later step, as the buildpack's failure (its checks are FAILs whose reason is tha
 
 What a check needs of a step is taken right after the build, before the next step replaces the
 image: the output, the layer records, the Python version and the venv's distributions.
+
+The chain is per process: under `bpconform run --workers N` a manager's checks may land in two
+workers, and each then builds the chain up to the step its checks need. (Grouping them with
+`--dist loadgroup` does not work here: pytest-xdist 3.8 renames grouped node ids through
+`item._nodeid`, which pytest 9 no longer reads, so the groups are ignored.)
 """
 
 from __future__ import annotations

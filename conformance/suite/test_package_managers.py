@@ -58,12 +58,6 @@ TOOL_ABSENT_RULE = "build-only tools must be absent at run time (they live in bu
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """`manager` over every package manager the suite knows (a missing table skips); `tool` over what
     must be absent at run time for that manager: pip always, plus the profile's `absent-at-runtime`."""
-    if "history" in metafunc.fixturenames:
-        # One worker builds a manager's chain: its checks share an xdist group (`bpconform run
-        # --workers N` distributes with --dist loadgroup); without xdist the mark does nothing.
-        managers = [pytest.param(name, marks=pytest.mark.xdist_group(f"{name}-history")) for name in PACKAGE_MANAGERS]
-        metafunc.parametrize("manager", managers)
-        return
     if "manager" not in metafunc.fixturenames:
         return
     if "tool" not in metafunc.fixturenames:
@@ -325,7 +319,6 @@ def test_removed_dependency_gone_after_rebuild(pm: PackageManagerProfile, histor
     )
 
 
-@pytest.mark.xdist_group(f"{SWITCH[0]}-history")
 def test_package_manager_switch_discards_venv(profile: Profile, lockfile_history, step_of) -> None:
     """The same app rebuilt (same image, same cache) as a uv app, then as a Poetry app."""
     source = need_package_manager(profile, SWITCH[0])
