@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STACK  ?= bookworm
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test test-all conformance lifecycle-compare mutants lint bench soak clean wheel
+.PHONY: setup test test-all fidelity conformance lifecycle-compare mutants lint bench soak clean wheel
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,12 @@ setup: $(STAMP)
 # Scenarios marked slow (e.g. the trixie stack) run in `make test-all`.
 test: setup
 	$(BIN)/python -m pytest -q -m "not slow"
+
+# The lifecycle fidelity suite alone (also part of `make test`): fixture buildpacks re-expressing the
+# lifecycle's acceptance and unit tests. Against a real lifecycle:
+# `make fidelity FIDELITY_ARGS="--platform pack --builder IMAGE"`.
+fidelity: setup
+	$(BIN)/python -m pytest -q tests/fidelity $(FIDELITY_ARGS)
 
 test-all: setup
 	$(BIN)/bpconform setup --stack trixie

@@ -174,13 +174,14 @@ class EmbeddedBackend:
 
     def build(self, job: BuildJob) -> BackendResult:
         from conformance.platform.cache import BuildCache
-        from conformance.platform.creator import BuildRequest, create
+        from conformance.platform.creator import create
+        from conformance.platform_inputs import stack_build_request
 
         cache = BuildCache(self.workdir / "caches" / re.sub(r"[^A-Za-z0-9_.-]", "_", job.image))
         chunks: list[str] = []
         try:
             result = create(
-                BuildRequest(
+                stack_build_request(
                     image=job.image,
                     app_dir=job.app_dir,
                     buildpacks=job.buildpacks,

@@ -42,7 +42,9 @@ from conformance.engine import (
 from conformance.paths import wait_for_discards, work_root
 from conformance.platform.archive import Owner, write_layer_tar
 from conformance.platform.cache import BuildCache
-from conformance.platform.creator import BuildRequest, BuildResult, Output, create
+from conformance.platform.creator import BuildResult, create
+from conformance.platform.log import Output
+from conformance.platform_inputs import stack_build_request
 
 BUILDPACK = reference_buildpack()
 APP = sample_apps_dir() / "minimal"
@@ -115,7 +117,7 @@ class Bench:
         buildpack: Path = BUILDPACK,
     ) -> BuildResult:
         return create(
-            BuildRequest(
+            stack_build_request(
                 image=image,
                 app_dir=app,
                 buildpacks=[buildpack],

@@ -44,7 +44,7 @@ def _owner_file(cache: BuildCache) -> Path:
 
 def tracked_cache(image: str) -> BuildCache:
     """The build cache for `image`, recorded as belonging to it (call before and after the build)."""
-    from conformance.platform.export import with_tag
+    from conformance.platform.oci import with_tag
 
     cache = BuildCache.for_image(image)
     owner = _owner_file(cache)

@@ -73,8 +73,9 @@ def cmd_build(args: argparse.Namespace) -> int:
     from conformance import engine, runtimes, stacks
     from conformance.build_caches import tracked_cache
     from conformance.platform import spec
-    from conformance.platform.creator import BuildRequest, create
-    from conformance.platform.export import check_build_target
+    from conformance.platform.creator import create
+    from conformance.platform.oci import check_build_target
+    from conformance.platform_inputs import stack_build_request
     from conformance.run import resolve_buildpacks
 
     spec.check_image_reference(args.image, "--image")  # before anything slow, and before any cache dir
@@ -84,7 +85,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     check_build_target(args.image, stack.run_image, stack.build_image)
     cache = tracked_cache(args.image)
     result = create(
-        BuildRequest(
+        stack_build_request(
             image=args.image,
             app_dir=args.app,
             buildpacks=resolve_buildpacks(list(args.buildpack)),

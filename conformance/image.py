@@ -20,9 +20,9 @@ import docker.errors
 
 from conformance.engine import RunResult, ensure_engine, labels, run
 from conformance.errors import ConformanceError
+from conformance.platform.spec import BUILD_METADATA_LABEL as BUILD_METADATA
+from conformance.platform.spec import LIFECYCLE_METADATA_LABEL as LIFECYCLE_METADATA
 
-LIFECYCLE_METADATA = "io.buildpacks.lifecycle.metadata"
-BUILD_METADATA = "io.buildpacks.build.metadata"
 LAUNCHER = "/cnb/lifecycle/launcher"
 _LAUNCH_ENV_CACHE: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, str]] = {}
 
@@ -115,7 +115,8 @@ class AppImage:
                         build=bool(record.get("build")),
                         launch=bool(record.get("launch")),
                         cache=bool(record.get("cache")),
-                        metadata=dict(record.get("data") or {}),
+                        # a layer's metadata may be any TOML value (the lifecycle keeps it as is): tables only here
+                        metadata=dict(data) if isinstance(data := record.get("data"), dict) else {},
                     )
                 )
         return found

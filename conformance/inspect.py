@@ -41,14 +41,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from conformance.errors import ConformanceError, EngineError
+from conformance.platform.spec import BUILD_METADATA_LABEL as BUILD_METADATA
+from conformance.platform.spec import LIFECYCLE_METADATA_LABEL as LIFECYCLE_METADATA
+from conformance.platform.spec import REBASABLE_LABEL as REBASABLE
+from conformance.platform.spec import STACK_ID_LABEL as STACK_ID
 
 if TYPE_CHECKING:
     from conformance.platform.cache import CacheIndex
 
-LIFECYCLE_METADATA = "io.buildpacks.lifecycle.metadata"
-BUILD_METADATA = "io.buildpacks.build.metadata"
-REBASABLE = "io.buildpacks.rebasable"
-STACK_ID = "io.buildpacks.stack.id"
 LAUNCHER = "/cnb/lifecycle/launcher"
 PROCESS_PREFIX = "/cnb/process/"
 SCHEMA_VERSION = 1

@@ -847,7 +847,8 @@ class Builder:
     def build(self, app: Path, buildpack: Path | None = None, *, inspect: bool = True) -> Observed:
         from conformance.errors import PlatformError
         from conformance.image import AppImage
-        from conformance.platform.creator import BuildRequest, create
+        from conformance.platform.creator import create
+        from conformance.platform_inputs import stack_build_request
 
         seen: dict[str, LayerTree] = {}
         escaped = self.descriptor.id.replace("/", "_")
@@ -861,7 +862,7 @@ class Builder:
                 if name not in ("launch", "build", "store"):
                     seen[name] = scan_layer(root / name, name, {})
 
-        request = BuildRequest(
+        request = stack_build_request(
             image=self.image,
             app_dir=app,
             buildpacks=[buildpack or self.descriptor.path],

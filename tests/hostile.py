@@ -30,9 +30,10 @@ from conformance import paths
 from conformance.engine import SESSION, SESSION_ID, ContainerLimits, ensure_engine
 from conformance.errors import ConformanceError
 from conformance.paths import WORK_DIR_ENV
-from conformance.platform import creator
+from conformance.platform import workdir
 from conformance.platform.cache import BuildCache
 from conformance.platform.creator import BuildRequest, BuildResult, create
+from conformance.platform_inputs import stack_build_request
 from conformance.stacks import Stack
 
 IMAGE_REPO = "bpconform-security"
@@ -132,7 +133,7 @@ class Box:
         return image
 
     def request(self, buildpacks: list[Path], **options: object) -> BuildRequest:
-        return BuildRequest(
+        return stack_build_request(
             image=str(options.pop("image", None) or self.image_name()),
             app_dir=self.app,
             buildpacks=buildpacks,
@@ -200,7 +201,7 @@ def box(security_stack: Stack, tmp_path: Path, request: pytest.FixtureRequest, m
     if not str(paths.work_root()).startswith(str(memory)):  # /dev/shm too small here: a private disk root
         private_work = tmp_path / "work-root" / "work"
         private_work.mkdir(parents=True)
-        monkeypatch.setattr(creator, "work_root", lambda: private_work)
+        monkeypatch.setattr(workdir, "work_root", lambda: private_work)
         memory = tmp_path / "work-root"
     scratch = tmp_path / "scratch"
     scratch.mkdir()

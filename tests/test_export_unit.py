@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from conformance.platform.export import chain_ids, with_tag
+from conformance.platform.oci import chain_ids, with_tag
 
 
 @pytest.mark.parametrize(

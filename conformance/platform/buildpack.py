@@ -13,24 +13,42 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from conformance.errors import ConformanceError, PlatformError
 from conformance.platform import spec
 from conformance.tomlcompat import load_toml
 
-SUPPORTED_APIS = ("0.10", "0.11", "0.12")
-"""Buildpack APIs the embedded platform implements (the lifecycle also accepts 0.7-0.9)."""
+SUPPORTED_APIS = ("0.7", "0.8", "0.9", "0.10", "0.11", "0.12")
+"""Buildpack APIs the embedded platform implements: the lifecycle's list (api/apis.go:19). For 0.x
+APIs only an exact match is supported (api/version.go:115-120, `IsSupersetOf`); a 1.x API would be
+supported by a 1.y entry with y >= x, and there is none."""
+
+INCOMPATIBLE_BUILDPACK_API = spec.ExitCode.INCOMPATIBLE_BUILDPACK_API
+
+DEFAULT_EXEC_ENV = "production"
+"""`CNB_EXEC_ENV` when the platform is given none (platform/defaults.go:133-135)."""
+
+_API_VERSION = re.compile(r"v?(\d+)\.?(\d*)")
+"""The lifecycle's version syntax (api/version.go:11): "0.10", "v0.9", and "1" (= 1.0)."""
 
 _LEGACY_BIONIC_STACK = "io.buildpacks.stacks.bionic"
 
 
 def parse_api(api: str) -> tuple[int, int]:
-    """`"0.10"` -> `(0, 10)`: API versions compare numerically, never as strings ("0.9" < "0.10")."""
-    match = re.fullmatch(r"v?(\d+)\.(\d+)", api.strip()) if isinstance(api, str) else None
+    """`"0.10"` -> `(0, 10)`: API versions compare numerically, never as strings ("0.9" < "0.10").
+
+    The lifecycle's syntax: an optional `v`, a major and an optional minor (`"1"` is 1.0). An unparseable
+    version is the lifecycle's "incompatible buildpack API" (exit 12), as in cmd/apis.go:40-46.
+    """
+    match = _API_VERSION.fullmatch(api) if isinstance(api, str) else None
     if match is None:
-        raise PlatformError(f"invalid buildpack API version {api!r}", 'write it as "<major>.<minor>", e.g. "0.10"')
-    return int(match.group(1)), int(match.group(2))
+        raise PlatformError(
+            f"invalid buildpack API version {api!r}",
+            'write it as "<major>.<minor>", e.g. "0.10"',
+            INCOMPATIBLE_BUILDPACK_API,
+        )
+    return int(match.group(1)), int(match.group(2) or 0)
 
 
 def api_at_least(api: str, minimum: str) -> bool:
@@ -106,6 +124,10 @@ class Buildpack:
     targets: tuple[Target, ...]
     order: tuple[tuple[GroupEntry, ...], ...]
     homepage: str | None
+    exec_env: tuple[str, ...] = ()
+    """`[buildpack] exec-env`: the execution environments it is for (empty = all). The lifecycle honours it
+    only from Platform API 0.15 and Buildpack API 0.12 (phase/detector.go:229-279); this platform speaks
+    Platform API 0.13, so it is read and validated, and every buildpack runs in every exec env."""
 
     @property
     def escaped_id(self) -> str:
@@ -128,6 +150,51 @@ class Buildpack:
         if not self.targets:
             return True
         return any(target.matches(os, arch, distro, version, variant) for target in self.targets)
+
+
+def buildpack_dir(bp: Buildpack) -> str:
+    """Where a buildpack is mounted in the build container (the lifecycle's `/cnb/buildpacks/<id>/<version>`)."""
+    return f"{spec.BUILDPACKS_DIR}/{bp.escaped_id}/{bp.version}"
+
+
+Phase = Literal["detect", "build"]
+
+
+def interface_env(
+    bp: Buildpack,
+    phase: Phase,
+    *,
+    buildpack_dir: str,
+    platform_dir: str,
+    plan_path: str,
+    layers_dir: str | None = None,
+    target: RunTarget | None = None,
+    exec_env: str = DEFAULT_EXEC_ENV,
+) -> dict[str, str]:
+    """The `CNB_*` variables bin/detect or bin/build gets on top of its environment, per its Buildpack API.
+
+    As the lifecycle (buildpack/detect.go:177-190, buildpack/build.go:147-160): `CNB_BUILDPACK_DIR` always;
+    from API 0.8 `CNB_PLATFORM_DIR` and the plan path (`CNB_BUILD_PLAN_PATH` at detect, `CNB_BP_PLAN_PATH`
+    at build) and, at build, `CNB_LAYERS_DIR`; from API 0.10 the `CNB_TARGET_*` variables; from API 0.12
+    `CNB_EXEC_ENV` (the platform's, `production` by default; an empty one is not passed). A 0.7 buildpack
+    gets only its directory: its paths come as arguments. These are added after the user's platform env,
+    so they win over a user variable of the same name, as with Go's exec.Cmd (last duplicate wins).
+    """
+    env = {"CNB_BUILDPACK_DIR": buildpack_dir}
+    if api_at_least(bp.api, "0.8"):
+        env["CNB_PLATFORM_DIR"] = platform_dir
+        if phase == "detect":
+            env["CNB_BUILD_PLAN_PATH"] = plan_path
+        else:
+            env["CNB_BP_PLAN_PATH"] = plan_path
+            if layers_dir is None:
+                raise PlatformError("interface_env: the build phase needs layers_dir", "this is a platform bug")
+            env["CNB_LAYERS_DIR"] = layers_dir
+    if target is not None and api_at_least(bp.api, "0.10"):
+        env.update(target.env())
+    if exec_env and api_at_least(bp.api, "0.12"):
+        env["CNB_EXEC_ENV"] = exec_env
+    return env
 
 
 def load_buildpack(path: Path) -> Buildpack:
@@ -161,9 +228,20 @@ def load_buildpack(path: Path) -> Buildpack:
     if not isinstance(name, str) or (homepage is not None and not isinstance(homepage, str)):
         raise PlatformError(f"{descriptor}: buildpack.name and buildpack.homepage must be strings")
 
+    # The lifecycle reads `[buildpack] exec-env` as an array of strings (buildpack/descriptor.go:26); the
+    # spec's `[[buildpack.exec-env]] name = ...` tables (buildpack.md, buildpack.toml) fail its TOML
+    # decoding, so they are refused here too. `exec-env` in an order group entry it ignores, as we do.
+    exec_env = info.get("exec-env", [])
+    if not isinstance(exec_env, list) or not all(isinstance(e, str) and e for e in exec_env):
+        raise PlatformError(
+            f"{descriptor}: buildpack.exec-env must be an array of names, not {exec_env!r}",
+            'write exec-env = ["production"] under [buildpack] (or ["*"] for every execution environment);'
+            " the lifecycle cannot read [[buildpack.exec-env]] tables",
+        )
+
     order = _parse_order(data.get("order", []), descriptor)
     _check_bins(path, descriptor, composite=bool(order))
-    targets = _parse_targets(data, path, descriptor)
+    targets = _parse_targets(data, path, descriptor, api)
     return Buildpack(
         path=path,
         api=api,
@@ -174,6 +252,7 @@ def load_buildpack(path: Path) -> Buildpack:
         targets=targets,
         order=order,
         homepage=homepage,
+        exec_env=tuple(exec_env),
     )
 
 
@@ -188,19 +267,38 @@ def _required_string(table: dict[str, Any], key: str, descriptor: Path) -> str:
 
 
 def _check_api(api: Any, descriptor: Path) -> str:
+    """The descriptor's `api`, normalised to "X.Y"; anything the lifecycle would not run exits 12."""
     supported = ", ".join(SUPPORTED_APIS)
     if not isinstance(api, str):
         raise PlatformError(
             f"{descriptor}: missing api (the Buildpack API version)",
             f'add a top-level api = "{SUPPORTED_APIS[-1]}" (supported: {supported})',
+            INCOMPATIBLE_BUILDPACK_API,
         )
-    version = parse_api(api)
-    if version not in {parse_api(known) for known in SUPPORTED_APIS}:
+    try:
+        version = parse_api(api)
+    except PlatformError as exc:
         raise PlatformError(
-            f"{descriptor}: Buildpack API {api} is not supported by this platform",
-            f"supported Buildpack APIs: {supported}; port the buildpack or use the pack backend",
+            f"{descriptor}: {exc.message}", f"{exc.hint} (supported: {supported})", INCOMPATIBLE_BUILDPACK_API
+        ) from None
+    if not api_supported(version):
+        raise PlatformError(
+            f"{descriptor}: Buildpack API {api} is not supported (the lifecycle supports {supported})",
+            f"set api in buildpack.toml to one of {supported}, porting the buildpack to it if needed",
+            INCOMPATIBLE_BUILDPACK_API,
         )
     return f"{version[0]}.{version[1]}"
+
+
+def api_supported(version: tuple[int, int]) -> bool:
+    """The lifecycle's `IsSupersetOf` over the supported list (api/version.go:115-120): a 0.x entry
+    supports exactly itself, an X.Y entry (X >= 1) supports X.0 to X.Y."""
+    for entry in (parse_api(known) for known in SUPPORTED_APIS):
+        if entry[0] == 0 and entry == version:
+            return True
+        if entry[0] != 0 and entry[0] == version[0] and entry[1] >= version[1]:
+            return True
+    return False
 
 
 def _check_bins(path: Path, descriptor: Path, *, composite: bool) -> None:
@@ -257,19 +355,23 @@ def parse_group_entry(entry: Any, source: Path | str) -> GroupEntry:
     return GroupEntry(id=entry["id"], version=version or None, optional=optional)
 
 
-def _parse_targets(data: dict[str, Any], path: Path, descriptor: Path) -> tuple[Target, ...]:
+def _parse_targets(data: dict[str, Any], path: Path, descriptor: Path, api: str) -> tuple[Target, ...]:
     raw = data.get("targets", [])
     if not isinstance(raw, list) or not all(isinstance(t, dict) for t in raw):
         raise PlatformError(f"{descriptor}: targets must be an array of tables ([[targets]])")
     targets = [_parse_target(t, descriptor) for t in raw]
     if targets:
         return tuple(targets)
-    # The lifecycle infers targets when none are declared: from legacy [[stacks]], else linux when
-    # the buildpack has bin/build (composites infer nothing, so they match any target).
-    for stack in data.get("stacks", []) or []:
+    # The lifecycle infers targets when none are declared (buildpack/bp_descriptor.go:70-97): from legacy
+    # [[stacks]], else linux when the buildpack has bin/build (composites infer nothing: they match any
+    # target). The bionic stack becomes a target only for Buildpack API >= 0.10 or when it is the only
+    # stack listed (bp_descriptor.go:73): an older buildpack listing several stacks runs anywhere.
+    stacks = data.get("stacks", []) or []
+    for stack in stacks:
         stack_id = stack.get("id") if isinstance(stack, dict) else None
         if stack_id == _LEGACY_BIONIC_STACK:
-            targets.append(Target(os="linux", arch="amd64", distros=(("ubuntu", "18.04"),)))
+            if api_at_least(api, "0.10") or len(stacks) == 1:
+                targets.append(Target(os="linux", arch="amd64", distros=(("ubuntu", "18.04"),)))
         elif stack_id == "*":
             targets.append(Target())
     if not targets and (path / "bin" / "build").exists():

@@ -26,16 +26,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conformance.errors import ConformanceError, PlatformError
-from conformance.platform.buildpack import Buildpack, BuildpackRegistry, GroupEntry, RunTarget
-from conformance.tomlcompat import load_toml
+from conformance.errors import PlatformError
+from conformance.platform import env as cnb_env
+from conformance.platform import safefs, spec
+from conformance.platform.build_container import BuildContainer
+from conformance.platform.buildpack import (
+    DEFAULT_EXEC_ENV,
+    Buildpack,
+    BuildpackRegistry,
+    GroupEntry,
+    RunTarget,
+    buildpack_dir,
+    interface_env,
+)
+from conformance.platform.log import BuildLog
+from conformance.platform.workdir import WorkDirs
+from conformance.tomlcompat import TOMLDecodeError, tomllib
 
 CODE_PASS = 0
 CODE_FAIL = 100
 
-EXIT_FAILED_DETECTION = 20  # no group passed
-EXIT_FAILED_DETECTION_WITH_ERRORS = 21  # no group passed and at least one buildpack errored
-EXIT_DETECT_ERROR = 22  # anything else (unknown buildpack, cyclic composite, ...)
 
 OUTPUT_TAIL_LINES = 8
 
@@ -52,14 +62,22 @@ class DetectRun:
     error: str | None = None  # set by the platform: why a run counts as an error besides its exit code
 
     @classmethod
-    def from_plan_file(cls, exit_code: int, output: str, plan_path: Path) -> DetectRun:
-        """Build a run from a plan file the buildpack wrote; a malformed file makes the run an error."""
-        if exit_code != CODE_PASS or not plan_path.exists() or plan_path.stat().st_size == 0:
+    def from_plan_file(cls, exit_code: int, output: str, plans_dir: Path, name: str, shown: str = "") -> DetectRun:
+        """A run with the plan `bin/detect` wrote to `<plans_dir>/<name>`, read without following a
+        link (a buildpack can write the plans dir): a link or malformed plan makes the run an error."""
+        if exit_code != CODE_PASS:
+            return cls(exit_code, output, None)
+        shown = shown or name
+        try:
+            data = safefs.read_file(plans_dir, name, shown=f"the build plan {shown}")
+        except safefs.UnsafePath as exc:
+            return cls(-1, output, None, error=exc.message)
+        if not data:
             return cls(exit_code, output, None)
         try:
-            return cls(exit_code, output, load_toml(plan_path, what="build plan"))
-        except ConformanceError as exc:
-            return cls(-1, output, None, error=exc.message)
+            return cls(exit_code, output, tomllib.loads(data.decode("utf-8")))
+        except (TOMLDecodeError, UnicodeDecodeError) as exc:
+            return cls(-1, output, None, error=f"malformed build plan {shown}: {exc}")
 
     @property
     def status(self) -> str:
@@ -229,7 +247,7 @@ class _Resolver:
             raise PlatformError(
                 f"composite buildpacks include each other: {cycle}",
                 "remove the cycle from the [[order]] of one of these buildpacks",
-                exit_code=EXIT_DETECT_ERROR,
+                exit_code=spec.ExitCode.DETECT_ERROR,
             )
         self.expanding.append(buildpack.key)
         try:
@@ -241,7 +259,7 @@ class _Resolver:
         try:
             return self.registry.get(entry.id, entry.version)
         except PlatformError as exc:
-            raise PlatformError(exc.message, exc.hint, exit_code=EXIT_DETECT_ERROR) from None
+            raise PlatformError(exc.message, exc.hint, exit_code=spec.ExitCode.DETECT_ERROR) from None
 
     def ensure_run(self, buildpack: Buildpack, entry: GroupEntry) -> None:
         if buildpack.key in self.runs:
@@ -368,7 +386,7 @@ def resolve_order(
         raise PlatformError(
             "the order is empty: there is no buildpack to detect with",
             "give the platform at least one buildpack (or an order.toml with [[order.group]] entries)",
-            exit_code=EXIT_FAILED_DETECTION,
+            exit_code=spec.ExitCode.FAILED_DETECTION,
         )
     try:
         members, entries = resolver.detect_order(order, [], [], False)
@@ -407,14 +425,14 @@ def _detection_error(resolver: _Resolver, errored: bool) -> PlatformError:
             "a buildpack's bin/detect failed with an error (exit code other than 0 or 100) or wrote an invalid "
             "plan: fix the buildpack using its output above"
         )
-        return PlatformError("\n".join(lines), hint, exit_code=EXIT_FAILED_DETECTION_WITH_ERRORS)
+        return PlatformError("\n".join(lines), hint, exit_code=spec.ExitCode.FAILED_DETECTION_WITH_ERRORS)
     if resolver.notes and all(run.exit_code == CODE_PASS for _, run in resolver.outcomes):
         hint = "the buildpacks passed detect but their build plans do not fit together: see 'build plan' above"
     else:
         hint = "no buildpack recognised the app: check the app dir contains what the buildpacks detect"
         if resolver.notes:
             hint += " (and see 'build plan' above for groups whose plans did not fit)"
-    return PlatformError("\n".join(lines), hint, exit_code=EXIT_FAILED_DETECTION)
+    return PlatformError("\n".join(lines), hint, exit_code=spec.ExitCode.FAILED_DETECTION)
 
 
 def _describe(run: DetectRun) -> str:
@@ -466,3 +484,54 @@ def buildpack_plan_from(entries: list[PlanEntry], buildpack: Buildpack | str) ->
     bp_id = buildpack if isinstance(buildpack, str) else buildpack.id
     found = [entry for entry in entries if any(p.id == bp_id for p in entry.providers)]
     return {"entries": [require.as_dict() for entry in found for require in entry.requires]}
+
+
+# ------------------------------------------------------------------------------------------------
+# The detect phase: running each bin/detect in the build container
+# ------------------------------------------------------------------------------------------------
+
+
+def detect(
+    buildpacks: list[Buildpack],
+    container: BuildContainer,
+    dirs: WorkDirs,
+    base_env: dict[str, str],
+    target: RunTarget,
+    log: BuildLog,
+    *,
+    exec_env: str = DEFAULT_EXEC_ENV,
+) -> DetectResult:
+    """Resolve the one order the given buildpacks make, running bin/detect as the build user."""
+    registry = BuildpackRegistry(buildpacks)
+    order = ((*(GroupEntry(bp.id, bp.version) for bp in buildpacks),),)
+    platform_env = cnb_env.read_platform_env(dirs.platform / "env")
+
+    def run_detect(bp: Buildpack) -> DetectRun:
+        plan_name = f"detect-{bp.escaped_id}.toml"
+        plan_path = container.fresh_plan(plan_name)
+        env = cnb_env.build_env(base_env, platform_env, [], clear_env=bp.clear_env)
+        env.update(
+            interface_env(
+                bp,
+                "detect",
+                buildpack_dir=buildpack_dir(bp),
+                platform_dir=spec.PLATFORM_DIR,
+                plan_path=plan_path,
+                target=target,
+                exec_env=exec_env,
+            )
+        )
+        output = BuildLog.quiet()  # kept for the error report, capped like the build log
+        exit_code = container.run_as_build_user(
+            [f"{buildpack_dir(bp)}/bin/detect", spec.PLATFORM_DIR, plan_path],
+            env,
+            output,
+            what=f"bin/detect of {bp.id} {bp.version}",
+            exit_code=spec.ExitCode.DETECT_ERROR,
+        )
+        return DetectRun.from_plan_file(exit_code, output.text, dirs.plans, plan_name, plan_path)
+
+    result = resolve_order(order, registry, run_detect, target=target)
+    for bp in result.group:
+        log.line(f"{bp.id} {bp.version}")
+    return result

@@ -12,7 +12,8 @@ TOML reliably, so the exporter writes what the script needs as plain files under
 - `order`: escaped buildpack ids in group order, one per line (group order is not recoverable from a
   directory listing, and it decides the launch PATH);
 - `processes/<type>`: one sh file per process type, made with `shlex.quote` so that the script can source it
-  without interpreting any buildpack-provided text;
+  without interpreting any buildpack-provided text (the type is any name `spec.process_type_problem`
+  accepts, e.g. `my+proc` or `a b`: the script only ever uses it quoted);
 - `default-process`: the default type, only used to give a better hint when no command is given.
 
 The exporter also creates the `/cnb/process/<type>` symlinks to the launcher (argv0 selects the process).
@@ -26,17 +27,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from conformance.errors import PlatformError
+from conformance.platform import spec
 
-LAUNCHER_PATH_IN_IMAGE = "/cnb/lifecycle/launcher"
+LAUNCHER_PATH_IN_IMAGE = spec.LAUNCHER_PATH
 LIFECYCLE_DIR_IN_IMAGE = "/cnb/lifecycle"
 PROCESS_DIR_IN_IMAGE = "/cnb/process"
 ORDER_FILE = "order"
 PROCESSES_DIR = "processes"
 DEFAULT_PROCESS_FILE = "default-process"
-LAUNCH_ERROR_EXIT_CODE = 82
+LAUNCH_ERROR_EXIT_CODE = int(spec.ExitCode.LAUNCH_ERROR)
 
-# The Buildpack API's rule for process types; it also keeps them safe as file names.
-_PROCESS_TYPE = re.compile(r"[A-Za-z0-9._-]+")
+# The line of launcher.sh that holds the process-type rule, rewritten from spec.py (defined once there).
+_TYPE_RULE_LINE = re.compile(rb"^_cnb_type_forbidden=.*$", re.MULTILINE)
 # Buildpack API 0.9 made user arguments replace a process's `args` instead of being appended to them.
 _REPLACE_ARGS_SINCE = (0, 9)
 
@@ -54,11 +56,22 @@ class ProcessSpec:
     """API of the buildpack that declared the process: decides whether user args replace or extend `args`."""
     exec_env: list[str] = field(default_factory=list)
     """Execution environments the process is for (empty = all); honoured from Platform API 0.15."""
+    direct: bool = True
+    """False only for Buildpack API < 0.9 processes without `direct = true`: run through bash with profiles."""
 
 
 def launcher_script() -> bytes:
-    """The launcher script's bytes, read from package data so that an installed package has it too."""
-    return Path(__file__).with_name("launcher.sh").read_bytes()
+    """The launcher script's bytes, read from package data so that an installed package has it too.
+
+    Its process-type rule (`_cnb_type_forbidden`) is written here from `spec.PROCESS_TYPE_FORBIDDEN`,
+    so that the exporter, `launch.toml` reading and the launcher apply the same rule.
+    """
+    script = Path(__file__).with_name("launcher.sh").read_bytes()
+    rule = b"_cnb_type_forbidden=" + shlex.quote(spec.PROCESS_TYPE_FORBIDDEN).encode()
+    script, count = _TYPE_RULE_LINE.subn(lambda _match: rule, script, count=1)
+    if count != 1:
+        raise PlatformError("launcher.sh has no _cnb_type_forbidden line", "this is a packaging bug: report it")
+    return script
 
 
 def order_file(escaped_ids: list[str]) -> bytes:
@@ -104,6 +117,7 @@ def process_file(process: ProcessSpec) -> bytes:
     lines += [f"_cnb_proc_args_{i}={shlex.quote(arg)}" for i, arg in enumerate(process.args, start=1)]
     lines.append(f"_cnb_proc_working_dir={shlex.quote(process.working_dir or '')}")
     lines.append(f"_cnb_proc_user_args={_user_args_rule(process)}")
+    lines.append(f"_cnb_proc_direct={1 if process.direct else 0}")
     for env in process.exec_env:
         if not env or "\n" in env:
             raise PlatformError(
@@ -127,10 +141,11 @@ def _user_args_rule(process: ProcessSpec) -> str:
 
 
 def _check_process_type(process_type: str) -> None:
-    if not _PROCESS_TYPE.fullmatch(process_type) or process_type in (".", ".."):
+    """The one process-type rule (`spec.process_type_problem`, the lifecycle's plus host safety)."""
+    problem = spec.process_type_problem(process_type)
+    if problem:
         raise PlatformError(
-            f"invalid process type {process_type!r}",
-            hint="process types may only contain letters, digits, '.', '_' and '-' (Buildpack API)",
+            f"invalid process type {process_type!r}: {problem}", hint="use a type like 'web' or 'worker'"
         )
 
 

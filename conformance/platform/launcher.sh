@@ -6,14 +6,16 @@
 # sh script does the same job with no other dependency than the shell's builtins (plus /bin/bash, only for
 # the lifecycle's "non-direct" user commands, as the real launcher). It mirrors the lifecycle's launch
 # semantics (Platform API >= 0.10): process selection by argv0, user arguments, the launch environment built
-# from layers, exec.d, working directory, exit code 82 on launch errors.
+# from layers, exec.d, working directory, direct and (Buildpack API < 0.9) non-direct processes, signals
+# (it dies of SIGTERM/SIGINT/SIGHUP as the Go launcher does, exit 128+n as PID 1), exit code 82 on launch errors.
 #
 # WHAT IT READS (written by the embedded platform's exporter, see conformance/platform/launcher.py):
 #   $CNB_LIFECYCLE_DIR (default /cnb/lifecycle; a bpconform knob for tests, unknown to the lifecycle)
 #     order                 escaped buildpack ids in group order, one per line (the lifecycle reads them
 #                           from <layers>/config/metadata.toml; group order can't be recovered from a listing)
 #     processes/<type>      one sh file per process type, generated with shlex.quote, defining
-#                           _cnb_proc_* variables (command entries, args, working dir, user-args rule, exec-env)
+#                           _cnb_proc_* variables (command entries, args, working dir, user-args rule, exec-env,
+#                           direct)
 #     default-process       the default process type (only used in the "no command" error hint)
 #   $CNB_LAYERS_DIR (default /layers), $CNB_APP_DIR (default /workspace), $CNB_PLATFORM_API, $CNB_EXEC_ENV.
 #
@@ -29,6 +31,15 @@
 #     (the lifecycle also rejects the last three). Invalid UTF-8 is not detected.
 #   * Platform API < 0.10 argument rules and Windows are not supported. Dot-named layers are visited before
 #     other layers (the lifecycle sorts them by bytes, so only names starting with a byte below '.' differ).
+#   * exec.d programs run in the background so that signals are handled (see SIGNALS): their fd 3 is a private
+#     file in $TMPDIR or /tmp (removed with /bin/rm or /usr/bin/rm afterwards, left empty if neither exists),
+#     their stdin is /dev/null (as with the Go launcher's exec.Cmd) and, as for any background command of a
+#     non-interactive shell, they start with SIGINT and SIGQUIT ignored. Without a writable temp dir (a
+#     read-only root file system) exec.d output is read through a command substitution and a signal waits
+#     until the program ends.
+#   * The bash script for non-direct launches quotes the profile paths and the working dir it pastes in, where
+#     the lifecycle writes `source "<path>"` and `cd "<dir>"` (launch/bash.go:25-28): a layer name, process
+#     type or working dir containing `"`, `$` or a backquote is data here and shell syntax there.
 #   * When the launcher itself fails "read metadata" (no order file) it exits 1, like the lifecycle; every
 #     other launcher failure exits 82 (the lifecycle's LaunchError).
 #
@@ -40,6 +51,7 @@ _cnb_tab=$(printf '\t')
 _cnb_cr=$(printf '\r')
 
 _cnb_fail() {
+    _cnb_tmp_cleanup
     printf 'ERROR: failed to launch: %s\n' "$1" >&2
     if [ -n "${2-}" ]; then
         printf '  hint: %s\n' "$2" >&2
@@ -59,12 +71,46 @@ _cnb_is_name() {
     return 0
 }
 
-# True when $1 is a valid process type (letters, digits, '.', '_', '-'; never '.' or '..').
+# The characters a process type may not contain: the lifecycle's rule (layers/launcher.go, validateProcessType).
+# launcher.py rewrites this line from conformance/platform/spec.py (PROCESS_TYPE_FORBIDDEN), where it is defined.
+# shellcheck disable=SC1003 # a backslash at the end of a single-quoted string is meant
+_cnb_type_forbidden='/><:|&\'
+
+# True when $1 is a valid process type (spec.py's rule: none of the characters above, no control characters,
+# never '.' or '..'). Any other character is allowed ('+', spaces, '$', quotes, ';', '*'): a type is only ever
+# used quoted, as data.
 _cnb_is_type() {
     case $1 in
-        '' | . | .. | *[!A-Za-z0-9._-]*) return 1 ;;
+        '' | . | .. | *[[:cntrl:]]*) return 1 ;;
     esac
+    _cnb_rest=$_cnb_type_forbidden
+    while [ -n "$_cnb_rest" ]; do
+        _cnb_char=${_cnb_rest%"${_cnb_rest#?}"}
+        case $1 in
+            *"$_cnb_char"*) return 1 ;;
+        esac
+        _cnb_rest=${_cnb_rest#?}
+    done
     return 0
+}
+
+# _cnb_squote TEXT -> _cnb_quoted: TEXT as one single-quoted shell word ('\'' for each quote), so that a path
+# made of buildpack-chosen names (layer, process type, working dir) is data in the generated bash script.
+_cnb_squote() {
+    _cnb_rest=$1
+    _cnb_quoted=
+    while :; do
+        case $_cnb_rest in
+            *\'*)
+                _cnb_quoted="$_cnb_quoted${_cnb_rest%%\'*}'\\''"
+                _cnb_rest=${_cnb_rest#*\'}
+                ;;
+            *)
+                _cnb_quoted="'$_cnb_quoted$_cnb_rest'"
+                return 0
+                ;;
+        esac
+    done
 }
 
 # Reads file $1 into _cnb_value byte for byte (trailing newlines included), without any external command:
@@ -424,13 +470,59 @@ _cnb_apply_execd_output() {
     done
 }
 
+# A private file for exec.d output, so that the launcher can `wait` for each program (see SIGNALS below).
+# Created once per launch, exclusively (noclobber: O_EXCL), in $TMPDIR or /tmp as the launcher found them.
+# None when no such dir is writable: then the output is read through a command substitution as before.
+_cnb_tmp_ready() {
+    [ -z "$_cnb_tmp" ] || return 0
+    [ -z "$_cnb_tmp_failed" ] || return 1
+    _cnb_tmp_failed=1
+    [ -d "$_cnb_tmp_dir" ] && [ -w "$_cnb_tmp_dir" ] || return 1
+    _cnb_i=0
+    while [ "$_cnb_i" -lt 10 ]; do
+        _cnb_try=$_cnb_tmp_dir/.cnb-launcher-execd.$$.$_cnb_i
+        if (set -C && : >"$_cnb_try") 2>/dev/null && [ -f "$_cnb_try" ] && [ ! -L "$_cnb_try" ]; then
+            _cnb_tmp=$_cnb_try
+            _cnb_tmp_failed=
+            return 0
+        fi
+        _cnb_i=$((_cnb_i + 1))
+    done
+    return 1
+}
+
+# Removes the exec.d output file (with rm from the image, by absolute path: the launch PATH is the buildpacks').
+_cnb_tmp_cleanup() {
+    [ -n "$_cnb_tmp" ] || return 0
+    : 2>/dev/null >"$_cnb_tmp" # left empty if it cannot be removed
+    for _cnb_rm in /bin/rm /usr/bin/rm; do
+        if [ -x "$_cnb_rm" ]; then
+            "$_cnb_rm" -f -- "$_cnb_tmp" 2>/dev/null && break
+        fi
+    done
+    _cnb_tmp=
+}
+
 _cnb_run_execd() {
     _cnb_execd=$1
-    # fd 3 -> the command substitution's pipe, stdout -> our stdout (saved on fd 4, closed for the program).
-    {
-        _cnb_out=$("$_cnb_execd" 3>&1 1>&4 4>&-)
-        _cnb_rc=$?
-    } 4>&1
+    if _cnb_tmp_ready; then
+        # In the background, so that the launcher waits in `wait`, where a signal's trap runs at once.
+        # Like the Go launcher's exec.Cmd, the program reads /dev/null (asynchronous lists always do).
+        : >"$_cnb_tmp"
+        "$_cnb_execd" 3>"$_cnb_tmp" &
+        _cnb_child=$!
+        _cnb_rc=0
+        wait "$_cnb_child" || _cnb_rc=$?
+        _cnb_child=
+        _cnb_read_file "$_cnb_tmp" || _cnb_fail "exec.d: failed to read output from exec.d file at path '$_cnb_execd'"
+        _cnb_out=$_cnb_value
+    else
+        # fd 3 -> the command substitution's pipe, stdout -> our stdout (saved on fd 4, closed for the program).
+        {
+            _cnb_out=$("$_cnb_execd" 3>&1 1>&4 4>&-)
+            _cnb_rc=$?
+        } 4>&1
+    fi
     if [ "$_cnb_rc" -ne 0 ]; then
         _cnb_fail "exec.d: failed to execute exec.d file at path '$_cnb_execd': exit status $_cnb_rc"
     fi
@@ -518,7 +610,8 @@ _cnb_launch_with_shell() {
     if [ -e .profile ] && [ ! -d .profile ]; then
         _cnb_script="${_cnb_script}source \".profile\"$_cnb_nl"
     fi
-    _cnb_script="${_cnb_script}cd \"$_cnb_wd\"$_cnb_nl"
+    _cnb_squote "$_cnb_wd"
+    _cnb_script="${_cnb_script}cd $_cnb_quoted$_cnb_nl"
     _cnb_command=$1
     shift
     if [ "$#" -eq 0 ]; then
@@ -543,7 +636,8 @@ _cnb_profile_dir() {
     for _cnb_prof in "$1"/.[!.]* "$1"/..?* "$1"/*; do
         [ -e "$_cnb_prof" ] || [ -L "$_cnb_prof" ] || continue
         [ -d "$_cnb_prof" ] && [ ! -L "$_cnb_prof" ] && continue
-        _cnb_script="${_cnb_script}source \"$_cnb_prof\"$_cnb_nl"
+        _cnb_squote "$_cnb_prof"
+        _cnb_script="${_cnb_script}source $_cnb_quoted$_cnb_nl"
     done
 }
 
@@ -589,6 +683,29 @@ _cnb_app_dir=${CNB_APP_DIR:-/workspace}
 _cnb_platform_api=${CNB_PLATFORM_API-}
 _cnb_exec_env=${CNB_EXEC_ENV:-production}
 _cnb_self=$0
+_cnb_tmp_dir=${TMPDIR:-/tmp}
+_cnb_tmp=
+_cnb_tmp_failed=
+_cnb_child=
+
+# SIGNALS. In a container the launcher is PID 1 until it execs the process, and the kernel drops every signal
+# PID 1 has no handler for: without these traps `docker stop` would wait for its timeout and SIGKILL while an
+# exec.d program runs. The Go launcher dies on SIGTERM, SIGINT and SIGHUP (the Go runtime's default), so this
+# one stops the running exec.d program, removes its output file and exits 128 + the signal's number (143 for
+# SIGTERM, 130 for SIGINT); when it is not PID 1 it dies of the signal itself, as a Go program would. A shell
+# runs a trap only between commands or while it is in `wait`, which is why exec.d programs run in the
+# background (see _cnb_run_execd). Profile scripts are sourced by bash after the exec, so bash is PID 1 then,
+# exactly as with the Go launcher (launch/bash.go).
+_cnb_on_signal() { # NAME NUMBER
+    trap - "$1"
+    if [ -n "$_cnb_child" ]; then kill -TERM "$_cnb_child" 2>/dev/null; fi
+    _cnb_tmp_cleanup
+    kill "-$1" "$$" 2>/dev/null # not PID 1: die of the signal
+    exit $((128 + $2))          # PID 1: the kernel dropped it
+}
+trap '_cnb_on_signal TERM 15' TERM
+trap '_cnb_on_signal INT 2' INT
+trap '_cnb_on_signal HUP 1' HUP
 
 if [ -n "${CNB_PROCESS_TYPE-}" ]; then
     _cnb_warn "CNB_PROCESS_TYPE is not supported in Platform API ${_cnb_platform_api:-(unset)}"
@@ -634,6 +751,7 @@ if [ -n "$_cnb_type" ]; then
     _cnb_proc_working_dir=
     _cnb_proc_user_args=replace
     _cnb_proc_exec_env=
+    _cnb_proc_direct=1
     # shellcheck disable=SC1090 # generated by the exporter with shlex.quote
     . "$_cnb_lifecycle_dir/processes/$_cnb_type" ||
         _cnb_fail "determine start command: cannot read process type '$_cnb_type'"
@@ -659,7 +777,10 @@ if [ -n "$_cnb_type" ]; then
         eval "set -- \"\$_cnb_proc_command_$_cnb_i\" \"\$@\""
         _cnb_i=$((_cnb_i - 1))
     done
-    _cnb_direct=1
+    # direct = false (Buildpack API < 0.9 only): through bash with profiles, as a user command would be
+    # (launch/launcher.go LaunchProcess -> launchWithShell; the command is its single string).
+    _cnb_direct=
+    [ "$_cnb_proc_direct" = 0 ] || _cnb_direct=1
     _cnb_wd=$_cnb_proc_working_dir
 elif [ "$#" -eq 0 ]; then
     _cnb_hint="pass a command (launcher -- <command> [args...])"
@@ -688,6 +809,7 @@ _cnb_layers_dir=$_cnb_clean
 
 _cnb_each_bp _cnb_bp_env
 _cnb_each_bp _cnb_bp_execd
+_cnb_tmp_cleanup
 
 if [ -n "$_cnb_direct" ]; then
     _cnb_launch_direct "$@"

@@ -3,14 +3,16 @@
 A layer exists only through its `<name>.toml`; its directory is optional (a launch layer without a
 directory asks to reuse the previous image's layer). The lifecycle rules kept here: type flags live
 in `[types]` (top-level flags are an error since Buildpack API 0.6), a layer with every type false is
-ignored, only `[metadata]` is written back on restore, process types merge with later buildpacks
-winning. Stricter than the lifecycle, because these are mistakes the spec forbids and the lifecycle
-only notices late or never: reserved layer names, invalid process types, empty commands.
+ignored and its directory renamed `<layer>.ignore`, `metadata` may be any TOML value and only it is
+written back on restore, process types follow the lifecycle's rule (`spec.process_type_problem`) and
+merge with later buildpacks winning, `launch.toml` commands and `direct` follow the buildpack's API
+(strings before 0.9). Stricter than the lifecycle, because these are mistakes the spec forbids and the
+lifecycle only notices late or never: reserved layer names, empty commands.
 """
 
 from __future__ import annotations
 
-import re
+import os
 import stat
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -22,9 +24,6 @@ from conformance.platform.buildpack import api_at_least
 from conformance.tomlcompat import TOMLDecodeError, dumps_toml, tomllib
 
 RESERVED_LAYER_NAMES = ("build", "launch", "store")
-PROCESS_TYPE_PATTERN = re.compile(
-    r"[A-Za-z0-9_.-]+"
-)  # fullmatch: "web\n" is no type (stricter than the lifecycle: issue 13)
 _TYPE_FLAGS = ("build", "launch", "cache")
 
 
@@ -45,8 +44,14 @@ class Layer:
     name: str
     path: Path  # host path of the layer directory (it may not exist: see has_dir)
     types: LayerTypes
-    metadata: dict[str, Any]
+    metadata: Any
+    """The `metadata` value as written: usually a table, but any TOML value (see `read_layer`)."""
     has_dir: bool
+
+    @property
+    def metadata_table(self) -> dict[str, Any]:
+        """`metadata` when it is a table (the usual case), else {}: for reports, which show tables."""
+        return dict(self.metadata) if isinstance(self.metadata, dict) else {}
 
     @property
     def toml_path(self) -> Path:
@@ -92,11 +97,15 @@ def check_layer_name(name: str, buildpack_id: str) -> None:
     spec.check_layer_name(name, buildpack_id)
 
 
-def read_layers(bp_layers_dir: Path, buildpack_id: str, api: str, *, root: Path | None = None) -> list[Layer]:
+def read_layers(
+    bp_layers_dir: Path, buildpack_id: str, api: str, *, root: Path | None = None, rename_ignored: bool = False
+) -> list[Layer]:
     """The layers a buildpack declared after its build, sorted by name; all-false layers left out.
 
     `root` is the trusted layers root above `bp_layers_dir` (default: its parent); nothing below
-    it is followed if it is a link (see `safefs`).
+    it is followed if it is a link (see `safefs`). With `rename_ignored` (right after the buildpack's
+    build, as the lifecycle does), an all-false layer's directory is renamed `<layer>.ignore`: see
+    `ignore_layer`.
     """
     root, rel = _beneath(Path(bp_layers_dir), root, 1)
     listing = safefs.list_dir(root, rel, shown=f"the layers dir of buildpack {buildpack_id} ({bp_layers_dir})")
@@ -129,7 +138,38 @@ def read_layers(bp_layers_dir: Path, buildpack_id: str, api: str, *, root: Path 
         layer = read_layer(Path(bp_layers_dir) / file_name, buildpack_id, api, root=root)
         if layer.types.any:
             layers.append(layer)
+        elif rename_ignored:
+            ignore_layer(root, rel, name, buildpack_id)
     return layers
+
+
+IGNORED_SUFFIX = ".ignore"
+
+
+def ignore_layer(root: Path, bp_rel: str, name: str, buildpack_id: str) -> bool:
+    """Rename the directory of an all-false layer to `<layer>.ignore`; False when it has none.
+
+    The lifecycle does this for each `<layer>.toml` with build, launch and cache all false, right after
+    the buildpack's bin/build (buildpack/build.go:168-213, `processLayers` -> `renameLayerDirIfNeeded`):
+    a missing directory is fine, any other failure (e.g. a non-empty `<layer>.ignore` already there)
+    fails the build. The rename is made relative to the buildpack's layers dir, opened beneath `root`
+    without following links, and renames a link itself, never its target.
+    """
+    dir_fd = safefs.open_dir(root, bp_rel, shown=f"the layers dir of buildpack {buildpack_id}")
+    try:
+        os.rename(name, name + IGNORED_SUFFIX, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise PlatformError(
+            f"buildpack {buildpack_id}: failed to rename layer directory {name!r} to {name + IGNORED_SUFFIX!r}:"
+            f" {exc.strerror}",
+            "the layer's types are all false, so the lifecycle renames it; remove what is in the way",
+            spec.BUILD_ERROR,
+        ) from None
+    finally:
+        os.close(dir_fd)
+    return True
 
 
 def _layer_dir_present(root: Path, rel: str, buildpack_id: str, name: str) -> bool:
@@ -168,9 +208,9 @@ def read_layer(toml_path: Path, buildpack_id: str, api: str, *, root: Path | Non
         if not isinstance(value, bool):
             raise PlatformError(f"{toml_path}: types.{flag} must be true or false, not {value!r}")
         flags[flag] = value
+    # Any TOML value: the lifecycle decodes `metadata` into an `any` (buildpack/layermetadata.go:14, `Data any`),
+    # keeps it as the label's `data` and writes it back as is on restore (EncodeLayerMetadataFile, :78-85).
     metadata = data.get("metadata", {})
-    if not isinstance(metadata, dict):
-        raise PlatformError(f"{toml_path}: metadata must be a table ([metadata])")
     name = toml_path.name[: -len(".toml")]
     check_layer_name(name, buildpack_id)
     path = toml_path.with_name(name)
@@ -184,9 +224,11 @@ def read_layer(toml_path: Path, buildpack_id: str, api: str, *, root: Path | Non
     )
 
 
-def write_layer_metadata(bp_layers_dir: Path, name: str, metadata: dict[str, Any]) -> None:
+def write_layer_metadata(bp_layers_dir: Path, name: str, metadata: Any) -> None:
     """What the platform restores before build: `[metadata]` only; the buildpack must set [types] again.
 
+    `metadata` is whatever the buildpack wrote (a table, or a string, number, array... as the lifecycle
+    restores any value, buildpack/layermetadata.go:78-85); None or an empty table writes an empty file.
     Written fresh (O_EXCL|O_NOFOLLOW after unlinking whatever is there) beneath the layers root.
     """
     if name in RESERVED_LAYER_NAMES or name in ("", ".", "..") or "/" in name:
@@ -195,7 +237,7 @@ def write_layer_metadata(bp_layers_dir: Path, name: str, metadata: dict[str, Any
     root = bp_layers_dir.parent
     root.mkdir(parents=True, exist_ok=True)
     safefs.ensure_dir(root, bp_layers_dir.name)
-    text = dumps_toml({"metadata": metadata}) if metadata else ""
+    text = "" if metadata is None or metadata == {} else dumps_toml({"metadata": metadata})
     safefs.write_new_file(root, f"{bp_layers_dir.name}/{name}.toml", text.encode())
 
 
@@ -211,12 +253,17 @@ class Process:
     working_dir: str | None = None
     buildpack_id: str = ""
     exec_env: list[str] = field(default_factory=list)
+    direct: bool = True
+    """False only for a Buildpack API < 0.9 process without `direct = true` (buildpack/files.go:54-58):
+    the launcher runs its command string through bash, after the profile scripts."""
 
 
 @dataclass
 class LaunchConfig:
     processes: list[Process] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    """What the lifecycle would log as a warning (e.g. an ignored working-dir for Buildpack API < 0.8)."""
 
 
 def read_launch_toml(path: Path, api: str, buildpack_id: str = "", *, root: Path | None = None) -> LaunchConfig:
@@ -225,8 +272,9 @@ def read_launch_toml(path: Path, api: str, buildpack_id: str = "", *, root: Path
     data = _load(path, "launch.toml", root)
     if data is None:
         return LaunchConfig()
+    warnings: list[str] = []
     processes = [
-        _parse_process(raw, index, path, api, buildpack_id)
+        _parse_process(raw, index, path, api, buildpack_id, warnings)
         for index, raw in enumerate(_array_of_tables(data, "processes", path))
     ]
     defaults = [p.type for p in processes if p.default]
@@ -243,7 +291,7 @@ def read_launch_toml(path: Path, api: str, buildpack_id: str = "", *, root: Path
                 f"{path}: labels[{index}] needs string key and value", 'write key = "..." value = "..."'
             )
         labels[key] = value
-    return LaunchConfig(processes=processes, labels=labels)
+    return LaunchConfig(processes=processes, labels=labels, warnings=warnings)
 
 
 def _array_of_tables(data: dict[str, Any], key: str, path: Path) -> list[dict[str, Any]]:
@@ -253,47 +301,78 @@ def _array_of_tables(data: dict[str, Any], key: str, path: Path) -> list[dict[st
     return value
 
 
-def _parse_process(raw: dict[str, Any], index: int, path: Path, api: str, buildpack_id: str) -> Process:
-    where = f"{path}: processes[{index}]"
-    ptype = raw.get("type")
-    if not isinstance(ptype, str) or not PROCESS_TYPE_PATTERN.fullmatch(ptype):
-        raise PlatformError(
-            f"{where} has an invalid type {ptype!r}",
-            "a process type is letters, digits, '.', '_' and '-' only (it names /cnb/process/<type>)",
-        )
+def check_process_type(process_type: object, where: str) -> str:
+    """The one process-type rule, `spec.check_process_type`: the lifecycle's forbidden characters
+    `/><:|&\\` plus host safety (no control characters, not `.`/`..`, a length cap). So `my+proc`, `a b`
+    or `a$b` are types; the launcher treats them as data. Refused with the lifecycle's export code."""
+    return spec.check_process_type(process_type, where)
+
+
+def _parse_command(raw: dict[str, Any], where: str, api: str) -> tuple[list[str], bool]:
+    """(command entries, direct) per the buildpack's API (buildpack/files.go:36-74, `DecodeLaunchTOML`).
+
+    API < 0.9: `command` is one string, `direct` optional and false by default (so the launcher goes
+    through bash). API >= 0.9: `command` is an array, `direct` is not allowed, every process is direct.
+    """
     command = raw.get("command")
     if api_at_least(api, "0.9"):
         if "direct" in raw:
-            raise PlatformError(f"{where} ({ptype}): direct is not supported since Buildpack API 0.9", "remove it")
+            raise PlatformError(f"{where}: direct is not supported since Buildpack API 0.9", "remove it")
         if not isinstance(command, list) or not all(isinstance(c, str) for c in command):
             raise PlatformError(
-                f"{where} ({ptype}): command must be an array of strings (Buildpack API >= 0.9)",
+                f"{where}: command must be an array of strings (Buildpack API >= 0.9)",
                 'write command = ["python", "app.py"]',
             )
-    elif isinstance(command, str):
-        command = [command]
-    if not command or not isinstance(command, list) or not command[0]:
-        raise PlatformError(f"{where} ({ptype}) has an empty command", "give the program to run as command[0]")
+        return list(command), True
+    direct = raw.get("direct", False)
+    if not isinstance(direct, bool):
+        raise PlatformError(f"{where}: direct must be true or false, not {direct!r}")
+    if not isinstance(command, str):
+        raise PlatformError(
+            f"{where}: command must be a string for Buildpack API {api} (arrays came with API 0.9)",
+            'write command = "python app.py" (direct = false: run by bash) or set api = "0.9" or later',
+        )
+    return [command], direct
+
+
+def _parse_process(
+    raw: dict[str, Any], index: int, path: Path, api: str, buildpack_id: str, warnings: list[str] | None = None
+) -> Process:
+    where = f"{path}: processes[{index}]"
+    ptype = check_process_type(raw.get("type"), where)
+    where = f"{where} ({ptype})"
+    command, direct = _parse_command(raw, where, api)
+    if not command or not command[0]:
+        raise PlatformError(f"{where} has an empty command", "give the program to run as command[0]")
     args = raw.get("args", [])
     if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
-        raise PlatformError(f"{where} ({ptype}): args must be an array of strings")
+        raise PlatformError(f"{where}: args must be an array of strings")
     default = raw.get("default", False)
     working_dir = raw.get("working-dir")
     exec_env = raw.get("exec-env", [])
     if not isinstance(default, bool):
-        raise PlatformError(f"{where} ({ptype}): default must be true or false")
+        raise PlatformError(f"{where}: default must be true or false")
     if working_dir is not None and not isinstance(working_dir, str):
-        raise PlatformError(f"{where} ({ptype}): working-dir must be a string")
+        raise PlatformError(f"{where}: working-dir must be a string")
+    if working_dir and not api_at_least(api, "0.8"):
+        # buildpack/build.go:292-299: warned about and dropped before Buildpack API 0.8
+        if warnings is not None:
+            warnings.append(
+                "Warning: process working directory isn't supported in this buildpack api version."
+                f" Ignoring working directory for process '{ptype}'"
+            )
+        working_dir = None
     if not isinstance(exec_env, list) or not all(isinstance(e, str) for e in exec_env):
-        raise PlatformError(f"{where} ({ptype}): exec-env must be an array of strings")
+        raise PlatformError(f"{where}: exec-env must be an array of strings")
     return Process(
         type=ptype,
-        command=list(command),
+        command=command,
         args=list(args),
         default=default,
         working_dir=working_dir or None,
         buildpack_id=buildpack_id,
         exec_env=list(exec_env),
+        direct=direct,
     )
 
 
@@ -312,6 +391,27 @@ def merge_processes(earlier: list[Process], later: list[Process]) -> list[Proces
             default_type = None
         by_type[process.type] = process
     return [replace(by_type[t], default=(t == default_type)) for t in sorted(by_type)]
+
+
+def build_metadata_process(process: Process) -> dict[str, Any]:
+    """One process as the lifecycle records it in `io.buildpacks.build.metadata` (`processes[]`).
+
+    The JSON of launch.Process (launch/launch.go:17-27): `command` as an array (Platform API >= 0.10),
+    `direct` as decided by the buildpack API (always true from 0.9), `working-dir` and `exec-env` only
+    when set (omitempty); `default` is never there, the builder clears it (phase/builder.go:258-268).
+    """
+    record: dict[str, Any] = {
+        "type": process.type,
+        "command": list(process.command),
+        "args": list(process.args),
+        "direct": process.direct,
+        "buildpackID": process.buildpack_id,
+    }
+    if process.working_dir:
+        record["working-dir"] = process.working_dir
+    if process.exec_env:
+        record["exec-env"] = list(process.exec_env)
+    return record
 
 
 def default_process_type(processes: list[Process]) -> str | None:

@@ -30,8 +30,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 from conformance.errors import PlatformError
+from conformance.platform import spec
 
-BUILD_ERROR = 52
+BUILD_ERROR = spec.ExitCode.BUILD_ERROR
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK  # a swapped-in fifo must not block
 _NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC

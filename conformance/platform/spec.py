@@ -30,11 +30,60 @@ Where the sources disagree:
 from __future__ import annotations
 
 import re
+from enum import IntEnum
 from pathlib import Path
 
 from conformance.errors import PlatformError
 
-BUILD_ERROR = 52
+# ------------------------------------------------------------------------------------------------
+# Constants of the spec and the lifecycle, defined once
+# ------------------------------------------------------------------------------------------------
+
+PLATFORM_API = "0.13"
+"""The Platform API the embedded platform implements (what `CNB_PLATFORM_API` says in the image)."""
+
+
+class ExitCode(IntEnum):
+    """The lifecycle's exit codes (platform/exit.go: each phase's codes are its base + 0/1/2)."""
+
+    FAILED = 1  # anything without a more specific code
+    INCOMPATIBLE_PLATFORM_API = 11
+    INCOMPATIBLE_BUILDPACK_API = 12
+    FAILED_DETECTION = 20  # no group passed
+    FAILED_DETECTION_WITH_ERRORS = 21  # no group passed and a buildpack errored
+    DETECT_ERROR = 22  # detection itself failed (unknown buildpack, a bin/detect that hung)
+    ANALYZE_ERROR = 32  # e.g. the run image is missing
+    RESTORE_ERROR = 42
+    FAILED_BUILD = 51  # a buildpack's bin/build exited non-zero
+    BUILD_ERROR = 52  # the platform could not run or understand a buildpack (bad TOML, undeclared SBOM)
+    EXPORT_ERROR = 62
+    LAUNCH_ERROR = 82
+
+
+BUILD_ERROR = ExitCode.BUILD_ERROR
+
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+"""A variable name `<platform>/env/` may hold (the file name is the variable's name)."""
+
+# In-image paths (platform spec, "Build" and "Launch" sections).
+APP_DIR = "/workspace"
+LAYERS_DIR = "/layers"
+PLATFORM_DIR = "/platform"
+BUILDPACKS_DIR = "/cnb/buildpacks"
+LIFECYCLE_DIR = "/cnb/lifecycle"
+LAUNCHER_PATH = f"{LIFECYCLE_DIR}/launcher"
+PROCESS_DIR = "/cnb/process"
+SBOM_DIR = f"{LAYERS_DIR}/sbom"
+PLANS_DIR = "/cnb-plans"  # ours: each buildpack's plan file (the lifecycle keeps them in a temp dir)
+
+# Image labels.
+LIFECYCLE_METADATA_LABEL = "io.buildpacks.lifecycle.metadata"
+BUILD_METADATA_LABEL = "io.buildpacks.build.metadata"
+PROJECT_METADATA_LABEL = "io.buildpacks.project.metadata"
+REBASABLE_LABEL = "io.buildpacks.rebasable"
+STACK_ID_LABEL = "io.buildpacks.stack.id"
+DISTRO_NAME_LABEL = "io.buildpacks.base.distro.name"
+DISTRO_VERSION_LABEL = "io.buildpacks.base.distro.version"
 
 MAX_NAME_BYTES = 120
 """Longest id (escaped), in UTF-8 bytes: it names directories on the host and in the image."""
@@ -151,9 +200,12 @@ def check_layer_name(name: object, buildpack_id: str) -> str:
 
 
 def check_process_type(process_type: object, where: str | Path) -> str:
+    """Refused with the export code: the lifecycle checks types when it writes the process-types layer."""
     problem = process_type_problem(process_type)
     if problem:
-        raise _refuse(str(where), "process type", process_type, problem, "use a type like 'web' or 'worker'")
+        error = _refuse(str(where), "process type", process_type, problem, "use a type like 'web' or 'worker'")
+        error.exit_code = ExitCode.EXPORT_ERROR
+        raise error
     return process_type  # type: ignore[return-value]
 
 
@@ -208,27 +260,3 @@ def check_image_reference(reference: object, what: str = "--image", *, target: b
             "name the image like my-app or registry.example.com/team/my-app:1.0",
         )
     return reference  # type: ignore[return-value]
-
-
-__all__ = [
-    "BUILDPACK_ID",
-    "BUILDPACK_VERSION",
-    "IMAGE_REFERENCE",
-    "LAYER_NAME",
-    "MAX_LAYER_NAME_BYTES",
-    "MAX_NAME_BYTES",
-    "PROCESS_TYPE",
-    "RESERVED_BUILDPACK_IDS",
-    "RESERVED_LAYER_NAMES",
-    "buildpack_id_problem",
-    "buildpack_version_problem",
-    "check_buildpack_id",
-    "check_buildpack_version",
-    "check_image_reference",
-    "check_layer_name",
-    "check_process_type",
-    "escape_id",
-    "image_reference_problem",
-    "layer_name_problem",
-    "process_type_problem",
-]

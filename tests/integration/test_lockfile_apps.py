@@ -23,7 +23,8 @@ from conformance.errors import PlatformError
 from conformance.image import AppImage
 from conformance.paths import REPO_ROOT
 from conformance.platform.cache import BuildCache
-from conformance.platform.creator import BuildRequest, BuildResult, create
+from conformance.platform.creator import BuildResult, create
+from conformance.platform_inputs import stack_build_request
 from conformance.stacks import Stack, ensure_stack
 
 pytestmark = pytest.mark.docker
@@ -56,7 +57,7 @@ class Builds:
         if image not in self.images:
             self.images.append(image)
         return create(
-            BuildRequest(
+            stack_build_request(
                 image=image,
                 app_dir=app,
                 buildpacks=[BUILDPACK],

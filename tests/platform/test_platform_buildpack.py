@@ -67,10 +67,11 @@ def test_rejects_incomplete_descriptors(tmp_path, toml, needle):
 
 
 def test_unsupported_api_lists_the_supported_ones(tmp_path):
-    toml = DESCRIPTOR.replace('"0.10"', '"0.8"')
+    toml = DESCRIPTOR.replace('"0.10"', '"0.6"')
     with pytest.raises(PlatformError) as info:
         load_buildpack(make_buildpack(tmp_path / "bp", toml))
-    assert "0.8" in info.value.message
+    assert "0.6" in info.value.message
+    assert info.value.exit_code == 12
     for api in SUPPORTED_APIS:
         assert api in info.value.hint
 

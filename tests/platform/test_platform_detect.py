@@ -295,10 +295,10 @@ def test_malformed_plan_is_a_buildpack_error(plan, needle):
 def test_from_plan_file(tmp_path):
     plan = tmp_path / "plan.toml"
     plan.write_text('[[provides]]\nname = "python"\n')
-    assert DetectRun.from_plan_file(0, "out", plan).plan == {"provides": [{"name": "python"}]}
-    assert DetectRun.from_plan_file(100, "", plan).plan is None
+    assert DetectRun.from_plan_file(0, "out", plan.parent, plan.name).plan == {"provides": [{"name": "python"}]}
+    assert DetectRun.from_plan_file(100, "", plan.parent, plan.name).plan is None
     plan.write_text("[[provides]\n")
-    run = DetectRun.from_plan_file(0, "out", plan)
+    run = DetectRun.from_plan_file(0, "out", plan.parent, plan.name)
     assert run.exit_code == -1
     assert "malformed build plan" in run.error
 

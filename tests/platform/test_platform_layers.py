@@ -80,7 +80,6 @@ def test_flags_outside_types_are_an_error(tmp_path):
     [
         ("[types]\nlaunch = 'yes'\n", "types.launch must be true or false"),
         ("types = 1\n", "types must be a table"),
-        ("metadata = 'x'\n", "metadata must be a table"),
         ("[types\n", "malformed layer metadata file"),
     ],
 )
@@ -149,10 +148,13 @@ def test_missing_launch_toml_is_empty(tmp_path):
     ("text", "needle"),
     [
         ('[[processes]]\ntype = "web"\ncommand = "python app.py"\n', "command must be an array"),
-        ('[[processes]]\ntype = "web app"\ncommand = ["x"]\n', "invalid type 'web app'"),
-        ('[[processes]]\ntype = "web/x"\ncommand = ["x"]\n', "invalid type"),
-        ('[[processes]]\ntype = "web\\n"\ncommand = ["x"]\n', "invalid type 'web\\n'"),  # `$` matches before a newline
-        ('[[processes]]\ncommand = ["x"]\n', "invalid type None"),
+        ('[[processes]]\ntype = "web>app"\ncommand = ["x"]\n', "invalid process type 'web>app'"),
+        ('[[processes]]\ntype = "web/x"\ncommand = ["x"]\n', "invalid process type"),
+        (
+            '[[processes]]\ntype = "web\\n"\ncommand = ["x"]\n',
+            "invalid process type 'web\\n'",
+        ),  # `$` matches before a newline
+        ('[[processes]]\ncommand = ["x"]\n', "invalid process type None"),
         ('[[processes]]\ntype = "web"\ncommand = []\n', "empty command"),
         ('[[processes]]\ntype = "web"\ncommand = ["x"]\ndirect = true\n', "direct is not supported"),
         ('[[processes]]\ntype = "web"\ncommand = ["x"]\nargs = "a"\n', "args must be an array"),

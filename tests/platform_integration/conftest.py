@@ -22,6 +22,7 @@ from conformance.engine import SESSION_ID, RunResult, ensure_engine, run
 from conformance.errors import ConformanceError
 from conformance.platform.cache import BuildCache
 from conformance.platform.creator import BuildRequest, BuildResult, create
+from conformance.platform_inputs import stack_build_request
 from conformance.stacks import Stack, ensure_stack
 
 HERE = Path(__file__).parent
@@ -94,7 +95,7 @@ class Builder:
         image = image or self.image_name()
         if image not in self.images:
             self.images.append(image)
-        return BuildRequest(
+        return stack_build_request(
             image=image,
             app_dir=app,
             buildpacks=[fixture_buildpack(b) if "/" not in b else Path(b) for b in buildpacks],

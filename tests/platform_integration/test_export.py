@@ -11,7 +11,7 @@ import pytest
 
 from conformance.engine import ensure_engine
 from conformance.image import AppImage
-from conformance.platform.export import BaseImage
+from conformance.platform.oci import BaseImage
 
 from .conftest import shell
 

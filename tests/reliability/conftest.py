@@ -3,7 +3,7 @@
 Every scenario runs inside a `LeakGuard` (tests/leaks.py, shared with tests/security): an inventory of
 what this test session owns in the Docker engine (containers, volumes, images carrying our session
 label), of the platform's work dirs and of the harness's scratch dirs in the temp dir, taken before
-and after. Builds use a *private* work root (the creator's `work_root()` is
+and after. Builds use a *private* work root (the work dirs' `work_root()` is
 redirected to the test's tmp dir), so a leftover work dir is attributable to the scenario even
 while other sessions build in the same cache. `engine.count_managed()` is global (other sessions
 share the engine), so its delta is recorded and summed into the terminal summary, not asserted.
@@ -26,7 +26,7 @@ from platform_integration.conftest import Builder, app, builder, stack, write_ap
 
 from conformance.errors import ConformanceError
 from conformance.paths import cache_root
-from conformance.platform import creator
+from conformance.platform import workdir
 
 SUMMARY: list[tuple[str, Leaks]] = []
 NOTES: list[str] = []  # figures a scenario wants in the terminal summary (e.g. wall times)
@@ -46,7 +46,7 @@ def work_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private root for the creator's per-build work dirs (everything else stays in the shared cache)."""
     root = tmp_path / "work-root"
     root.mkdir()
-    monkeypatch.setattr(creator, "work_root", lambda: root)
+    monkeypatch.setattr(workdir, "work_root", lambda: root)
     return root
 
 

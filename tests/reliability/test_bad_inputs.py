@@ -16,7 +16,7 @@ from platform_integration.conftest import shell
 from conformance import access, runtimes
 from conformance.errors import PlatformError
 from conformance.paths import REPO_ROOT
-from conformance.platform.creator import _Log
+from conformance.platform.log import BuildLog
 
 from .conftest import assert_clear_error, run_cli, take_inventory
 
@@ -69,8 +69,8 @@ FLOOD = {
 def test_twenty_megabytes_of_output_build_fine_and_the_captured_log_stays_capped(builder, app, leak_guard) -> None:
     result = builder.build(app(FLOOD), ["layers"], timeout=300)
 
-    assert len(result.output) <= _Log.CAP + 1_000_000  # the cap, plus at most the chunk that crossed it
-    assert len(result.output) >= _Log.CAP // 2  # the tail is kept, not thrown away
+    assert len(result.output) <= BuildLog.CAP + 1_000_000  # the cap, plus at most the chunk that crossed it
+    assert len(result.output) >= BuildLog.CAP // 2  # the tail is kept, not thrown away
     assert "last line of the flood" in result.output
     assert "Exported" in result.output
     assert [layer.name for layer in result.layers] == ["after"]
@@ -87,7 +87,7 @@ def test_twenty_megabytes_of_output_do_not_take_more_memory_than_the_log_cap(bui
     leak_guard.assert_clean(allowed_images=[result.image])
 
     # With exec_in not keeping streamed output the peak is ~9 MB (4 MB log + one copy of the tail).
-    assert peak < 3 * _Log.CAP, f"the build held {peak / 1e6:.1f} MB of Python memory for 20 MB of output"
+    assert peak < 3 * BuildLog.CAP, f"the build held {peak / 1e6:.1f} MB of Python memory for 20 MB of output"
 
 
 def test_writes_outside_the_buildpacks_layers_dir_are_not_exported(builder, app, leak_guard) -> None:

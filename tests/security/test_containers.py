@@ -18,7 +18,7 @@ from hostile import Box, assert_clear, hostile_buildpack, records, small_limits
 
 from conformance import engine
 from conformance.engine import DEFAULT_BUILD_MEMORY, DEFAULT_BUILD_PIDS, KIND, SESSION, SESSION_ID, ensure_engine
-from conformance.platform.creator import BUILD_FAILED
+from conformance.platform.spec import ExitCode
 
 pytestmark = pytest.mark.docker
 box = hostile.box  # the fixtures (no conftest of ours in tests/security)
@@ -55,7 +55,7 @@ def test_a_fork_bomb_is_stopped_by_the_pids_limit_and_reported_as_such(box: Box)
 
     assert_clear(error, "bin/build of hostile/bp", "limit of 64 processes")
     assert "--pids-limit" in error.hint and "BPCONFORM_BUILD_PIDS" in error.hint
-    assert error.exit_code == BUILD_FAILED
+    assert error.exit_code == ExitCode.FAILED_BUILD
     assert "spawned" not in records(error.build_output)  # it never got to 10000
     assert _build_containers() == []  # the container and its sleeping processes are gone
     box.assert_no_leaks()
@@ -74,7 +74,7 @@ def test_a_memory_hog_is_killed_at_the_memory_limit_given_with_the_cli_flag(box:
     image = box.image_name()
     result = box.cli("build", str(box.app), "--buildpack", str(hog), "--image", image, "--memory", "256m")
 
-    assert result.exit_code == BUILD_FAILED, result.output
+    assert result.exit_code == ExitCode.FAILED_BUILD, result.output
     assert "bin/build of hostile/bp 0.0.1 ran out of memory" in result.stderr
     assert "256 MiB" in result.stderr and "--memory" in result.stderr
     assert "survived" not in records(result.stderr)

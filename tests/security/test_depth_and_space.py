@@ -18,7 +18,7 @@ import pytest
 
 from conformance import paths
 from conformance.paths import WORK_DIR_ENV
-from conformance.platform import creator, safefs
+from conformance.platform import safefs, workdir
 from conformance.platform.appdir import copy_app
 from conformance.platform.archive import Owner, fingerprint, write_layer_tar
 
@@ -111,7 +111,7 @@ def small_work_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "none", str(mount_point)], check=True)
     root = mount_point / "work"
     monkeypatch.setenv(WORK_DIR_ENV, str(root))
-    monkeypatch.setattr(creator, "work_root", paths.work_root)
+    monkeypatch.setattr(workdir, "work_root", paths.work_root)
     try:
         yield root
     finally:

@@ -1,0 +1,127 @@
+"""Build: each buildpack of the group runs `bin/build` in turn, in the build container.
+
+Each gets the environment the lifecycle computes (env.py: the allowed build image variables, the
+build=true layers of earlier buildpacks, then the user's `<platform>/env` last), its own layers dir
+and its slice of the build plan; afterwards the platform reads what it declared (`<layer>.toml`,
+`launch.toml`, `build.toml`) without following links, and passes on the plan entries it left unmet.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from conformance.errors import PlatformError
+from conformance.platform import env as cnb_env
+from conformance.platform import planfiles, spec
+from conformance.platform.build_container import BuildContainer
+from conformance.platform.buildpack import DEFAULT_EXEC_ENV, Buildpack, RunTarget, buildpack_dir, interface_env
+from conformance.platform.detect import DetectResult, buildpack_plan_from, plan_after_build
+from conformance.platform.layers import LaunchConfig, Layer, read_build_toml, read_launch_toml, read_layers
+from conformance.platform.log import BuildLog
+from conformance.platform.workdir import WorkDirs
+from conformance.tomlcompat import dumps_toml
+
+
+@dataclass(frozen=True)
+class BuiltBuildpack:
+    """What one buildpack left after its build: its layers (sorted by name) and its launch.toml."""
+
+    buildpack: Buildpack
+    layers: list[Layer]
+    launch: LaunchConfig
+
+
+@dataclass
+class BuildOutcome:
+    buildpacks: list[BuiltBuildpack] = field(default_factory=list)
+    envs: dict[str, dict[str, str]] = field(default_factory=dict)  # buildpack id -> the env its bin/build got
+
+
+def build(
+    detected: DetectResult,
+    container: BuildContainer,
+    dirs: WorkDirs,
+    base_env: dict[str, str],
+    target: RunTarget,
+    log: BuildLog,
+    *,
+    env_order: str = "sorted",
+    exec_env: str = DEFAULT_EXEC_ENV,
+) -> BuildOutcome:
+    platform_env = cnb_env.read_platform_env(dirs.platform / "env")
+    earlier: list[list[cnb_env.LayerDir]] = []
+    plan_entries = list(detected.entries)
+    outcome = BuildOutcome()
+    for bp in detected.group:
+        env = cnb_env.build_env(base_env, platform_env, earlier, clear_env=bp.clear_env, order=env_order)
+        plan_name = f"build-{bp.escaped_id}.toml"
+        plan_path = f"{spec.PLANS_DIR}/{plan_name}"
+        bp_plan = buildpack_plan_from(plan_entries, bp)
+        planfiles.write_plan(dirs.plans, plan_name, dumps_toml(bp_plan))
+        bp_layers = f"{spec.LAYERS_DIR}/{bp.escaped_id}"
+        env.update(
+            interface_env(
+                bp,
+                "build",
+                buildpack_dir=buildpack_dir(bp),
+                platform_dir=spec.PLATFORM_DIR,
+                plan_path=plan_path,
+                layers_dir=bp_layers,
+                target=target,
+                exec_env=exec_env,
+            )
+        )
+        outcome.envs[bp.id] = dict(env)
+        log.line(f"-----> {bp.id} {bp.version}")
+        exit_code = container.run_as_build_user(
+            [f"{buildpack_dir(bp)}/bin/build", bp_layers, spec.PLATFORM_DIR, plan_path],
+            env,
+            log,
+            what=f"bin/build of {bp.id} {bp.version}",
+            exit_code=spec.ExitCode.FAILED_BUILD,
+        )
+        if exit_code != 0:
+            raise PlatformError(
+                f"buildpack {bp.id} {bp.version} failed: bin/build exited with {exit_code}",
+                "read the buildpack's output above for the cause",
+                spec.ExitCode.FAILED_BUILD,
+            )
+        built = read_buildpack_output(bp, dirs.layers / bp.escaped_id)
+        for warning in built.launch.warnings:
+            log.line(warning)
+        unmet = set(read_build_toml(dirs.layers / bp.escaped_id / "build.toml", bp_plan["entries"]))
+        plan_entries = plan_after_build(plan_entries, [e["name"] for e in bp_plan["entries"] if e["name"] not in unmet])
+        outcome.buildpacks.append(built)
+        earlier.append(
+            [
+                cnb_env.LayerDir(layer.path, f"{bp_layers}/{layer.name}", bp.id)
+                for layer in built.layers
+                if layer.types.build and layer.has_dir
+            ]
+        )
+    return outcome
+
+
+def read_buildpack_output(bp: Buildpack, bp_dir: Path) -> BuiltBuildpack:
+    _check_layer_names(bp_dir, bp)
+    layers = read_layers(bp_dir, bp.id, bp.api, rename_ignored=True)
+    launch = read_launch_toml(bp_dir / "launch.toml", bp.api, bp.id)
+    return BuiltBuildpack(bp, layers, launch)
+
+
+def _check_layer_names(bp_dir: Path, bp: Buildpack) -> None:
+    """Every `<layer>.toml` a buildpack left names a layer the host can store (spec.py's rule), checked
+    from the directory listing alone, before anything opens a file or makes a path from the name."""
+    try:  # the dir itself may be a link the buildpack planted: never list what it points to
+        fd = os.open(bp_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:  # missing, or not a plain directory: reading the layers refuses that clearly
+        return
+    try:
+        names = sorted(entry.name for entry in os.scandir(fd))
+    finally:
+        os.close(fd)
+    for file_name in names:
+        if file_name.endswith(".toml") and file_name[: -len(".toml")] not in spec.RESERVED_LAYER_NAMES:
+            spec.check_layer_name(file_name[: -len(".toml")], bp.id)

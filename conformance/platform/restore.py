@@ -1,0 +1,132 @@
+"""Restore: bring back what each buildpack kept from the previous build, per the lifecycle's table.
+
+The table (phase/restorer.go, `Restore`; the spec's "Restoring layers" table) — only `[metadata]`
+comes back, never `[types]`, so a buildpack must opt in to a layer again:
+
+| previous layer                     | comes back                                                      |
+| ---------------------------------- | --------------------------------------------------------------- |
+| cache = true (in the cache)        | metadata and contents, from the cache; if launch = true too,    |
+|                                    | only when the cached tar is the app image's layer (same digest) |
+| launch = true, cache = false       | metadata only, from the app image (the buildpack may reuse the  |
+|                                    | image layer by setting launch = true and leaving no directory)  |
+| build = true without cache         | nothing (always rebuilt)                                        |
+
+Each buildpack's `store.toml` comes back from the app image's metadata label.
+`plan_restore` decides from records alone (no Docker, no files); `restore` carries the plan out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from conformance.platform import safefs
+from conformance.platform.analyze import Analysis
+from conformance.platform.archive import extract_layer_tar, fingerprint
+from conformance.platform.buildpack import Buildpack
+from conformance.platform.cache import BuildCache, CachedLayer, CacheIndex
+from conformance.platform.layers import write_layer_metadata
+from conformance.platform.log import BuildLog
+from conformance.platform.workdir import WorkDirs
+from conformance.tomlcompat import dumps_toml
+
+
+@dataclass(frozen=True)
+class RestoreStep:
+    buildpack: Buildpack
+    layer: str
+    source: Literal["image", "cache"]  # image: metadata only; cache: metadata and contents
+    metadata: dict[str, Any]
+    cached: CachedLayer | None = None
+
+
+@dataclass(frozen=True)
+class SkippedLayer:
+    buildpack_id: str
+    layer: str
+    reason: str
+
+
+@dataclass
+class RestorePlan:
+    steps: list[RestoreStep] = field(default_factory=list)
+    skipped: list[SkippedLayer] = field(default_factory=list)
+    stores: dict[str, dict[str, Any]] = field(default_factory=dict)  # buildpack id -> store.toml [metadata]
+
+
+@dataclass(frozen=True)
+class Restored:
+    """What restore brought back with contents: fingerprints, so export can tell an untouched
+    layer (whose cached tar is reused) from one the buildpack changed."""
+
+    fingerprints: dict[tuple[str, str], str] = field(default_factory=dict)  # (buildpack id, layer) -> fingerprint
+
+
+def plan_restore(group: list[Buildpack], analysis: Analysis, cache_index: CacheIndex) -> RestorePlan:
+    plan = RestorePlan()
+    for bp in group:
+        previous_layers = analysis.previous_layers(bp.id)
+        for name, record in previous_layers.items():
+            # build=true layers are always recreated, so the lifecycle skips them (phase/restorer.go)
+            if record.get("launch") and not record.get("cache") and not record.get("build"):
+                plan.steps.append(RestoreStep(bp, name, "image", _metadata(record.get("data"))))
+        for name, cached in cache_index.buildpacks.get(bp.id, {}).items():
+            if cached.launch:
+                previous = previous_layers.get(name)
+                if previous is None or previous.get("sha") != cached.sha:
+                    plan.skipped.append(SkippedLayer(bp.id, name, "it does not match the app image's layer"))
+                    continue
+            plan.steps.append(RestoreStep(bp, name, "cache", _metadata(cached.data), cached))
+        store = analysis.previous_buildpacks.get(bp.id)
+        if store is not None and store.store is not None:
+            plan.stores[bp.id] = store.store
+    return plan
+
+
+def _metadata(data: object) -> dict[str, Any]:
+    return dict(data) if isinstance(data, dict) else {}
+
+
+def restore(plan: RestorePlan, group: list[Buildpack], dirs: WorkDirs, cache: BuildCache, log: BuildLog) -> Restored:
+    restored = Restored()
+    for skipped in plan.skipped:
+        log.line(f'Skipping cached "{skipped.buildpack_id}:{skipped.layer}": {skipped.reason}')
+    for bp in group:
+        safefs.ensure_dir(dirs.layers, bp.escaped_id)  # detect may have left a link there
+    metadata: dict[tuple[str, str], dict[str, Any]] = {}  # (escaped id, layer) -> [metadata]
+    for step in plan.steps:
+        if step.source == "image":
+            log.line(f'Restoring metadata for "{step.buildpack.id}:{step.layer}" from app image')
+        elif not _restore_contents(step, dirs, cache, log, restored):
+            continue
+        metadata[(step.buildpack.escaped_id, step.layer)] = step.metadata
+    for (escaped_id, name), data in metadata.items():
+        write_layer_metadata(dirs.layers / escaped_id, name, data)
+    for bp in group:
+        if bp.id in plan.stores:
+            text = dumps_toml({"metadata": plan.stores[bp.id]})
+            safefs.write_new_file(dirs.layers, f"{bp.escaped_id}/store.toml", text.encode())
+    return restored
+
+
+def _restore_contents(step: RestoreStep, dirs: WorkDirs, cache: BuildCache, log: BuildLog, restored: Restored) -> bool:
+    """Extract a cached layer where buildpacks cannot reach (not mounted), then rename it into
+    place beneath the layers root: nothing is written through a path a buildpack controls."""
+    bp, name = step.buildpack, step.layer
+    assert step.cached is not None
+    tar = cache.verified_tar(step.cached.sha)
+    if tar is None:
+        log.line(f'Skipping cached "{bp.id}:{name}": cache entry missing or corrupt (digest mismatch)')
+        return False
+    staging = dirs.scratch("restore")
+    rel = f"{bp.escaped_id}/{name}"
+    try:
+        extract_layer_tar(tar, f"layers/{rel}", staging)
+        safefs.move_into(staging, dirs.layers, rel, shown=f"layer {bp.id}:{name}")
+    except OSError as exc:
+        safefs.remove_tree(staging)
+        log.line(f'Skipping cached "{bp.id}:{name}": {exc}')
+        return False
+    restored.fingerprints[(bp.id, name)] = fingerprint(dirs.layers, rel)
+    log.line(f'Restoring data for "{bp.id}:{name}" from cache')
+    return True

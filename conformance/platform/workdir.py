@@ -1,0 +1,75 @@
+"""The build's own work dir on the host: the app copy, layers, platform and plan dirs, tars.
+
+Each build gets a fresh directory under the harness's work root; the build container sees the
+first four as bind mounts at their in-image paths (spec.py). Nothing outside it is written.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from conformance.errors import PlatformError
+from conformance.paths import discard_tree, work_root
+from conformance.platform import spec
+from conformance.platform.appdir import copy_app
+
+
+@dataclass(frozen=True)
+class WorkDirs:
+    root: Path
+
+    @classmethod
+    def fresh(cls) -> WorkDirs:
+        return cls(work_root() / uuid.uuid4().hex[:12])
+
+    @property
+    def workspace(self) -> Path:
+        return self.root / "workspace"
+
+    @property
+    def layers(self) -> Path:
+        return self.root / "layers"
+
+    @property
+    def platform(self) -> Path:
+        return self.root / "platform"
+
+    @property
+    def plans(self) -> Path:
+        return self.root / "plans"
+
+    @property
+    def tars(self) -> Path:
+        return self.root / "tars"
+
+    def scratch(self, kind: str) -> Path:
+        """A new dir no buildpack can reach (not mounted), e.g. to extract a cached layer into."""
+        return self.root / kind / uuid.uuid4().hex[:12]
+
+    def in_container(self, host_dir: Path) -> str:
+        """The in-image path of a mounted work dir."""
+        return {
+            self.workspace: spec.APP_DIR,
+            self.layers: spec.LAYERS_DIR,
+            self.platform: spec.PLATFORM_DIR,
+            self.plans: spec.PLANS_DIR,
+        }[host_dir]
+
+    def prepare(self, app_dir: Path, platform_env: dict[str, str]) -> None:
+        """Make the dirs, copy the app (never modifying it) and write `<platform>/env/` files."""
+        for directory in (self.layers, self.platform / "env", self.plans, self.tars):
+            directory.mkdir(parents=True)
+        copy_app(app_dir, self.workspace)
+        for name, value in platform_env.items():
+            if not spec.ENV_NAME.fullmatch(name):
+                raise PlatformError(
+                    f"{name!r} is not a valid environment variable name for <platform>/env",
+                    "use letters, digits and underscores, not starting with a digit",
+                    spec.BUILD_ERROR,
+                )
+            (self.platform / "env" / name).write_text(value)
+
+    def remove(self, *, now: bool = False) -> None:
+        discard_tree(self.root, now=now)
