@@ -23,7 +23,8 @@ from conformance import access, engine, runtimes
 from conformance.image import AppImage
 from conformance.paths import REPO_ROOT
 from conformance.platform.cache import BuildCache
-from conformance.platform.creator import BuildRequest, create
+from conformance.platform.creator import create
+from conformance.platform_inputs import stack_build_request
 from conformance.profile import load_profile
 from conformance.stacks import ensure_stack
 from conformance.suite.test_package_managers import SBOM_ROOT, _assert_sbom_matches
@@ -51,7 +52,7 @@ def app_image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppImage]:
     runtimes.ensure_default_runtimes("bookworm")
     image = f"bpconform-sbom-it/minimal:{SESSION}"
     create(
-        BuildRequest(
+        stack_build_request(
             image=image,
             app_dir=REPO_ROOT / "testapps" / "minimal",
             buildpacks=[BUILDPACK],
