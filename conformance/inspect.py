@@ -58,7 +58,7 @@ INSPECT_ERROR = 2  # the exit code for "no such image" and "not a buildpacks ima
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 CacheStatus = Literal["found", "absent", "mismatch"]
-LayerKind = Literal["run-image", "buildpack", "app", "launcher", "config", "sbom", "unlisted"]
+LayerKind = Literal["run-image", "buildpack", "app", "launcher", "config", "process-types", "sbom", "unlisted"]
 
 
 class InspectError(ConformanceError):
@@ -410,13 +410,13 @@ def _merge_cache(
 
 def _account_layers(facts: ImageFacts, rows: tuple[LayerInfo, ...], notes: list[str]) -> tuple[ImageLayerInfo, ...]:
     """Say what each RootFS layer is: run image (up to `runImage.topLayer`), a buildpack layer, or one
-    of the lifecycle's own (`app` slices, `launcher`, `config`, `sbom`)."""
+    of the lifecycle's own (`app` slices, `launcher`, `config`, `process-types`, `sbom`)."""
     owners: dict[str, tuple[LayerKind, str, str]] = {}
     lifecycle = facts.lifecycle_metadata
     app = lifecycle.get("app")
     for entry in app if isinstance(app, list) else [app]:
         owners.setdefault(_str(_dict(entry).get("sha")), ("app", "", ""))
-    for kind in ("launcher", "config", "sbom"):
+    for kind in ("launcher", "config", "process-types", "sbom"):  # platform/files/analyzed.go:67-76
         owners.setdefault(_str(_dict(lifecycle.get(kind)).get("sha")), (kind, "", ""))  # type: ignore[arg-type]
     for row in rows:
         if row.in_image and row.digest:

@@ -306,6 +306,27 @@ def test_every_image_layer_is_accounted_for() -> None:
     assert [line.split()[0] for line in other[2:]] == ["app", "unlisted", "launcher", "config"]
 
 
+def test_sbom_slices_and_process_types_layers_are_named_as_the_lifecycle_labels_them() -> None:
+    """The lifecycle's label has `sbom` (the launch SBOM layer), one `app` entry per slice, and
+    `process-types` (platform/files/analyzed.go:67-76), empty when there are no processes."""
+    sbom, slice_one, types = ("sha256:" + c * 64 for c in "456")
+    label = lifecycle_label(
+        app=[{"sha": slice_one}, {"sha": APP}], sbom={"sha": sbom}, **{"process-types": {"sha": types}}
+    )
+    layers = [RUN_BASE, RUN_TOP, PYTHON, VENV, sbom, slice_one, APP, LAUNCHER, CONFIG, types]
+    inspection = inspect_facts(facts(lifecycle=label, diff_ids=layers))
+    assert [layer.kind for layer in inspection.image_layers][4:] == [
+        "sbom",
+        "app",
+        "app",
+        "launcher",
+        "config",
+        "process-types",
+    ]
+    no_processes = lifecycle_label(**{"process-types": {"sha": ""}})
+    assert "unlisted" not in [layer.kind for layer in inspect_facts(facts(lifecycle=no_processes)).image_layers]
+
+
 def test_run_image_with_repeated_layers_ends_at_its_last_top_layer() -> None:
     empty = "sha256:" + "5" * 64  # e.g. two identical no-op layers at the top of the run image
     label = lifecycle_label(runImage={"topLayer": empty, "reference": "x"})

@@ -30,6 +30,7 @@ class Analysis:
     run_image: BaseImage
     previous: BaseImage | None  # the last build of the same image name, if any
     previous_buildpacks: dict[str, PreviousBuildpack]  # buildpack id -> its layers and store
+    previous_sbom: str | None = None  # the diffID of the previous image's launch SBOM layer (label `sbom`)
 
     def previous_layers(self, buildpack_id: str) -> dict[str, dict[str, Any]]:
         return self.previous_buildpacks.get(buildpack_id, PreviousBuildpack()).layers
@@ -43,7 +44,21 @@ def analyze(image: str, run_image: str, build_image: str) -> Analysis:
     except PlatformError as exc:
         raise PlatformError(exc.message, exc.hint, spec.ExitCode.ANALYZE_ERROR) from None
     previous = previous_image(image)
-    return Analysis(run, previous, previous_buildpacks(previous))
+    return Analysis(run, previous, previous_buildpacks(previous), previous_sbom_sha(previous))
+
+
+def previous_sbom_sha(previous: BaseImage | None) -> str | None:
+    """`sbom.sha` of the previous image's lifecycle label: its launch SBOM layer, which the analyzer
+    restores (phase/analyzer.go:68-72, `bomSHA`); None when absent or malformed."""
+    if previous is None:
+        return None
+    try:
+        metadata = json.loads(previous.labels[spec.LIFECYCLE_METADATA_LABEL])
+    except (KeyError, json.JSONDecodeError):
+        return None
+    sbom = metadata.get("sbom") if isinstance(metadata, dict) else None
+    sha = sbom.get("sha") if isinstance(sbom, dict) else None
+    return sha if isinstance(sha, str) and sha else None
 
 
 def previous_image(reference: str) -> BaseImage | None:

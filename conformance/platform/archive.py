@@ -70,6 +70,8 @@ class TreeSource:
     root: Path
     rel: str = ""
     shown: str | None = None  # how errors name it, e.g. "layer fixture/a:venv (/layers/fixture_a/venv)"
+    # Only these in-image names are written (an app slice, layers/slices.go); None: the whole tree.
+    include: frozenset[str] | None = None
 
 
 def _open_source(source: Path | TreeSource) -> int:
@@ -87,12 +89,15 @@ def _open_source(source: Path | TreeSource) -> int:
 def _tree_members(source: Path | TreeSource, image_path: str) -> Iterator[tuple[str, Any, int]]:
     """The root entry then everything below it, in byte order of the names, as tar members."""
     fd = _open_source(source)
+    include = source.include if isinstance(source, TreeSource) else None
     try:
         root_st = os.fstat(fd)
-        yield image_path, safefs.Entry(image_path, root_st, fd, "."), 0
+        if include is None or image_path in include:
+            yield image_path, safefs.Entry(image_path, root_st, fd, "."), 0
         for entry in safefs.walk(fd, image_path, open_files=True):
             try:
-                yield entry.name, entry, 0
+                if include is None or entry.name in include:
+                    yield entry.name, entry, 0
             finally:
                 if entry.fd is not None:
                     os.close(entry.fd)

@@ -9,16 +9,27 @@ and its slice of the build plan; afterwards the platform reads what it declared 
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from conformance.errors import PlatformError
 from conformance.platform import env as cnb_env
-from conformance.platform import planfiles, spec
+from conformance.platform import planfiles, safefs, spec
+from conformance.platform import sbom as cnb_sbom
 from conformance.platform.build_container import BuildContainer
 from conformance.platform.buildpack import DEFAULT_EXEC_ENV, Buildpack, RunTarget, buildpack_dir, interface_env
 from conformance.platform.detect import DetectResult, buildpack_plan_from, plan_after_build
-from conformance.platform.layers import LaunchConfig, Layer, read_build_toml, read_launch_toml, read_layers
+from conformance.platform.layers import (
+    LaunchConfig,
+    Layer,
+    LayerTypes,
+    Slice,
+    read_build_bom,
+    read_build_toml,
+    read_launch_toml,
+    read_layers,
+)
 from conformance.platform.log import BuildLog
 from conformance.platform.workdir import WorkDirs
 from conformance.tomlcompat import dumps_toml
@@ -31,12 +42,38 @@ class BuiltBuildpack:
     buildpack: Buildpack
     layers: list[Layer]
     launch: LaunchConfig
+    sbom_files: tuple[cnb_sbom.SbomFile, ...] = ()
+    build_bom: tuple[dict[str, object], ...] = ()  # legacy [[bom]] of build.toml
 
 
 @dataclass
 class BuildOutcome:
     buildpacks: list[BuiltBuildpack] = field(default_factory=list)
     envs: dict[str, dict[str, str]] = field(default_factory=dict)  # buildpack id -> the env its bin/build got
+    # The lifecycle's `<layers>/sbom` (launch/, build/, cache/), staged where no buildpack can reach
+    # it (see sbom.py); None when the build was not staged (unit tests that build outcomes by hand).
+    sbom_dir: Path | None = None
+
+    @property
+    def slices(self) -> list[Slice]:
+        """Every buildpack's `[[slices]]` in group order (phase/builder.go:98)."""
+        return [s for built in self.buildpacks for s in built.launch.slices]
+
+
+def stage_sboms(outcome: BuildOutcome, dirs: WorkDirs) -> Path:
+    """Copy the SBOM files and the legacy BOMs of every buildpack where export finds them
+    (phase/builder.go:109-125: after all buildpacks ran)."""
+    stage = dirs.scratch("sbom")
+    stage.mkdir(parents=True)
+    launch_bom: list[dict[str, object]] = []
+    build_bom: list[dict[str, object]] = []
+    for built in outcome.buildpacks:
+        cnb_sbom.stage_sbom_files(list(built.sbom_files), dirs.layers, stage)
+        launch_bom += cnb_sbom.legacy_bom(built.buildpack, built.launch.bom)
+        build_bom += cnb_sbom.legacy_bom(built.buildpack, list(built.build_bom))  # type: ignore[arg-type]
+    cnb_sbom.write_legacy(stage, launch_bom, build_bom)
+    outcome.sbom_dir = stage
+    return stage
 
 
 def build(
@@ -88,7 +125,7 @@ def build(
                 "read the buildpack's output above for the cause",
                 spec.ExitCode.FAILED_BUILD,
             )
-        built = read_buildpack_output(bp, dirs.layers / bp.escaped_id)
+        built = read_buildpack_output(bp, dirs.layers / bp.escaped_id, dirs.layers)
         for warning in built.launch.warnings:
             log.line(warning)
         unmet = set(read_build_toml(dirs.layers / bp.escaped_id / "build.toml", bp_plan["entries"]))
@@ -101,14 +138,28 @@ def build(
                 if layer.types.build and layer.has_dir
             ]
         )
+    stage_sboms(outcome, dirs)
     return outcome
 
 
-def read_buildpack_output(bp: Buildpack, bp_dir: Path) -> BuiltBuildpack:
+def read_buildpack_output(bp: Buildpack, bp_dir: Path, layers_root: Path | None = None) -> BuiltBuildpack:
+    """What one buildpack declared: layers, launch.toml, legacy BOMs and SBOM files (validated
+    against its `sbom-formats`, exit 52 as in buildpack/bomfile.go `validateMediaTypes`)."""
     _check_layer_names(bp_dir, bp)
     layers = read_layers(bp_dir, bp.id, bp.api, rename_ignored=True)
     launch = read_launch_toml(bp_dir / "launch.toml", bp.api, bp.id)
-    return BuiltBuildpack(bp, layers, launch)
+    build_bom = read_build_bom(bp_dir / "build.toml")
+    root = Path(layers_root) if layers_root is not None else Path(bp_dir).parent
+    listing = safefs.list_dir(root, Path(bp_dir).name) or []
+    by_name = {layer.name: layer.types for layer in layers}
+    tomls = {
+        name[: -len(".toml")]: by_name.get(name[: -len(".toml")], LayerTypes())
+        for name, mode in listing
+        if name.endswith(".toml") and not stat.S_ISDIR(mode)
+    }
+    sbom_files = cnb_sbom.find_sbom_files(bp, listing, tomls)
+    cnb_sbom.check_media_types(bp, sbom_files)
+    return BuiltBuildpack(bp, layers, launch, tuple(sbom_files), tuple(build_bom))
 
 
 def _check_layer_names(bp_dir: Path, bp: Buildpack) -> None:

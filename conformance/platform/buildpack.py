@@ -128,6 +128,7 @@ class Buildpack:
     """`[buildpack] exec-env`: the execution environments it is for (empty = all). The lifecycle honours it
     only from Platform API 0.15 and Buildpack API 0.12 (phase/detector.go:229-279); this platform speaks
     Platform API 0.13, so it is read and validated, and every buildpack runs in every exec env."""
+    sbom_formats: tuple[str, ...] = ()  # `[buildpack] sbom-formats`: the SBOM media types it may write
 
     @property
     def escaped_id(self) -> str:
@@ -239,6 +240,12 @@ def load_buildpack(path: Path) -> Buildpack:
             " the lifecycle cannot read [[buildpack.exec-env]] tables",
         )
 
+    sbom_formats = info.get("sbom-formats", [])
+    if not isinstance(sbom_formats, list) or not all(isinstance(f, str) for f in sbom_formats):
+        raise PlatformError(
+            f"{descriptor}: buildpack.sbom-formats must be an array of media types",
+            'write sbom-formats = ["application/vnd.cyclonedx+json"]',
+        )
     order = _parse_order(data.get("order", []), descriptor)
     _check_bins(path, descriptor, composite=bool(order))
     targets = _parse_targets(data, path, descriptor, api)
@@ -253,6 +260,7 @@ def load_buildpack(path: Path) -> Buildpack:
         order=order,
         homepage=homepage,
         exec_env=tuple(exec_env),
+        sbom_formats=tuple(sbom_formats),
     )
 
 

@@ -40,12 +40,16 @@ from conformance.platform.safefs import remove_tree
 
 INDEX_NAME = "index.json"
 BLOBS = "blobs"
+SBOM_KEY = ":sbom"
+"""The index key of the SBOM layers (`{kind: diffID}`): a ':' is never in a buildpack id (spec.py), so
+it cannot clash with the buildpack entries. The lifecycle keeps the cache SBOM layer's digest in its
+cache metadata (`platform.CacheMetadata.BOM`, phase/cache.go:125-146)."""
 
 
 @dataclass
 class CachedLayer:
     sha: str  # diffID of the tar, "sha256:<hex>"
-    data: dict[str, Any]  # the layer's [metadata]
+    data: dict[str, Any] | None  # the layer's [metadata]; None when its <layer>.toml had no [metadata]
     build: bool
     launch: bool
     cache: bool
@@ -55,6 +59,7 @@ class CachedLayer:
 class CacheIndex:
     buildpacks: dict[str, dict[str, CachedLayer]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # what was wrong with the cache on disk, for the build log
+    sbom: dict[str, str] = field(default_factory=dict)  # SBOM kind ("cache", "launch") -> the layer's diffID
 
     def layer(self, buildpack_id: str, name: str) -> CachedLayer | None:
         return self.buildpacks.get(buildpack_id, {}).get(name)
@@ -118,8 +123,12 @@ class BuildCache:
             return CacheIndex(notes=[f"Ignoring the cache index {index_path}: unreadable ({exc})"])
         try:
             raw = json.loads(text)
+            sbom = raw.pop(SBOM_KEY, {})
+            if not isinstance(sbom, dict) or not all(isinstance(v, str) for v in sbom.values()):
+                raise TypeError(f"{SBOM_KEY} is not a table of digests")
             return CacheIndex(
-                {bp: {name: CachedLayer(**layer) for name, layer in layers.items()} for bp, layers in raw.items()}
+                {bp: {name: CachedLayer(**layer) for name, layer in layers.items()} for bp, layers in raw.items()},
+                sbom=dict(sbom),
             )
         except (ValueError, TypeError, AttributeError) as exc:
             # JSON of the wrong shape: an empty cache (rewritten by this build's save), not a failed build
@@ -154,9 +163,14 @@ class BuildCache:
     # -- writing -------------------------------------------------------------------------------
 
     def save(
-        self, entries: dict[str, dict[str, tuple[CachedLayer, Path]]], escaped: dict[str, str] | None = None
+        self,
+        entries: dict[str, dict[str, tuple[CachedLayer, Path]]],
+        escaped: dict[str, str] | None = None,
+        *,
+        sbom: dict[str, tuple[str, Path]] | None = None,
     ) -> None:
-        """Make the cache hold exactly `entries` ({bp id: {layer: (record, tar)}}).
+        """Make the cache hold exactly `entries` ({bp id: {layer: (record, tar)}}) and the SBOM
+        layers `sbom` ({kind: (diffID, tar)}).
 
         Call it holding `locked()`. `escaped` is accepted for the callers of the old layout.
         """
@@ -171,6 +185,12 @@ class BuildCache:
                 if Path(tar) != blob and blob not in self._verified:
                     _store_blob(Path(tar), blob)
                 index.setdefault(bp_id, {})[name] = asdict(record)
+        for kind, (sha, tar) in (sbom or {}).items():
+            blob = self.blob_path(sha)
+            keep.add(blob.name)
+            if Path(tar) != blob and blob not in self._verified:
+                _store_blob(Path(tar), blob)
+            index.setdefault(SBOM_KEY, {})[kind] = sha  # type: ignore[assignment]
         _replace_file(self.root / INDEX_NAME, json.dumps(index, indent=2, sort_keys=True).encode())
         for entry in os.listdir(blobs):
             if entry not in keep:

@@ -14,9 +14,10 @@ launch/launcher.go):
   `.append` join with the content of `<NAME>.delim` or with NOTHING when there is no `.delim`;
   a file ending in a bare "." prepends with ":"; unknown suffixes (`.delim` itself) are ignored.
   Contents are used byte for byte: no trimming of the trailing newline.
-- Build: earlier buildpacks in group order; within one, its build=true layers in ascending name
-  order, each layer's root dirs, then `env/`, then `env.build/` (lifecycle >= 0.20.1). The user's
-  platform env (`<platform>/env/<NAME>`, no suffixes) is applied LAST, just before the buildpack runs:
+- Build: earlier buildpacks in group order; within one, its build=true layers in the byte order of
+  their `<name>.toml` file names (`tool-ext.toml` before `tool.toml`), each layer's root dirs,
+  then `env/`, then `env.build/` (lifecycle >= 0.20.1). The user's platform env
+  (`<platform>/env/<NAME>`, no suffixes) is applied LAST, just before the buildpack runs:
   path variables prepend with ":", others are overridden; skipped for `clear-env` buildpacks.
 - Launch: start from the image env minus the CNB_* launcher inputs, /cnb/process and /cnb/lifecycle
   stripped from PATH; per buildpack in group order, the root dirs of all its layers first, then per
@@ -28,6 +29,7 @@ last layer first (`venv/bin` before `python/bin`).
 
 from __future__ import annotations
 
+import os
 import random
 import stat
 from collections.abc import Iterable, Mapping, Sequence
@@ -284,10 +286,19 @@ def filter_build_base(base: Mapping[str, str]) -> dict[str, str]:
     return {name: value for name, value in base.items() if name in ALLOWED_BUILD_ENV}
 
 
+def _toml_file_key(layer: LayerDir) -> bytes:
+    """The byte order of a layer's `<name>.toml`, as `os.ReadDir` lists it (build.go:187)."""
+    return (layer.name + ".toml").encode("utf-8", "surrogateescape")
+
+
 def order_layers(layers: Iterable[LayerDirLike], order: str = "sorted", seed: int = 0) -> list[LayerDir]:
     """The order one buildpack's build layers are applied in, for the buildpacks after it.
 
-    - "sorted": ascending layer name, the lifecycle since 0.20.1 (buildpacks/lifecycle#1394).
+    - "sorted": the lifecycle since 0.20.1 (buildpacks/lifecycle#1394): `eachLayer`
+      (buildpack/build.go:186-203) walks the `<layer>.toml` *files* in `os.ReadDir` order, so the
+      key is the bytes of `<name>.toml`: `tool-ext.toml` sorts before `tool.toml` ('-' < '.'), so
+      `tool-ext` is applied first and `tool` ends up first on PATH (the launcher and the exporter
+      order by the bare name instead: see launch_env and export.py).
     - "lifecycle-1393": descending layer name. Before 0.20.1 the lifecycle walked a Go map of the
       created layers (buildpacks/lifecycle#1393), so the order was random from build to build. We
       emulate the harmful outcome deterministically: with layers `python` and `venv`, `venv` is
@@ -295,7 +306,7 @@ def order_layers(layers: Iterable[LayerDirLike], order: str = "sorted", seed: in
       on PATH (and the venv's python is shadowed) - exactly the failure the issue reports.
     - "random": a seeded shuffle, to explore other orders the old lifecycle could produce.
     """
-    dirs = sorted((_as_layer_dir(layer) for layer in layers), key=lambda d: d.name)
+    dirs = sorted((_as_layer_dir(layer) for layer in layers), key=_toml_file_key)
     if order == "sorted":
         return dirs
     if order == "lifecycle-1393":
@@ -364,7 +375,9 @@ def launch_env(
     """
     env = launch_base(base)
     for layers in buildpack_layers:
-        dirs = order_layers(layers)
+        # the launcher walks the layer *directories* in os.ReadDir order (launch/launcher.go `eachLayer`):
+        # by the bare name, so `tool` before `tool-ext` (unlike the build's `<name>.toml` order)
+        dirs = sorted((_as_layer_dir(layer) for layer in layers), key=lambda d: os.fsencode(d.name))
         for layer in dirs:
             add_root_dir(env, layer, POSIX_LAUNCH_ENV)
         for layer in dirs:

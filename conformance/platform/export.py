@@ -12,7 +12,7 @@ testable); `export` hands the result to the engine and saves the cache.
 
 from __future__ import annotations
 
-import json
+import stat
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +23,7 @@ from conformance.engine import ensure_engine
 from conformance.errors import PlatformError
 from conformance.platform import launcher as cnb_launcher
 from conformance.platform import safefs, spec
+from conformance.platform import sbom as cnb_sbom
 from conformance.platform.analyze import Analysis
 from conformance.platform.archive import LayerTar, Owner, TreeSource, fingerprint, write_layer_tar
 from conformance.platform.build import BuildOutcome, BuiltBuildpack
@@ -32,6 +33,7 @@ from conformance.platform.layers import Layer, Process, build_metadata_process, 
 from conformance.platform.log import BuildLog
 from conformance.platform.oci import BaseImage, ExportResult, NewLayer, chain_ids, export_image, image_config
 from conformance.platform.restore import Restored
+from conformance.platform.slices import AppPath, plan_slices
 from conformance.platform.workdir import WorkDirs
 from conformance.tomlcompat import TOMLDecodeError, tomllib
 
@@ -57,6 +59,10 @@ class ExportPlan:
     cache_entries: dict[str, dict[str, tuple[CachedLayer, Path]]]
     reports: list[LayerReport]
     group: list[Buildpack] = field(default_factory=list)
+    # The SBOM layers (diffID, tar): `<layers>/sbom/cache` goes to the cache (phase/cache.go:125-146);
+    # the launch one is also kept there, by digest, so the next restore need not read the image.
+    sbom_cache: tuple[str, Path] | None = None
+    sbom_launch: tuple[str, Path] | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,13 @@ class ExportInputs:
 
     owner: Owner  # the build user: layer files are owned by it, as the lifecycle does
     harness_labels: dict[str, str] = field(default_factory=dict)
+
+
+def _layer_key(layer: Layer) -> bytes:
+    """The exporter's order of one buildpack's layers: by identifier `<bp id>:<name>`, so by name
+    bytes (buildpack/layers.go:76-78, `sort.Slice` on the identifiers): `tool` before `tool-ext`,
+    unlike the `<name>.toml` file order the build env follows (`tool-ext.toml` < `tool.toml`)."""
+    return layer.name.encode("utf-8", "surrogateescape")
 
 
 def assemble(
@@ -76,6 +89,9 @@ def assemble(
     dirs: WorkDirs,
     inputs: ExportInputs,
 ) -> ExportPlan:
+    """The image's layers in the lifecycle's order (phase/exporter.go:133-157): buildpack layers
+    (group order, then by name), the launch SBOM layer, the app layers (slices, then the rest), the
+    launcher, its config and the process types; then the labels and the image config."""
     new_layers: list[NewLayer] = []
     reports: list[LayerReport] = []
     lifecycle_bps: list[dict[str, Any]] = []
@@ -88,26 +104,35 @@ def assemble(
         processes = merge_processes(processes, built.launch.processes)
         image_labels.update(built.launch.labels)
         bp_meta: dict[str, Any] = {"key": bp.id, "version": bp.version, "layers": {}}
-        for layer in built.layers:
+        for layer in sorted(built.layers, key=_layer_key):
             report = LayerReport(bp.id, layer.name, _types_dict(layer), layer.metadata_table)
             tar = _layer_tar(bp, layer, restored, cache, cache_index, dirs, inputs.owner, report)
             if layer.types.launch:
                 diff_id = tar.diff_id if tar else _reused_diff_id(bp, layer, analysis, report)
                 report.diff_id = diff_id
                 new_layers.append(NewLayer(diff_id, tar.path if tar else None, f"layer {bp.id}:{layer.name}"))
-                bp_meta["layers"][layer.name] = {"sha": diff_id, "data": layer.metadata, **_types_dict(layer)}
+                bp_meta["layers"][layer.name] = {"sha": diff_id, "data": layer.label_data, **_types_dict(layer)}
             if layer.types.cache and tar is not None:
-                record = CachedLayer(tar.diff_id, layer.metadata, layer.types.build, layer.types.launch, True)
+                record = CachedLayer(tar.diff_id, layer.label_data, layer.types.build, layer.types.launch, True)
                 cache_entries.setdefault(bp.id, {})[layer.name] = (record, tar.path)
                 report.diff_id = report.diff_id or tar.diff_id
                 report.action = report.action or "cached only"
             reports.append(report)
+        bp_meta["layers"] = dict(sorted(bp_meta["layers"].items()))
         store = read_store(built, dirs)
         if store is not None:
             bp_meta["store"] = {"metadata": store}
         lifecycle_bps.append(bp_meta)
 
-    app_tar = write_layer_tar(dirs.tars / "app.tar", [(dirs.workspace, spec.APP_DIR.lstrip("/"))], inputs.owner)
+    lifecycle_metadata: dict[str, Any] = {}
+    sbom_launch = _sbom_layer(outcome, dirs, "launch", inputs.owner)
+    if sbom_launch is not None:
+        new_layers.append(NewLayer(sbom_launch.diff_id, sbom_launch.path, "Software Bill-of-Materials"))
+    app_tars = _app_layers(outcome, dirs, inputs.owner)
+    new_layers += [
+        NewLayer(t.diff_id, t.path, "application" if len(app_tars) == 1 else f"application slice {i}")
+        for i, t in enumerate(app_tars, start=1)
+    ]
     launcher_tar = write_layer_tar(
         dirs.tars / "launcher.tar",
         [],
@@ -118,28 +143,28 @@ def assemble(
     default_type = default_process_type(processes)
     config_tar = _config_layer(dirs, group, processes, default_type)
     new_layers += [
-        NewLayer(app_tar.diff_id, app_tar.path, "application"),
         NewLayer(launcher_tar.diff_id, launcher_tar.path, "launcher"),
-        NewLayer(config_tar.diff_id, config_tar.path, "process types and launch config"),
+        NewLayer(config_tar.diff_id, config_tar.path, "launch config"),
     ]
+    process_types_tar = _process_types_layer(dirs, processes)
+    if process_types_tar is not None:
+        new_layers.append(NewLayer(process_types_tar.diff_id, process_types_tar.path, "process types"))
     run_image = analysis.run_image
-    lifecycle_metadata = {
-        "app": [{"sha": app_tar.diff_id}],
-        "config": {"sha": config_tar.diff_id},
-        "launcher": {"sha": launcher_tar.diff_id},
-        "buildpacks": lifecycle_bps,
-        "runImage": {
-            "topLayer": run_image.diff_ids[-1] if run_image.diff_ids else "",
-            "reference": run_image.image_id,
-            "image": run_image.reference,
-        },
-    }
+    lifecycle_metadata = lifecycle_label(
+        app=[t.diff_id for t in app_tars],
+        sbom=sbom_launch.diff_id if sbom_launch else None,
+        buildpacks=lifecycle_bps,
+        config=config_tar.diff_id,
+        launcher=launcher_tar.diff_id,
+        process_types=process_types_tar.diff_id if process_types_tar else "",
+        run_image=run_image,
+    )
     image_labels.update(
         {
             **inputs.harness_labels,
-            spec.LIFECYCLE_METADATA_LABEL: json.dumps(lifecycle_metadata, sort_keys=True),
-            spec.BUILD_METADATA_LABEL: json.dumps(build_metadata(group, processes, default_type), sort_keys=True),
-            spec.PROJECT_METADATA_LABEL: json.dumps({}),
+            spec.LIFECYCLE_METADATA_LABEL: go_marshal(lifecycle_metadata),
+            spec.BUILD_METADATA_LABEL: go_marshal(build_metadata(group, processes, default_type)),
+            spec.PROJECT_METADATA_LABEL: go_marshal({}),
         }
     )
     config = image_config(
@@ -151,7 +176,112 @@ def assemble(
         working_dir=spec.APP_DIR,
         user=image_user(run_image),
     )
-    return ExportPlan(new_layers, config, cache_entries, reports, group)
+    sbom_cache = _sbom_layer(outcome, dirs, "cache", inputs.owner)
+    return ExportPlan(
+        new_layers,
+        config,
+        cache_entries,
+        reports,
+        group,
+        sbom_cache=(sbom_cache.diff_id, sbom_cache.path) if sbom_cache else None,
+        sbom_launch=(sbom_launch.diff_id, sbom_launch.path) if sbom_launch else None,
+    )
+
+
+def go_marshal(value: Any) -> str:
+    """A label value as Go's `json.Marshal` writes it: compact, keys in the order given (Go's struct
+    order; maps are sorted by the callers), `<`, `>`, `&` escaped."""
+    return cnb_sbom.go_json(value).rstrip("\n")
+
+
+def lifecycle_label(
+    *,
+    app: list[str],
+    sbom: str | None,
+    buildpacks: list[dict[str, Any]],
+    config: str,
+    launcher: str,
+    process_types: str,
+    run_image: BaseImage,
+) -> dict[str, Any]:
+    """`io.buildpacks.lifecycle.metadata` with the keys and omissions of the lifecycle's
+    `files.LayersMetadata` (platform/files/analyzed.go:67-76): `sbom` only when there is an SBOM
+    layer, `process-types.sha` empty without processes, `runImage.image` the run image's name
+    (Platform API >= 0.12), and `stack.runImage` the same again "to preserve old behavior"
+    (phase/exporter.go:121-126); mirrors are never set (we know none)."""
+    image = {"image": run_image.reference} if run_image.reference else {}
+    metadata: dict[str, Any] = {"app": [{"sha": sha} for sha in app]}
+    if sbom is not None:
+        metadata["sbom"] = {"sha": sbom}
+    metadata.update(
+        {
+            "buildpacks": [_sorted_data(bp) for bp in buildpacks],
+            "config": {"sha": config},
+            "launcher": {"sha": launcher},
+            "process-types": {"sha": process_types},
+            "runImage": {
+                "topLayer": run_image.diff_ids[-1] if run_image.diff_ids else "",
+                "reference": run_image.image_id,
+                **image,
+            },
+            "stack": {"runImage": dict(image)},
+        }
+    )
+    return metadata
+
+
+def _sorted_data(bp: dict[str, Any]) -> dict[str, Any]:
+    """A buildpack's entry with every free-form table sorted, as Go marshals a `map[string]any`."""
+    result = dict(bp)
+    result["layers"] = {
+        name: {**record, "data": cnb_sbom._sorted(record.get("data"))} for name, record in bp["layers"].items()
+    }
+    if "store" in bp:
+        result["store"] = {"metadata": cnb_sbom._sorted(bp["store"]["metadata"])}
+    return result
+
+
+def _sbom_layer(outcome: BuildOutcome, dirs: WorkDirs, kind: str, owner: Owner) -> LayerTar | None:
+    """The `<layers>/sbom/<kind>` layer, when the build staged that dir (phase/cache.go:148-164)."""
+    if outcome.sbom_dir is None or not (outcome.sbom_dir / kind).is_dir():
+        return None
+    return write_layer_tar(
+        dirs.tars / f"sbom-{kind}.tar",
+        [(TreeSource(outcome.sbom_dir, kind, f"the {kind} SBOMs"), f"layers/sbom/{kind}")],
+        owner,
+        parents=["layers", "layers/sbom"],
+    )
+
+
+def _app_layers(outcome: BuildOutcome, dirs: WorkDirs, owner: Owner) -> list[LayerTar]:
+    """The app dir as one layer, or as one layer per `[[slices]]` plus one for the rest (slices.py)."""
+    app_root = spec.APP_DIR.lstrip("/")
+    slices = outcome.slices
+    if not slices:
+        return [write_layer_tar(dirs.tars / "app.tar", [(dirs.workspace, app_root)], owner)]
+    paths = [AppPath("", True)] + [
+        AppPath(entry.name[1:], stat.S_ISDIR(entry.st.st_mode)) for entry in safefs.walk_path(dirs.workspace, "", "")
+    ]
+    layers = plan_slices(paths, [s.paths for s in slices])
+    return [
+        write_layer_tar(
+            dirs.tars / f"app-{index}.tar",
+            [
+                (
+                    TreeSource(
+                        dirs.workspace, "", "the app dir", frozenset(_in_image(app_root, rel) for rel in chosen)
+                    ),
+                    app_root,
+                )
+            ],
+            owner,
+        )
+        for index, chosen in enumerate(layers, start=1)
+    ]
+
+
+def _in_image(app_root: str, rel: str) -> str:
+    return f"{app_root}/{rel}" if rel else app_root
 
 
 def export(image: str, plan: ExportPlan, analysis: Analysis, log: BuildLog) -> ExportResult:
@@ -182,7 +312,14 @@ def _remove_if_unused(image_id: str) -> None:
 
 
 def save_cache(plan: ExportPlan, cache: BuildCache) -> None:
-    cache.save(plan.cache_entries, {bp.id: bp.escaped_id for bp in plan.group})
+    cache.save(plan.cache_entries, {bp.id: bp.escaped_id for bp in plan.group}, sbom=plan_sboms(plan))
+
+
+def plan_sboms(plan: ExportPlan) -> dict[str, tuple[str, Path]]:
+    """The SBOM layers the cache keeps: `cache` (restored from there, as the lifecycle does) and
+    `launch` (a copy of the image's SBOM layer, by digest, so restore can skip reading the image)."""
+    found = {"cache": plan.sbom_cache, "launch": plan.sbom_launch}
+    return {kind: entry for kind, entry in found.items() if entry is not None}
 
 
 def read_store(built: BuiltBuildpack, dirs: WorkDirs) -> dict[str, Any] | None:
@@ -263,6 +400,7 @@ def _reused_diff_id(bp: Buildpack, layer: Layer, analysis: Analysis, report: Lay
 def _config_layer(
     dirs: WorkDirs, group: list[Buildpack], processes: list[Process], default_type: str | None
 ) -> LayerTar:
+    """The launcher's config (ours: files under /cnb/lifecycle; the lifecycle's is /layers/config)."""
     apis = {bp.id: bp.api for bp in group}
     specs = [
         cnb_launcher.ProcessSpec(
@@ -282,10 +420,18 @@ def _config_layer(
         for path, content in cnb_launcher.process_files(specs, default_type).items()
     }
     files["cnb/lifecycle/order"] = (cnb_launcher.order_file([bp.escaped_id for bp in group]), 0o644)
+    parents = sorted({"cnb", "cnb/lifecycle", *(_parents(files))})
+    return write_layer_tar(dirs.tars / "config.tar", [], Owner(0, 0), parents=parents, extra_files=files)
+
+
+def _process_types_layer(dirs: WorkDirs, processes: list[Process]) -> LayerTar | None:
+    """`/cnb/process/<type>` links to the launcher, root-owned, only when there are processes
+    (layers/launcher.go:57-83 `ProcessTypesLayer`; phase/exporter.go:597-612)."""
+    if not processes:
+        return None
     links = {f"{spec.PROCESS_DIR.lstrip('/')}/{p.type}": spec.LAUNCHER_PATH for p in processes}
-    parents = sorted({"cnb", "cnb/process", "cnb/lifecycle", *(_parents(files))})
     return write_layer_tar(
-        dirs.tars / "config.tar", [], Owner(0, 0), parents=parents, extra_files=files, symlinks=links
+        dirs.tars / "process-types.tar", [], Owner(0, 0), parents=["cnb", "cnb/process"], symlinks=links
     )
 
 
@@ -302,10 +448,20 @@ def _types_dict(layer: Layer) -> dict[str, bool]:
 
 
 def build_metadata(group: list[Buildpack], processes: list[Process], default_type: str | None) -> dict[str, Any]:
-    """`io.buildpacks.build.metadata`: the group, the processes and the launcher."""
+    """`io.buildpacks.build.metadata` as the lifecycle marshals `files.BuildMetadata`
+    (platform/files/metadata.go:14-49): `bom` is left out for Platform API >= 0.9 (the legacy BOM is
+    in `/layers/sbom/launch/sbom.legacy.json` instead), `extensions` and
+    `buildpack-default-process-type` when empty; a buildpack's `homepage` only when it has one
+    (buildpack/bp_descriptor.go:138-160); a process's `args` is null when launch.toml gave none,
+    `working-dir` and `exec-env` only when set (launch/launch.go:17-27)."""
     return {
-        "buildpacks": [{"id": bp.id, "version": bp.version, "homepage": bp.homepage or ""} for bp in group],
-        "launcher": {"version": f"bpconform-{__version__}", "source": {"git": {"repository": "buildpack-conformance"}}},
+        "buildpacks": [
+            {"id": bp.id, "version": bp.version, **({"homepage": bp.homepage} if bp.homepage else {})} for bp in group
+        ],
+        "launcher": {
+            "version": f"bpconform-{__version__}",
+            "source": {"git": {"repository": "buildpack-conformance", "commit": ""}},
+        },
         "processes": [build_metadata_process(p) for p in processes],
         **({"buildpack-default-process-type": default_type} if default_type else {}),
     }
@@ -326,11 +482,8 @@ def image_env(run_image: BaseImage) -> list[str]:
 
 
 def image_user(run_image: BaseImage) -> str:
-    """The app image runs as the run image's user, as with the lifecycle (which leaves `User` as the
-    run image has it); `CNB_USER_ID`/`CNB_GROUP_ID` only stand in for a run image without one."""
-    if run_image.config.get("User"):
-        return str(run_image.config["User"])
-    env = dict(item.split("=", 1) for item in run_image.config.get("Env") or [])
-    if "CNB_USER_ID" in env:
-        return f"{env['CNB_USER_ID']}:{env.get('CNB_GROUP_ID', env['CNB_USER_ID'])}"
-    return ""
+    """The run image's `User`, unchanged, even when it has none: the lifecycle's exporter starts the
+    app image from the run image's config and never sets a user (phase/exporter.go `Export` has no
+    `SetUser`; imgutil `FromBaseImage` copies the config), so a run image without `User` gives an
+    app image that runs as root. The platform spec requires run images to set a non-root `User`."""
+    return str(run_image.config.get("User") or "")

@@ -47,6 +47,14 @@ class Layer:
     metadata: Any
     """The `metadata` value as written: usually a table, but any TOML value (see `read_layer`)."""
     has_dir: bool
+    # False when `<layer>.toml` has no [metadata] table: the lifecycle's label then says `"data": null`
+    # (buildpack/layermetadata.go, `Data any`), and `{}` only for an empty [metadata] table.
+    metadata_given: bool = True
+
+    @property
+    def label_data(self) -> dict[str, Any] | None:
+        """The layer's `data` in the lifecycle metadata label: null without a [metadata] table."""
+        return self.metadata if self.metadata_given else None
 
     @property
     def metadata_table(self) -> dict[str, Any]:
@@ -221,6 +229,7 @@ def read_layer(toml_path: Path, buildpack_id: str, api: str, *, root: Path | Non
         types=LayerTypes(**flags),
         metadata=metadata,
         has_dir=_layer_dir_present(root, rel[: -len(".toml")], buildpack_id, name),
+        metadata_given="metadata" in data,
     )
 
 
@@ -228,7 +237,9 @@ def write_layer_metadata(bp_layers_dir: Path, name: str, metadata: Any) -> None:
     """What the platform restores before build: `[metadata]` only; the buildpack must set [types] again.
 
     `metadata` is whatever the buildpack wrote (a table, or a string, number, array... as the lifecycle
-    restores any value, buildpack/layermetadata.go:78-85); None or an empty table writes an empty file.
+    restores any value, buildpack/layermetadata.go:78-85). `None` (the label's `"data": null`) writes no
+    [metadata] table, an empty dict an empty one, as the lifecycle's TOML encoder does
+    (buildpack/layermetadata.go `Encode`: a nil `Data` is left out).
     Written fresh (O_EXCL|O_NOFOLLOW after unlinking whatever is there) beneath the layers root.
     """
     if name in RESERVED_LAYER_NAMES or name in ("", ".", "..") or "/" in name:
@@ -237,7 +248,7 @@ def write_layer_metadata(bp_layers_dir: Path, name: str, metadata: Any) -> None:
     root = bp_layers_dir.parent
     root.mkdir(parents=True, exist_ok=True)
     safefs.ensure_dir(root, bp_layers_dir.name)
-    text = "" if metadata is None or metadata == {} else dumps_toml({"metadata": metadata})
+    text = dumps_toml({"metadata": metadata}) if metadata is not None else ""
     safefs.write_new_file(root, f"{bp_layers_dir.name}/{name}.toml", text.encode())
 
 
@@ -256,6 +267,16 @@ class Process:
     direct: bool = True
     """False only for a Buildpack API < 0.9 process without `direct = true` (buildpack/files.go:54-58):
     the launcher runs its command string through bash, after the profile scripts."""
+    # False when launch.toml gave no `args`: the build metadata label then says `"args": null`, as the
+    # lifecycle's nil slice survives its metadata.toml round trip (BurntSushi/toml skips nil fields).
+    args_given: bool = True
+
+
+@dataclass(frozen=True)
+class Slice:
+    """One `[[slices]]` of launch.toml: globs (relative to the app dir) whose matches become one layer."""
+
+    paths: tuple[str, ...]
 
 
 @dataclass
@@ -264,10 +285,12 @@ class LaunchConfig:
     labels: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     """What the lifecycle would log as a warning (e.g. an ignored working-dir for Buildpack API < 0.8)."""
+    slices: list[Slice] = field(default_factory=list)
+    bom: list[dict[str, Any]] = field(default_factory=list)  # legacy `[[bom]]` entries (name, metadata)
 
 
 def read_launch_toml(path: Path, api: str, buildpack_id: str = "", *, root: Path | None = None) -> LaunchConfig:
-    """Processes and labels from a buildpack's `launch.toml` (missing file: nothing). Slices are ignored."""
+    """Processes, labels, slices and the legacy `[[bom]]` of a buildpack's `launch.toml` (missing file: nothing)."""
     path = Path(path)
     data = _load(path, "launch.toml", root)
     if data is None:
@@ -291,7 +314,44 @@ def read_launch_toml(path: Path, api: str, buildpack_id: str = "", *, root: Path
                 f"{path}: labels[{index}] needs string key and value", 'write key = "..." value = "..."'
             )
         labels[key] = value
-    return LaunchConfig(processes=processes, labels=labels, warnings=warnings)
+    slices = [_parse_slice(raw, index, path) for index, raw in enumerate(_array_of_tables(data, "slices", path))]
+    return LaunchConfig(processes=processes, labels=labels, warnings=warnings, slices=slices, bom=read_bom(data, path))
+
+
+def _parse_slice(raw: dict[str, Any], index: int, path: Path) -> Slice:
+    paths = raw.get("paths", [])
+    if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+        raise PlatformError(
+            f"{path}: slices[{index}].paths must be an array of strings",
+            'write [[slices]] paths = ["static/*", "*.txt"] (globs relative to the app dir)',
+            spec.ExitCode.BUILD_ERROR,
+        )
+    return Slice(tuple(paths))
+
+
+def read_bom(data: dict[str, Any], path: Path) -> list[dict[str, Any]]:
+    """The legacy unstructured `[[bom]]` of launch.toml or build.toml: each entry's name and metadata.
+
+    As the lifecycle's BOM validator (buildpack/bom.go `validateBOM`), a top-level `version` is an
+    error (it belongs in `metadata.version`).
+    """
+    entries = []
+    for index, raw in enumerate(_array_of_tables(data, "bom", path)):
+        name, metadata = raw.get("name", ""), raw.get("metadata")
+        if not isinstance(name, str) or (metadata is not None and not isinstance(metadata, dict)):
+            raise PlatformError(
+                f"{path}: bom[{index}] needs a string name and a [bom.metadata] table",
+                'write [[bom]] name = "..." and [bom.metadata] version = "..."',
+                spec.ExitCode.BUILD_ERROR,
+            )
+        if raw.get("version"):
+            raise PlatformError(
+                f"{path}: bom entry '{name}' has a top level version which is not allowed",
+                "the buildpack should instead set metadata.version",
+                spec.ExitCode.BUILD_ERROR,
+            )
+        entries.append({"name": name, "metadata": metadata})
+    return entries
 
 
 def _array_of_tables(data: dict[str, Any], key: str, path: Path) -> list[dict[str, Any]]:
@@ -373,6 +433,7 @@ def _parse_process(
         buildpack_id=buildpack_id,
         exec_env=list(exec_env),
         direct=direct,
+        args_given="args" in raw,
     )
 
 
@@ -403,7 +464,9 @@ def build_metadata_process(process: Process) -> dict[str, Any]:
     record: dict[str, Any] = {
         "type": process.type,
         "command": list(process.command),
-        "args": list(process.args),
+        # null when launch.toml gave no `args`: the lifecycle's nil slice survives its metadata.toml round
+        # trip (BurntSushi/toml skips nil fields)
+        "args": list(process.args) if process.args_given or process.args else None,
         "direct": process.direct,
         "buildpackID": process.buildpack_id,
     }
@@ -445,6 +508,13 @@ def read_build_toml(
             )
         names.append(name)
     return names
+
+
+def read_build_bom(path: Path, *, root: Path | None = None) -> list[dict[str, Any]]:
+    """The legacy `[[bom]]` of a buildpack's `build.toml` (missing file: none); see `read_bom`."""
+    path = Path(path)
+    data = _load(path, "build.toml", root)
+    return read_bom(data, path) if data is not None else []
 
 
 def read_store_toml(path: Path, *, root: Path | None = None) -> dict[str, Any]:

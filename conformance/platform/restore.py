@@ -11,16 +11,24 @@ comes back, never `[types]`, so a buildpack must opt in to a layer again:
 |                                    | image layer by setting launch = true and leaving no directory)  |
 | build = true without cache         | nothing (always rebuilt)                                        |
 
-Each buildpack's `store.toml` comes back from the app image's metadata label.
+Each buildpack's `store.toml` comes back from the app image's metadata label, and the SBOM files
+of its layers from the cache's and the app image's SBOM layers (sbom.py, "Restore").
 `plan_restore` decides from records alone (no Docker, no files); `restore` carries the plan out.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
+import docker.errors
+
+from conformance.engine import create_container, remove_container
+from conformance.errors import ConformanceError
 from conformance.platform import safefs
+from conformance.platform import sbom as cnb_sbom
 from conformance.platform.analyze import Analysis
 from conformance.platform.archive import extract_layer_tar, fingerprint
 from conformance.platform.buildpack import Buildpack
@@ -36,7 +44,7 @@ class RestoreStep:
     buildpack: Buildpack
     layer: str
     source: Literal["image", "cache"]  # image: metadata only; cache: metadata and contents
-    metadata: dict[str, Any]
+    metadata: dict[str, Any] | None  # None: the label's `"data": null` (no [metadata] table)
     cached: CachedLayer | None = None
 
 
@@ -52,6 +60,17 @@ class RestorePlan:
     steps: list[RestoreStep] = field(default_factory=list)
     skipped: list[SkippedLayer] = field(default_factory=list)
     stores: dict[str, dict[str, Any]] = field(default_factory=dict)  # buildpack id -> store.toml [metadata]
+    sbom_cache: str | None = None  # diffID of the cache's SBOM layer
+    sbom_launch: str | None = None  # diffID of the previous image's launch SBOM layer
+    sbom_launch_cached: bool = False  # the cache holds a copy of that layer (same digest)
+    previous_image: str | None = None  # where the launch SBOM layer is read when the cache has no copy
+
+    def sbom_targets(self, group: list[Buildpack]) -> set[str]:
+        """The escaped ids whose layers dir the lifecycle has made before restoring SBOMs: those it
+        wrote a `<layer>.toml` or `store.toml` for (internal/layer/sbom_restorer.go:132-136)."""
+        return {step.buildpack.escaped_id for step in self.steps} | {
+            bp.escaped_id for bp in group if bp.id in self.stores
+        }
 
 
 @dataclass(frozen=True)
@@ -80,11 +99,17 @@ def plan_restore(group: list[Buildpack], analysis: Analysis, cache_index: CacheI
         store = analysis.previous_buildpacks.get(bp.id)
         if store is not None and store.store is not None:
             plan.stores[bp.id] = store.store
+    plan.sbom_cache = cache_index.sbom.get("cache")
+    plan.sbom_launch = analysis.previous_sbom
+    plan.sbom_launch_cached = plan.sbom_launch is not None and cache_index.sbom.get("launch") == plan.sbom_launch
+    plan.previous_image = analysis.previous.image_id if analysis.previous is not None else None
     return plan
 
 
-def _metadata(data: object) -> dict[str, Any]:
-    return dict(data) if isinstance(data, dict) else {}
+def _metadata(data: object) -> dict[str, Any] | None:
+    """A layer's `data` as restore writes it back: a table, or None for the label's null (and for
+    anything else, which no lifecycle writes)."""
+    return dict(data) if isinstance(data, dict) else None
 
 
 def restore(plan: RestorePlan, group: list[Buildpack], dirs: WorkDirs, cache: BuildCache, log: BuildLog) -> Restored:
@@ -106,7 +131,57 @@ def restore(plan: RestorePlan, group: list[Buildpack], dirs: WorkDirs, cache: Bu
         if bp.id in plan.stores:
             text = dumps_toml({"metadata": plan.stores[bp.id]})
             safefs.write_new_file(dirs.layers, f"{bp.escaped_id}/store.toml", text.encode())
+    restore_sboms(plan, group, dirs, cache, log)
     return restored
+
+
+def restore_sboms(plan: RestorePlan, group: list[Buildpack], dirs: WorkDirs, cache: BuildCache, log: BuildLog) -> None:
+    """SBOM files back into the buildpacks' layers dirs: the cache's SBOM layer first, then the
+    previous image's launch SBOM layer (which wins), as the lifecycle does (phase/restorer.go:118-128,
+    internal/layer/sbom_restorer.go:96-108). The launch layer is read from the cache's copy when it
+    has the same digest, else from the previous image in the engine."""
+    present = plan.sbom_targets(group)
+    if not present:
+        return
+    if plan.sbom_cache:
+        tar = cache.verified_tar(plan.sbom_cache)
+        if tar is None:
+            log.line("Skipping the cached SBOM layer: cache entry missing or corrupt (digest mismatch)")
+        else:
+            log.line("Restoring data for SBOM from cache")
+            cnb_sbom.restore_from_tar(tar, "layers/sbom/cache", "cache", group, dirs.layers, present)
+    if not plan.sbom_launch:
+        return
+    tar = cache.verified_tar(plan.sbom_launch) if plan.sbom_launch_cached else None
+    log.line("Restoring data for SBOM from previous image")
+    if tar is not None:
+        cnb_sbom.restore_from_tar(tar, "layers/sbom/launch", "launch", group, dirs.layers, present)
+    elif plan.previous_image:
+        archive = _image_launch_sboms(plan.previous_image, dirs.scratch("sbom-restore"))
+        if archive is not None:
+            cnb_sbom.restore_from_tar(archive, "launch", "launch", group, dirs.layers, present)
+
+
+def _image_launch_sboms(image_id: str, scratch: Path) -> Path | None:
+    """`/layers/sbom/launch` of the previous image as a tar (the engine's archive of a created, never
+    started container); None when the image has no such dir."""
+    scratch.mkdir(parents=True)
+    target = scratch / "launch.tar"
+    try:
+        container = create_container(image_id, kind="inspect", network_disabled=True)
+    except ConformanceError:  # the image is gone: nothing to restore
+        return None
+    try:
+        stream, _stat = container.get_archive(f"{cnb_sbom.spec.SBOM_DIR}/launch")
+        with target.open("wb") as handle:
+            for chunk in stream:
+                handle.write(chunk)
+    except docker.errors.NotFound:
+        return None
+    finally:
+        with contextlib.suppress(Exception):
+            remove_container(container)
+    return target
 
 
 def _restore_contents(step: RestoreStep, dirs: WorkDirs, cache: BuildCache, log: BuildLog, restored: Restored) -> bool:

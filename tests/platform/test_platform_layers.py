@@ -97,8 +97,10 @@ def test_write_layer_metadata_writes_no_types(tmp_path):
     assert data == {"metadata": {"version": "3.13.5", "nested": {"a": [1, 2]}}}
     # read back: the buildpack has not opted in again, so the layer is ignored
     assert read_layers(tmp_path / "bp", "bp", "0.10") == []
-    write_layer_metadata(tmp_path / "bp", "empty", {})
-    assert (tmp_path / "bp" / "empty.toml").read_text() == ""
+    write_layer_metadata(tmp_path / "bp", "empty", {})  # `"data": {}`: an empty table, kept as one
+    assert (tmp_path / "bp" / "empty.toml").read_text() == "[metadata]\n"
+    write_layer_metadata(tmp_path / "bp", "none", None)  # `"data": null`: no [metadata] at all
+    assert (tmp_path / "bp" / "none.toml").read_text() == ""
     with pytest.raises(PlatformError):
         write_layer_metadata(tmp_path / "bp", "store", {"a": 1})
 

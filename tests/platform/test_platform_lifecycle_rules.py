@@ -353,10 +353,12 @@ def test_layer_metadata_may_be_any_value_and_is_written_back_as_is(tmp_path: Pat
     assert tomllib.loads((restored / "note.toml").read_text()) == {"metadata": value}
 
 
-def test_no_or_empty_metadata_restores_an_empty_file(tmp_path: Path) -> None:
-    for value in (None, {}):
-        write_layer_metadata(tmp_path / "bp", "x", value)
-        assert (tmp_path / "bp" / "x.toml").read_text() == ""
+def test_no_metadata_restores_an_empty_file_and_an_empty_table_an_empty_table(tmp_path: Path) -> None:
+    """The label's `data: null` leaves [metadata] out; `{}` is an empty table (BurntSushi/toml encodes it)."""
+    write_layer_metadata(tmp_path / "bp", "x", None)
+    assert (tmp_path / "bp" / "x.toml").read_text() == ""
+    write_layer_metadata(tmp_path / "bp", "x", {})
+    assert tomllib.loads((tmp_path / "bp" / "x.toml").read_text()) == {"metadata": {}}
 
 
 # ------------------------------------------------------------------------------------------------ item 9: .ignore

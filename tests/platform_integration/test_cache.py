@@ -167,8 +167,8 @@ def test_unchanged_rebuild_sends_no_layer_the_engine_already_has(builder, app, r
         f"first build sent {len(first.export.sent_layers)} layers; unchanged rebuild sent"
         f" {len(second.export.sent_layers)}, skipped {len(second.export.skipped_layers)}"
     )
-    assert len(first.export.sent_layers) == 5  # python, runtime, app, launcher, config
+    assert len(first.export.sent_layers) == 6  # python, runtime, SBOM (sbom.legacy.json), app, launcher, config
     assert second.export.sent_layers == []
-    assert len(second.export.skipped_layers) == 5
+    assert len(second.export.skipped_layers) == 6
     assert {r.name: r.action for r in second.layers} == {"python": "unchanged", "runtime": "reused"}
     assert second.image_id == first.image_id

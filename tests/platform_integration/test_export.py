@@ -47,9 +47,10 @@ def test_image_layers_in_group_order_then_layer_name(builder, app) -> None:
     expected = [by_layer[key] for key in in_order]
     added = image.diff_ids[len(run_image.diff_ids) :]
     assert list(added[:3]) == expected
-    assert len(added) == 6  # + app, launcher, config
+    assert len(added) == 7  # + SBOM (at least sbom.legacy.json), app, launcher, config (no processes, no process types)
     assert [bp["key"] for bp in image.lifecycle_metadata["buildpacks"]] == ["fixture/layers", "fixture/env-writer"]
-    assert image.lifecycle_metadata["app"][0]["sha"] == added[3]
+    assert image.lifecycle_metadata["sbom"]["sha"] == added[3]  # the launch SBOM layer, then the app
+    assert image.lifecycle_metadata["app"][0]["sha"] == added[4]
 
 
 def test_two_clean_builds_give_identical_digests(builder, app) -> None:
@@ -113,8 +114,9 @@ def test_labels_have_the_lifecycle_json_shapes(builder, app) -> None:
         ("fixture/layers", "0.0.1"),
         ("fixture/env-writer", "0.0.1"),
     ]
+    # no `args` in launch.toml: null, as the lifecycle's nil slice survives its metadata.toml round trip
     assert build["processes"] == [
-        {"type": "web", "command": ["echo", "hi"], "args": [], "direct": True, "buildpackID": "fixture/layers"}
+        {"type": "web", "command": ["echo", "hi"], "args": None, "direct": True, "buildpackID": "fixture/layers"}
     ]
     assert build["buildpack-default-process-type"] == "web"
     assert "launcher" in build
@@ -131,7 +133,8 @@ def test_image_config_env_path_and_working_dir(builder, app) -> None:
     assert env["PATH"].startswith("/cnb/process:/cnb/lifecycle:")
     assert env["PATH"].endswith("/usr/bin:/sbin:/bin")
     assert image.config["WorkingDir"] == "/workspace"
-    assert image.user == "1001:1000"  # the run image's CNB_USER_ID/CNB_GROUP_ID
+    # the run image's User as it is (none: root), never CNB_USER_ID (phase/exporter.go sets no user)
+    assert image.user == (BaseImage.inspect(builder.stack.run_image).config.get("User") or "")
 
 
 def _tree_digest(root: Path) -> str:

@@ -15,7 +15,7 @@ from conformance.errors import PlatformError
 
 from .conftest import BUILDPACKS, fixture_buildpack
 
-FIXTURES = ("layers", "env-writer", "env-reader", "clear-env")
+FIXTURES = ("layers", "env-writer", "env-reader", "clear-env", "sbom")
 
 
 def _session_containers() -> set[str]:

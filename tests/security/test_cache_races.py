@@ -87,8 +87,9 @@ def test_an_unchanged_cached_tar_is_not_copied_again_and_a_changed_one_replaces_
     assert (kept.st_ino, kept.st_mtime_ns) == (keep_blob.st_ino, keep_blob.st_mtime_ns)  # not rewritten
     assert second["fresh"].sha != first["fresh"].sha
     assert not cache.blob_path(first["fresh"].sha).exists()  # the replaced tar is gone
+    sbom_blobs = {cache.blob_path(sha).name for sha in cache.load_index().sbom.values()}  # the SBOM layers
     assert sorted(os.listdir(cache.root / "blobs")) == sorted(
-        cache.blob_path(layer.sha).name for layer in second.values()
+        {cache.blob_path(layer.sha).name for layer in second.values()} | sbom_blobs
     )
     attack.check()
 

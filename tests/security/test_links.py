@@ -136,6 +136,7 @@ def test_launch_build_and_store_toml_linked_to_a_root_only_host_file_are_refused
 
 
 def test_sbom_files_that_are_links_are_never_read_on_the_host(attack) -> None:
+    """SBOM files that are links are copied as links (as the lifecycle's fsutil.Copy does), never read."""
     secret = attack.sentinel.root_only
     bp = attack.buildpack(
         "a",
@@ -146,6 +147,12 @@ def test_sbom_files_that_are_links_are_never_read_on_the_host(attack) -> None:
         ln -s {secret} "$1/build.sbom.cdx.json"
         ln -s {secret} "$1/l.sbom.cdx.json"
         """,
+    )
+    descriptor = bp / "buildpack.toml"  # declare the format, so the SBOM files are copied, not refused (52)
+    descriptor.write_text(
+        descriptor.read_text().replace(
+            'version = "0.0.1"\n', 'version = "0.0.1"\nsbom-formats = ["application/vnd.cyclonedx+json"]\n', 1
+        )
     )
     outcome = attack.build([bp])
 
