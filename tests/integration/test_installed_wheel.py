@@ -23,8 +23,7 @@ from installed import Installed, build_wheel, install_wheel, leftovers, tree_sta
 pytestmark = pytest.mark.docker
 # The default app through every kind of check (layers, PATH, pip, runtime, the packaged snapshots): the
 # whole suite takes as long again, and `make conformance` runs it.
-# Not the launch SBOM check: it waits for the platform's SBOM export (see test_suite_reference.py).
-SLICE = "minimal and not caching and not upgrade and not reproducib and not bogus and not launch_sbom"
+SLICE = "minimal and not caching and not upgrade and not reproducib and not bogus"
 
 
 @pytest.fixture(scope="module")

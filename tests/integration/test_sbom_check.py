@@ -1,13 +1,12 @@
-"""The launch SBOM check, before the platform exports SBOMs: proven on a stand-in export.
+"""The launch SBOM check's comparison, on an SBOM put in the image by hand.
 
 The check (`conformance/suite/test_package_managers.py`, `launch_sbom_lists_*`) reads the venv
-layer's SBOM where the lifecycle exports it, `/layers/sbom/launch/<buildpack>/<layer>/sbom.cdx.json`.
-The embedded platform does not export SBOMs yet, so on the reference buildpack that check fails
-(and the `sbom-lists-pip` mutant cannot be told apart from it). This test puts an SBOM there by
-hand: it runs the buildpack's own `sbom.venv_sbom` (the code that writes `venv.sbom.cdx.json` at
-build time) on the image's venv, inside a container of the image, commits the result and runs the
-check's comparison on it: the unmodified buildpack's SBOM passes, the mutant's (which adds pip) fails.
-When the platform exports SBOMs, the suite run in test_suite_reference.py covers the real thing.
+layer's SBOM where the lifecycle exports it, `/layers/sbom/launch/<buildpack>/<layer>/sbom.cdx.json`;
+the suite runs in test_suite_reference.py check the platform's real export. This test isolates the
+comparison from the export: it runs the buildpack's own `sbom.venv_sbom` (the code that writes
+`venv.sbom.cdx.json` at build time) on the image's venv, inside a container of the image, commits the
+result and runs the comparison on it: the unmodified buildpack's SBOM passes, the `sbom-lists-pip`
+mutant's (which adds pip) fails, and an image without the file fails saying so.
 """
 
 from __future__ import annotations

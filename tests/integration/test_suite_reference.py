@@ -18,13 +18,9 @@ import pytest
 from conformance.paths import REPO_ROOT
 
 pytestmark = pytest.mark.docker
-SUBSET = "minimal and not caching and not upgrade and not reproducib and not bogus and not launch_sbom"
-# The launch SBOM check reads /layers/sbom/launch/... in the image, which the embedded platform does
-# not export yet (the platform's SBOM export is being built on another branch). It runs in the same
-# suite run as the subset, and its test is a strict xfail: once the export is merged it passes, the
-# xfail then fails the test, and the mark must go.
+SUBSET = "minimal and not caching and not upgrade and not reproducib and not bogus"
+# The launch SBOM check reads the venv's SBOM where the platform exports it (/layers/sbom/launch/...).
 SBOM_CHECK = "launch_sbom_lists_venv_distributions"
-SBOM_PENDING = "the embedded platform does not export launch SBOMs to /layers/sbom/launch yet"
 
 
 def _bpconform(*args: str) -> subprocess.CompletedProcess[str]:
@@ -42,22 +38,18 @@ class SuiteRun:
 
 @pytest.fixture(scope="module")
 def reference_run(tmp_path_factory: pytest.TempPathFactory) -> SuiteRun:
-    """One suite run of the subset plus the launch SBOM check, on the default app."""
+    """One suite run of the subset (the launch SBOM check included), on the default app."""
     report_dir = tmp_path_factory.mktemp("reference-run")
-    k = f"({SUBSET}) or (minimal and {SBOM_CHECK})"
-    result = _bpconform("run", "--buildpack", "buildpack_under_test", "--report-dir", str(report_dir), "-k", k)
+    result = _bpconform("run", "--buildpack", "buildpack_under_test", "--report-dir", str(report_dir), "-k", SUBSET)
     report = json.loads((report_dir / "report.json").read_text())
     return SuiteRun(result, report["records"], report_dir)
 
 
 def test_reference_buildpack_conforms(reference_run: SuiteRun) -> None:
     result, tmp_path = reference_run.result, reference_run.report_dir
-    records = [r for r in reference_run.records if r["check"] != SBOM_CHECK]
+    records = reference_run.records
     failed = [r for r in records if r["outcome"] in ("failed", "error")]
-    sbom_passed = all(r["outcome"] == "passed" for r in reference_run.records if r["check"] == SBOM_CHECK)
-    assert result.returncode in ((0,) if sbom_passed else (0, 1)) and not failed, (
-        f"{failed}\n{result.stdout[-3000:]}\n{result.stderr[-2000:]}"
-    )
+    assert result.returncode == 0 and not failed, f"{failed}\n{result.stdout[-3000:]}\n{result.stderr[-2000:]}"
     checks = {r["check"] for r in records if r["outcome"] == "passed"}
     assert {"launch_path_order", "build_time_path_order", "pip_absent_at_runtime", "native_libraries_resolve"} <= {
         c.split("[")[0] for c in checks
@@ -66,7 +58,6 @@ def test_reference_buildpack_conforms(reference_run: SuiteRun) -> None:
     assert (tmp_path / "junit.xml").exists()
 
 
-@pytest.mark.xfail(reason=SBOM_PENDING, strict=True)
 def test_reference_launch_sbom_is_exported_and_exact(reference_run: SuiteRun) -> None:
     sbom = [r for r in reference_run.records if r["check"] == SBOM_CHECK]
     assert [r["outcome"] for r in sbom] == ["passed"], sbom
@@ -124,8 +115,8 @@ def test_reference_uv_app_passes_the_package_manager_checks(tmp_path: Path) -> N
 
 @pytest.mark.slow
 def test_reference_passes_every_package_manager_check(tmp_path: Path) -> None:
-    """Every uv/Poetry check passes, nothing skipped (the SBOM ones wait for the platform's export)."""
-    k = "test_package_managers and not launch_sbom"
+    """Every uv/Poetry check passes (the SBOM ones on the platform's export), nothing skipped."""
+    k = "test_package_managers"
     result = _bpconform("run", "--buildpack", "buildpack_under_test", "--report-dir", str(tmp_path), "-k", k)
     outcomes = _outcomes(tmp_path)
     assert result.returncode == 0 and set(outcomes.values()) == {"passed"}, f"{outcomes}\n{result.stdout[-3000:]}"

@@ -364,10 +364,7 @@ MUTANTS: tuple[Mutant, ...] = (
         ),
         selection="launch_sbom and (minimal or uv)",
         expected_checks=("launch_sbom_lists_venv_distributions", "launch_sbom_lists_locked_venv_distributions"),
-        why_expected="the exported launch SBOM of the venv lists pip 25.3, which the venv does not contain. Until"
-        " the embedded platform exports launch SBOMs these checks fail on the unmodified buildpack too, so this"
-        " mutant cannot count as killed here; tests/integration/test_sbom_check.py shows the kill on a stand-in"
-        " export",
+        why_expected="the exported launch SBOM of the venv lists pip 25.3, which the venv does not contain",
     ),
     Mutant(
         name="lifecycle-1393",
