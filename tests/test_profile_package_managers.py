@@ -73,7 +73,8 @@ def test_reference_profile_describes_uv_and_poetry() -> None:
         assert manager.dev_dependencies == ("idna",)
         assert manager.tool_version_gap() is None
     assert uv.absent_at_runtime == ("uv",) and poetry.absent_at_runtime == ("poetry",)
-    assert uv.build_env == {"UV_PYTHON_DOWNLOADS": "never", "UV_NO_MANAGED_PYTHON": "1"} and poetry.build_env == {}
+    assert uv.build_env == {"UV_PYTHON_DOWNLOADS": "never", "UV_NO_MANAGED_PYTHON": "1"}
+    assert poetry.build_env == {"PYTHONUSERBASE": "/layers/bpconform_python/poetry"}
     assert profile.sbom_launch is True
     assert profile.app("refused-variable") == "pip-target"
     for manager in (uv, poetry):
