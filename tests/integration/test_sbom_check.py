@@ -6,7 +6,7 @@ the suite runs in test_suite_reference.py check the platform's real export. This
 comparison from the export: it runs the buildpack's own `sbom.venv_sbom` (the code that writes
 `venv.sbom.cdx.json` at build time) on the image's venv, inside a container of the image, commits the
 result and runs the comparison on it: the unmodified buildpack's SBOM passes, the `sbom-lists-pip`
-mutant's (which adds pip) fails, and an image without the file fails saying so.
+mutant's (which adds pip) fails; the platform's own export passes, and a missing file is named.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from conformance.platform.creator import create
 from conformance.platform_inputs import stack_build_request
 from conformance.profile import load_profile
 from conformance.stacks import ensure_stack
-from conformance.suite.test_package_managers import SBOM_ROOT, _assert_sbom_matches
+from conformance.suite.test_package_managers import SBOM_ROOT, _assert_sbom_matches, _sbom_components
 from tests.mutants.mutants import by_name
 
 pytestmark = pytest.mark.docker
@@ -115,6 +115,9 @@ def test_sbom_check_fails_on_the_sbom_lists_pip_mutant(app_image: AppImage, tmp_
     assert "installed but not listed -" in message, message
 
 
-def test_sbom_check_fails_when_the_export_is_missing(app_image: AppImage) -> None:
-    with pytest.raises(AssertionError, match=r"no launch SBOM at /layers/sbom/launch/bpconform_python/venv"):
-        _assert_sbom_matches(app_image, load_profile("reference"), "venv", "no export")
+def test_sbom_check_passes_on_the_platforms_export_and_names_a_missing_file(app_image: AppImage) -> None:
+    """The image as the platform exported it has the venv's SBOM; a layer without one is named."""
+    profile = load_profile("reference")
+    _assert_sbom_matches(app_image, profile, "venv", "the platform's export")
+    with pytest.raises(AssertionError, match=r"no launch SBOM at /layers/sbom/launch/bpconform_python/no-such-layer/"):
+        _sbom_components(app_image, f"{SBOM_ROOT}/bpconform_python/no-such-layer/sbom.cdx.json")
