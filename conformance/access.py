@@ -262,6 +262,9 @@ PIP_REQUIREMENTS = ("pip==25.3", "pip==25.2")
 # The lock-file package managers the reference buildpack installs (uv's wheel; Poetry and its
 # dependencies), and what the sample lock-file apps lock: they have no requirements.txt to collect.
 LOCKFILE_REQUIREMENTS = ("uv==0.13.9", "poetry==2.5.1", "six==1.17.0", "idna==3.10")
+# The "other" uv and Poetry versions of the reference profile's `tool-version` (the suite's tool-version
+# change check builds with them in a copy of the buildpack), as pip's "other" version is in PIP_REQUIREMENTS.
+OTHER_TOOL_REQUIREMENTS = ("uv==0.13.8", "poetry==2.5.0")
 
 
 def app_requirements(apps_dir: Path, exclude: Iterable[str] = ()) -> list[Path]:
@@ -306,6 +309,6 @@ def ensure_sample_wheelhouse(
     return ensure_wheelhouse(
         sample_app_requirements() if requirements is None else requirements,
         python_versions=sorted({runtimes.minor_version(v) for v in versions}),
-        extra=[*PIP_REQUIREMENTS, *LOCKFILE_REQUIREMENTS],
+        extra=[*PIP_REQUIREMENTS, *LOCKFILE_REQUIREMENTS, *OTHER_TOOL_REQUIREMENTS],
         on_output=on_output,
     )

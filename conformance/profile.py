@@ -44,6 +44,10 @@ MESSAGE_PLACEHOLDERS: dict[str, frozenset[str]] = {
     "invalid-version": frozenset({"file", "value"}),
     "missing-dependency": frozenset({"package"}),
     "runtime-discarded": frozenset({"old", "new"}),
+    # One-package-manager rule and refused build variables (docs/profiles.md, "Package managers").
+    "two-package-managers": frozenset(),
+    "refused-variables": frozenset({"variable"}),
+    "requires-python-mismatch": frozenset(),
 }
 # Keys a profile may leave out because another key's template says enough: `runtime-discarded`
 # (the runtime layer was discarded for *some* reason, e.g. on an upgrade) defaults to the
@@ -59,10 +63,36 @@ DEFAULT_APPS: dict[str, str] = {
     "not-python": "not-python",
     "invalid-version": "invalid-version",
     "missing-dependency": "missing-dependency",
+    "two-package-managers": "two-package-managers",
+    "refused-variable": "pip-target",
+    "requires-python-mismatch": "requires-python-mismatch",
 }
 # Purposes whose app must build successfully: the parametrisation of most checks.
 BUILDABLE_PURPOSES: tuple[str, ...] = ("default", "alternative-version", "procfile", "pip-dependency")
 DEFAULT_APPS_DIR = sample_apps_dir()  # the shipped sample apps (in the wheel, or the checkout)
+
+# Lock-file package managers a profile can describe, one `[package-managers.<name>]` table each. pip
+# is not among them: its layers are the `[layers]` roles.
+PACKAGE_MANAGERS: tuple[str, ...] = ("poetry", "uv")
+# Per package manager: the sample apps by purpose, and the message keys with their placeholders.
+PACKAGE_MANAGER_APPS: tuple[str, ...] = ("main", "stale-lock", "removed-dependency")
+PACKAGE_MANAGER_MESSAGES: dict[str, frozenset[str]] = {
+    "venv-reused": frozenset(),
+    # {reason}: filled by the suite per input change with a pattern naming the old, then the new value.
+    "venv-discarded": frozenset({"reason"}),
+    "stale-lock": frozenset({"file"}),
+}
+PACKAGE_MANAGER_KEYS: tuple[str, ...] = (
+    "apps",
+    "tool-layers",
+    "venv",
+    "absent-at-runtime",
+    "dev-dependencies",
+    "build-env",
+    "tool-version",
+    "messages",
+)
+LAYER_FLAGS: tuple[str, ...] = ("build", "launch", "cache")
 
 DEFAULT_FORBIDDEN_LAUNCH_ENV: tuple[str, ...] = ("PYTHONPATH",)
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_-]*)\}")
@@ -87,6 +117,119 @@ class LayerRole:
 
 
 @dataclass(frozen=True)
+class ToolVersion:
+    """Where a package manager's version is pinned in the buildpack, for the tool-version change check."""
+
+    current: str | None
+    other: str | None
+    source: dict[str, str] | None  # {"file", "toml-key"} or {"unsupported": reason}
+
+
+@dataclass(frozen=True)
+class PackageManagerProfile:
+    """What the buildpack promises for apps of one lock-file package manager (`[package-managers.<name>]`).
+
+    Like the Profile, data only: a missing piece is None or empty, and the suite turns it into a skip
+    whose reason names the profile key (`gap`)."""
+
+    name: str
+    profile_name: str
+    apps: dict[str, str]
+    tool_layers: tuple[LayerRole, ...]
+    venv: LayerRole | None
+    absent_at_runtime: tuple[str, ...]
+    dev_dependencies: tuple[str, ...]
+    tool_version: ToolVersion | None
+    messages: dict[str, str]
+    build_env: dict[str, str] = field(default_factory=dict)  # what a later buildpack must see
+
+    @property
+    def key(self) -> str:
+        return f"package-managers.{self.name}"
+
+    def gap(self, key: str) -> str:
+        """The skip reason for a check needing `key` (dotted, under this table) that the profile lacks."""
+        return f"profile {self.profile_name} has no {self.key}.{key}"
+
+    def app(self, purpose: str) -> str | None:
+        _check_known(purpose, PACKAGE_MANAGER_APPS, f"{self.key} app purpose")
+        return self.apps.get(purpose)
+
+    def message(self, key: str, **values: object) -> re.Pattern[str] | None:
+        """The compiled regex for `key` with the `values` filled in (escaped), or None when absent.
+
+        `reason` is the exception: the suite passes a ready pattern for it (see `reason_pattern`)."""
+        _check_known(key, tuple(PACKAGE_MANAGER_MESSAGES), f"{self.key} message key")
+        unknown = set(values) - PACKAGE_MANAGER_MESSAGES[key]
+        if unknown:
+            raise ValueError(f"message {key!r} takes {sorted(PACKAGE_MANAGER_MESSAGES[key])}, not {sorted(unknown)}")
+        template = self.messages.get(key)
+        if template is None:
+            return None
+        raw = {name: str(value) for name, value in values.items() if name == "reason"}
+        plain = {name: str(value) for name, value in values.items() if name != "reason"}
+        text = _fill_raw(template, raw, escaped_values=plain)
+        return re.compile(text, re.MULTILINE)
+
+    def tool_version_gap(self) -> str | None:
+        """Why the tool-version change check cannot run, or None when it can."""
+        version = self.tool_version
+        if version is None:
+            return self.gap("tool-version")
+        if version.source is not None and "unsupported" in version.source:
+            return (
+                f"profile {self.profile_name}: {self.key} version cannot be changed ({version.source['unsupported']})"
+            )
+        if version.current is None or version.other is None:
+            return f"profile {self.profile_name} names no {self.key}.tool-version current/other versions"
+        if version.source is None:
+            return self.gap("tool-version.version-source")
+        return None
+
+
+def write_version(
+    buildpack_dir: Path, source: Mapping[str, str], version: str, *, where: str, profile: Profile
+) -> None:
+    """Set the TOML key `source` names (`file`, `toml-key`) to `version`, in a *copy* of the buildpack."""
+    target = buildpack_dir / source["file"]
+    data = load_toml(target, what="buildpack file")
+    keys = source["toml-key"].split(".")
+    table: Any = data
+    for key in keys[:-1]:
+        table = table.get(key) if isinstance(table, dict) else None
+        if not isinstance(table, dict):
+            break
+    if not isinstance(table, dict) or keys[-1] not in table:
+        raise ConformanceError(
+            f"{target} has no key {source['toml-key']} (profile {profile.name}, {where})",
+            f"fix {where}.toml-key in {profile.path}",
+        )
+    table[keys[-1]] = version
+    dump_toml(data, target)
+
+
+def reason_pattern(old: object, new: object) -> str:
+    """What `{reason}` in a venv-discarded template becomes: any text on one line that names the old
+    value and then the new one ("The Python version has changed from 3.13.5 to 3.11.2"). The wording
+    is the buildpack's; that it names both values, in that order, is the rule."""
+    return f"[^\\n]*?{re.escape(str(old))}[^\\n]*?{re.escape(str(new))}"
+
+
+def _fill_raw(template: str, raw: Mapping[str, str], *, escaped_values: Mapping[str, str]) -> str:
+    """fill_template, except that the values in `raw` go in as patterns (not escaped)."""
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name in raw:
+            return raw[name]
+        if name in escaped_values:
+            return re.escape(escaped_values[name])
+        return ".+?"
+
+    return _PLACEHOLDER.sub(replace, template)
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     path: Path
@@ -107,6 +250,8 @@ class Profile:
     normalise_patch_versions: bool = True
     apps_dir: Path = field(default=DEFAULT_APPS_DIR)
     description: str = ""
+    package_managers: dict[str, PackageManagerProfile] = field(default_factory=dict)
+    sbom_launch: bool | None = None  # [sbom] launch; None: the profile says nothing about SBOMs
 
     # -- layers --------------------------------------------------------------------------------
 
@@ -133,6 +278,11 @@ class Profile:
     def layer_names(self) -> dict[str, str]:
         """layer name -> role, for reading an image's layers back into roles."""
         return {layer.name: layer.role for layer in self.roles.values()}
+
+    def package_manager(self, name: str) -> PackageManagerProfile | None:
+        """The `[package-managers.<name>]` table, or None when the buildpack does not promise it."""
+        _check_known(name, PACKAGE_MANAGERS, "package manager")
+        return self.package_managers.get(name)
 
     # -- messages ------------------------------------------------------------------------------
 
@@ -186,22 +336,7 @@ class Profile:
         gap = self.pip_bump_gap()
         if gap is not None:
             raise ProfileGap(gap)
-        source = self.pip_version_source or {}
-        target = buildpack_dir / source["file"]
-        data = load_toml(target, what="buildpack file")
-        keys = source["toml-key"].split(".")
-        table: Any = data
-        for key in keys[:-1]:
-            table = table.get(key) if isinstance(table, dict) else None
-            if not isinstance(table, dict):
-                break
-        if not isinstance(table, dict) or keys[-1] not in table:
-            raise ConformanceError(
-                f"{target} has no key {source['toml-key']} (profile {self.name}, [pip] version-source)",
-                f"fix version-source.toml-key in {self.path}",
-            )
-        table[keys[-1]] = version
-        dump_toml(data, target)
+        write_version(buildpack_dir, self.pip_version_source or {}, version, where="[pip] version-source", profile=self)
 
     def buildpack_version_matches(self, version: str) -> bool:
         """Whether `version` satisfies the profile's `[buildpack] version` constraint (none = any)."""
@@ -378,6 +513,8 @@ TOP_LEVEL_KEYS = (
     "launch-env",
     "snapshot",
     "apps",
+    "package-managers",
+    "sbom",
 )
 
 
@@ -429,6 +566,9 @@ def parse_profile(data: Mapping[str, Any], path: Path) -> Profile:
     apps_dir_text = check.string(top, "apps-dir", "")
     apps_dir = (path.parent / apps_dir_text).resolve() if apps_dir_text else DEFAULT_APPS_DIR
     apps = _parse_apps(check, top.get("apps"))
+    package_managers = _parse_package_managers(check, top.get("package-managers"), name, roles)
+    sbom = check.table(top.get("sbom"), "sbom", ("launch",))
+    sbom_launch = check.boolean(sbom, "launch", "sbom", False) if "launch" in sbom else None
 
     return Profile(
         name=name,
@@ -450,6 +590,8 @@ def parse_profile(data: Mapping[str, Any], path: Path) -> Profile:
         normalise_patch_versions=normalise_patch,
         apps_dir=apps_dir,
         description=description,
+        package_managers=package_managers,
+        sbom_launch=sbom_launch,
     )
 
 
@@ -478,40 +620,160 @@ def _parse_roles(check: _Validator, data: Any) -> dict[str, LayerRole]:
     return roles
 
 
+def _parse_flags(check: _Validator, raw: Any, where: str, role: str, name: str) -> LayerRole:
+    entry = check.table(raw, where, LAYER_FLAGS)
+    launch = check.boolean(entry, "launch", where, False)
+    return LayerRole(
+        role=role,
+        name=name,
+        build=check.boolean(entry, "build", where, False),
+        launch=launch,
+        cache=check.boolean(entry, "cache", where, False),
+        in_image=launch,
+    )
+
+
+def _check_layer_name(check: _Validator, name: str, where: str, seen: dict[str, str], owner: str) -> None:
+    if name in ("build", "launch", "store"):
+        check.fail(where, f"{name!r} is a reserved layer name in the CNB spec")
+    if name in seen and seen[name] != owner:
+        check.fail(where, f"layer {name!r} is already the {seen[name]} layer")
+    seen[name] = owner
+
+
+def _parse_package_managers(
+    check: _Validator, data: Any, profile_name: str, roles: Mapping[str, LayerRole]
+) -> dict[str, PackageManagerProfile]:
+    """`[package-managers.<name>]`: one table per lock-file manager the buildpack supports."""
+    tables = check.table(data, "package-managers", PACKAGE_MANAGERS)
+    # A tool layer may not reuse a [layers] role's name; the venv may (it is the same layer for every app).
+    layer_roles = {layer.name: f"{role} role" for role, layer in roles.items()}
+    return {name: _parse_package_manager(check, raw, name, profile_name, layer_roles) for name, raw in tables.items()}
+
+
+def _parse_package_manager(
+    check: _Validator, raw: Any, name: str, profile_name: str, layer_roles: Mapping[str, str]
+) -> PackageManagerProfile:
+    where = f"package-managers.{name}"
+    table = check.table(raw, where, PACKAGE_MANAGER_KEYS)
+    apps_table = check.table(table.get("apps"), f"{where}.apps", PACKAGE_MANAGER_APPS)
+    apps: dict[str, str] = {}
+    for purpose, value in apps_table.items():
+        if value is False:
+            continue  # the profile opts out, as in [apps]: the checks needing this app are skipped
+        if not isinstance(value, str) or not value or "/" in value:
+            check.fail(f"{where}.apps.{purpose}", f"must be an app directory name or false, not {value!r}")
+        apps[purpose] = value
+
+    seen = dict(layer_roles)
+    tool_layers = []
+    raw_tools = check.table(table.get("tool-layers"), f"{where}.tool-layers", tuple(table.get("tool-layers") or ()))
+    for layer_name, flags in raw_tools.items():
+        at = f"{where}.tool-layers.{layer_name}"
+        if not isinstance(layer_name, str) or not layer_name.strip():
+            check.fail(at, "a tool layer needs a non-empty name")
+        _check_layer_name(check, layer_name, at, seen, f"{where} tool")
+        layer = _parse_flags(check, flags, at, f"{name}-tool", layer_name)
+        if layer.launch:
+            check.fail(
+                f"{at}.launch",
+                "a tool layer must not be launch = true: the suite's promise is that the tool is absent at run time",
+                "leave the layer out of tool-layers if your buildpack ships the tool in the image",
+            )
+        tool_layers.append(layer)
+
+    venv = None
+    if "venv" in table:
+        venv_table = check.table(table["venv"], f"{where}.venv", ("name", *LAYER_FLAGS))
+        venv_name = check.string(venv_table, "name", f"{where}.venv", required=True) or ""
+        # The venv may share the app-deps role's name (the same layer for every app), not a tool layer's.
+        tools_only = {layer.name: f"{where} tool" for layer in tool_layers}
+        _check_layer_name(check, venv_name, f"{where}.venv.name", tools_only, f"{where} venv")
+        flags = {key: value for key, value in venv_table.items() if key != "name"}
+        venv = _parse_flags(check, flags, f"{where}.venv", f"{name}-venv", venv_name)
+
+    absent = check.strings(table, "absent-at-runtime", where, ())
+    dev = check.strings(table, "dev-dependencies", where, ())
+    tool_version = _parse_tool_version(check, table.get("tool-version"), f"{where}.tool-version")
+    raw_env = table.get("build-env")
+    env_table = check.table(raw_env, f"{where}.build-env", tuple(raw_env) if isinstance(raw_env, dict) else ())
+    build_env: dict[str, str] = {}
+    for variable, value in env_table.items():
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", variable) or not isinstance(value, str):
+            check.fail(f"{where}.build-env.{variable}", f'must be NAME = "value" (a string), not {value!r}')
+        build_env[variable] = value
+    messages = _parse_templates(check, table.get("messages"), f"{where}.messages", PACKAGE_MANAGER_MESSAGES)
+    return PackageManagerProfile(
+        name=name,
+        profile_name=profile_name,
+        apps=apps,
+        tool_layers=tuple(tool_layers),
+        venv=venv,
+        absent_at_runtime=absent,
+        dev_dependencies=dev,
+        tool_version=tool_version,
+        messages=messages,
+        build_env=build_env,
+    )
+
+
+def _parse_tool_version(check: _Validator, data: Any, where: str) -> ToolVersion | None:
+    if data is None:
+        return None
+    table = check.table(data, where, ("current", "other", "version-source"))
+    current = check.string(table, "current", where)
+    other = check.string(table, "other", where)
+    if current is not None and current == other:
+        check.fail(f"{where}.other", f"must differ from {where}.current (it is used to test a version change)")
+    return ToolVersion(
+        current, other, _parse_version_source(check, table.get("version-source"), f"{where}.version-source")
+    )
+
+
+def _parse_version_source(check: _Validator, raw: Any, where: str) -> dict | None:
+    """`{ file, toml-key }` (a TOML key in a buildpack file) or `{ unsupported = "<reason>" }`."""
+    if raw is None:
+        return None
+    source = check.table(raw, where, ("file", "toml-key", "unsupported"))
+    if "unsupported" in source:
+        reason = check.string(source, "unsupported", where, required=True)
+        if len(source) > 1:
+            check.fail(where, 'give either unsupported = "<reason>" or file + toml-key, not both')
+        return {"unsupported": reason}
+    file = check.string(source, "file", where, required=True)
+    toml_key = check.string(source, "toml-key", where, required=True)
+    if Path(file).is_absolute() or ".." in Path(file).parts:
+        check.fail(f"{where}.file", f"{file!r} must be a path inside the buildpack directory")
+    if not all(toml_key.split(".")):
+        check.fail(f"{where}.toml-key", f"{toml_key!r} is not a dotted key like metadata.pip-version")
+    return {"file": file, "toml-key": toml_key}
+
+
 def _parse_pip(check: _Validator, data: Any) -> tuple[str | None, str | None, dict | None]:
     pip = check.table(data, "pip", ("current", "other", "version-source"))
     current = check.string(pip, "current", "pip")
     other = check.string(pip, "other", "pip")
     if current is not None and current == other:
         check.fail("pip.other", "must differ from pip.current (it is used to test a pip version change)")
-    raw_source = pip.get("version-source")
-    if raw_source is None:
-        return current, other, None
-    source = check.table(raw_source, "pip.version-source", ("file", "toml-key", "unsupported"))
-    if "unsupported" in source:
-        reason = check.string(source, "unsupported", "pip.version-source", required=True)
-        if len(source) > 1:
-            check.fail("pip.version-source", 'give either unsupported = "<reason>" or file + toml-key, not both')
-        return current, other, {"unsupported": reason}
-    file = check.string(source, "file", "pip.version-source", required=True)
-    toml_key = check.string(source, "toml-key", "pip.version-source", required=True)
-    if Path(file).is_absolute() or ".." in Path(file).parts:
-        check.fail("pip.version-source.file", f"{file!r} must be a path inside the buildpack directory")
-    if not all(toml_key.split(".")):
-        check.fail("pip.version-source.toml-key", f"{toml_key!r} is not a dotted key like metadata.pip-version")
-    return current, other, {"file": file, "toml-key": toml_key}
+    return current, other, _parse_version_source(check, pip.get("version-source"), "pip.version-source")
 
 
 def _parse_messages(check: _Validator, data: Any) -> dict[str, str]:
-    raw = check.table(data, "messages", tuple(MESSAGE_PLACEHOLDERS))
+    return _parse_templates(check, data, "messages", MESSAGE_PLACEHOLDERS)
+
+
+def _parse_templates(
+    check: _Validator, data: Any, table: str, placeholders: Mapping[str, frozenset[str]]
+) -> dict[str, str]:
+    raw = check.table(data, table, tuple(placeholders))
     messages: dict[str, str] = {}
     for key, template in raw.items():
-        where = f"messages.{key}"
+        where = f"{table}.{key}"
         if not isinstance(template, str) or not template:
             check.fail(where, f"must be a non-empty regex string, not {template!r}")
-        unknown = template_placeholders(template) - MESSAGE_PLACEHOLDERS[key]
+        unknown = template_placeholders(template) - placeholders[key]
         if unknown:
-            allowed = ", ".join(f"{{{name}}}" for name in sorted(MESSAGE_PLACEHOLDERS[key])) or "none"
+            allowed = ", ".join(f"{{{name}}}" for name in sorted(placeholders[key])) or "none"
             check.fail(where, f"unknown placeholder {{{sorted(unknown)[0]}}}", f"placeholders allowed here: {allowed}")
         try:
             re.compile(fill_template(template, {}))

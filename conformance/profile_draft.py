@@ -566,7 +566,15 @@ MESSAGE_HELP: dict[str, str] = {
     "detect-fail": "detection fails on a non-Python app",
     "invalid-version": "the build fails on an unsupported Python version",
     "missing-dependency": "the build fails on a requirement that does not exist",
+    "two-package-managers": "the build fails on an app with files of two package managers",
+    "requires-python-mismatch": "the build fails on a .python-version outside requires-python",
+    "refused-variables": "the build fails on a user variable such as PIP_TARGET, naming it ({variable})",
 }
+# Message keys `profile init` does not learn (yet): the draft leaves a TODO saying so, and the checks
+# needing them skip until they are written by hand (docs/profiles.md). The same holds for the
+# `[package-managers.<name>]` tables and `[sbom]`.
+NOT_LEARNT: tuple[str, ...] = ("two-package-managers", "requires-python-mismatch", "refused-variables")
+NOT_LEARNT_NOTE = "profile init does not learn this message yet; write it by hand (docs/profiles.md)"
 
 
 def render_draft(draft: Draft) -> str:
@@ -709,11 +717,13 @@ def _render_messages(draft: Draft, add: Callable[[str], None]) -> None:
         "detect-fail",
         "invalid-version",
         "missing-dependency",
+        *NOT_LEARNT,
     ):
         learnt = draft.messages.get(key)
         add("")
         if learnt is None:
-            add(f"# TODO {key} ({MESSAGE_HELP[key]}): {draft.message_notes.get(key, 'not observed')}")
+            note = NOT_LEARNT_NOTE if key in NOT_LEARNT else draft.message_notes.get(key, "not observed")
+            add(f"# TODO {key} ({MESSAGE_HELP[key]}): {note}")
             add(f"# {key} = '...'")
             continue
         add(f"# {MESSAGE_HELP[key]}; from the line: {learnt.line}")

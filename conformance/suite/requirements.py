@@ -19,7 +19,7 @@ import pytest
 
 from conformance.errors import HarnessError, MissingInput  # the report counts both as ERRORs
 from conformance.probe_record import PROBE_RECORD, probe_record
-from conformance.profile import LayerRole, Profile
+from conformance.profile import LayerRole, PackageManagerProfile, Profile
 
 
 def need_role(profile: Profile, role: str) -> LayerRole:
@@ -59,6 +59,36 @@ def need_app(profile: Profile, purpose: str) -> str:
     return name
 
 
+def need_package_manager(profile: Profile, name: str) -> PackageManagerProfile:
+    """The profile's `[package-managers.<name>]` table; skip, naming the key, when there is none."""
+    found = profile.package_manager(name)
+    if found is None:
+        pytest.skip(f"profile {profile.name} has no package-managers.{name} (the buildpack does not promise {name})")
+    return found
+
+
+def need_manager_app(manager: PackageManagerProfile, purpose: str) -> str:
+    name = manager.app(purpose)
+    if not name:
+        pytest.skip(manager.gap(f"apps.{purpose}"))
+    return name
+
+
+def need_manager_message(manager: PackageManagerProfile, key: str, **values: object) -> re.Pattern[str]:
+    pattern = manager.message(key, **values)
+    if pattern is None:
+        pytest.skip(manager.gap(f"messages.{key}"))
+    return pattern
+
+
+def need_launch_sbom(profile: Profile) -> None:
+    """Skip unless the profile says the buildpack writes launch SBOMs (`[sbom] launch = true`)."""
+    if profile.sbom_launch is None:
+        pytest.skip(f"profile {profile.name} has no sbom.launch (whether the buildpack writes launch SBOMs)")
+    if not profile.sbom_launch:
+        pytest.skip(f"profile {profile.name}: sbom.launch = false (the buildpack writes no launch SBOMs)")
+
+
 @pytest.fixture
 def probe(build: Any) -> dict[str, Any]:
     """The probe record of the shared `build`, checked at fixture setup: a missing record is an
@@ -71,7 +101,11 @@ __all__ = [
     "HarnessError",
     "MissingInput",
     "need_app",
+    "need_launch_sbom",
+    "need_manager_app",
+    "need_manager_message",
     "need_message",
+    "need_package_manager",
     "need_pip_versions",
     "need_python_alternative",
     "need_role",

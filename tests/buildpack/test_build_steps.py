@@ -152,6 +152,16 @@ def test_venv_bin_and_site_packages_become_group_writable(tmp_path) -> None:
     assert stat.S_IMODE(tmp_path.stat().st_mode) == 0o755
 
 
+def test_site_packages_pruned_by_a_sync_is_made_again(tmp_path) -> None:
+    """Poetry prunes the dirs an uninstall leaves empty: dropping a venv's last package took site-packages."""
+    (tmp_path / "bin").mkdir()
+    made = dependencies.ensure_site_packages(tmp_path, "3.13.5")
+    assert made == tmp_path / "lib" / "python3.13" / "site-packages" and made.is_dir()
+    (made / "six.py").write_text("")
+    assert dependencies.ensure_site_packages(tmp_path, "3.11.2") == made  # an existing one is kept as it is
+    assert dependencies.make_group_writable(tmp_path) == [tmp_path / "bin", made]
+
+
 def test_bundled_pip_wheel_missing_is_a_clear_error(tmp_path) -> None:
     with pytest.raises(Exception, match="bundled pip"):
         pip_layer.bundled_pip_wheel(tmp_path)

@@ -402,6 +402,7 @@ def test_switching_from_poetry_to_uv_discards_the_venv(tmp_path, fake_tools) -> 
         ("uv-stale-lock", "uv"),  # stale only by uv's own check, at build
         ("poetry", "poetry"),
         ("poetry-stale-lock", "poetry"),
+        ("poetry-removed-dependency", "poetry"),
         ("requires-python-mismatch", "uv"),  # fails at the version check, after selection
         ("minimal", "pip"),
         ("pip-target", "pip"),  # fails only with PIP_TARGET in the user env

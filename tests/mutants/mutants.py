@@ -98,6 +98,23 @@ def _deps(old: str, new: str) -> Edit:
     return Edit(f"{LIB}/dependencies.py", old, new)
 
 
+def _lock_steps(old: str, new: str) -> Edit:
+    return Edit(f"{LIB}/lock_steps.py", old, new)
+
+
+def _lockfile(old: str, new: str) -> Edit:
+    return Edit(f"{LIB}/lockfile.py", old, new)
+
+
+def _sbom(old: str, new: str) -> Edit:
+    return Edit(f"{LIB}/sbom.py", old, new)
+
+
+# The checks of conformance/suite/test_package_managers.py a lock-file mutant runs (its own -k: the
+# default selection builds no uv or Poetry app).
+PACKAGE_MANAGER_CHECKS = "test_package_managers"
+
+
 INSTALL_PIP_CALL = """\
         pip_layer.install_pip(
             runtime.python_executable(python_layer), python_layer, pip_dir, cache_dir, pip_version, inputs.env
@@ -266,6 +283,88 @@ MUTANTS: tuple[Mutant, ...] = (
             "upgrade_from_previous_release",
         ),
         why_expected="each of these checks requires the reuse or invalidation message in the build output",
+    ),
+    Mutant(
+        name="uv-layer-launch",
+        description="the uv layer is marked launch = true",
+        edits=(
+            _lock_steps(
+                "UV_TYPES = LayerTypes(build=True, launch=False, cache=True)",
+                "UV_TYPES = LayerTypes(build=True, launch=True, cache=True)",
+            ),
+        ),
+        selection=f"{PACKAGE_MANAGER_CHECKS} and uv and (tool_layer or tool_absent)",
+        expected_checks=(
+            "tool_layer_types[manager=uv]",
+            "tool_layers_not_in_image[manager=uv]",
+            "tool_absent_at_runtime[manager=uv,tool=uv]",
+        ),
+        why_expected="the uv layer's types differ from the profile, it ships in the image and its bin/ is on PATH",
+    ),
+    Mutant(
+        name="uv-sync-not-locked",
+        description="`uv sync` runs without --locked (a stale uv.lock is silently re-resolved)",
+        edits=(_lockfile('        "sync",\n        "--locked",\n', '        "sync",\n'),),
+        selection=f"{PACKAGE_MANAGER_CHECKS} and uv and stale_lock",
+        expected_checks=("stale_lock_fails_with_message[manager=uv]",),
+        why_expected="the stale-lock app no longer fails with the profile's stale-lock message",
+    ),
+    Mutant(
+        name="dev-group-installed",
+        description="the dev dependency group is installed (uv without --no-default-groups, Poetry without"
+        " --only main)",
+        edits=(
+            _lockfile('        "--locked",\n        "--no-default-groups",\n', '        "--locked",\n'),
+            _lockfile('        "sync",\n        "--only",\n        "main",\n', '        "sync",\n'),
+        ),
+        selection=f"{PACKAGE_MANAGER_CHECKS} and dev_dependencies",
+        expected_checks=("dev_dependencies_not_installed",),
+        why_expected="idna, in the apps' dev group, is installed at run time",
+    ),
+    Mutant(
+        name="uv-may-manage-python",
+        description="uv may download and use a Python of its own (no UV_PYTHON_DOWNLOADS=never, UV_NO_MANAGED_PYTHON)",
+        edits=(
+            _lock_steps(
+                '    write_env(uv_dir, "env.build", "UV_PYTHON_DOWNLOADS", "never", "override")\n'
+                '    write_env(uv_dir, "env.build", "UV_NO_MANAGED_PYTHON", "1", "override")\n',
+                "",
+            ),
+            _lockfile('        UV_PYTHON_DOWNLOADS="never",\n        UV_NO_MANAGED_PYTHON="1",\n', ""),
+        ),
+        selection=f"{PACKAGE_MANAGER_CHECKS} and uv and (build_env or runtime_python)",
+        expected_checks=("tool_build_env_for_later_buildpacks[manager=uv]",),
+        why_expected="a later buildpack's uv is no longer told to keep to the buildpack's Python; offline, uv's own"
+        " sync still gets --python, so the venv stays on the runtime layer",
+    ),
+    Mutant(
+        name="locked-venv-kept-on-python-change",
+        description="the lock-file venv's cache key leaves out the Python version (kept when Python changes)",
+        edits=(
+            _lock_steps(
+                '        "package-manager-version": tool_version(inputs, manager),\n'
+                '        "python-version": python_version,\n',
+                '        "package-manager-version": tool_version(inputs, manager),\n',
+            ),
+        ),
+        selection=f"{PACKAGE_MANAGER_CHECKS} and uv and python_change",
+        expected_checks=("python_change_discards_locked_venv[manager=uv]",),
+        why_expected="the rebuild on the other Python does not say the venv was discarded because Python changed",
+    ),
+    Mutant(
+        name="sbom-lists-pip",
+        description="the venv layer's SBOM also lists pip, which is not installed there (a build-only tool)",
+        edits=(
+            _sbom(
+                "    return document([pypi_component(name, version) for name, version in"
+                " installed_distributions(venv_dir)])\n",
+                "    listed = [pypi_component(name, version) for name, version in installed_distributions(venv_dir)]\n"
+                '    return document([*listed, pypi_component("pip", "25.3")])\n',
+            ),
+        ),
+        selection="launch_sbom and (minimal or uv)",
+        expected_checks=("launch_sbom_lists_venv_distributions", "launch_sbom_lists_locked_venv_distributions"),
+        why_expected="the exported launch SBOM of the venv lists pip 25.3, which the venv does not contain",
     ),
     Mutant(
         name="lifecycle-1393",

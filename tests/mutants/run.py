@@ -331,7 +331,8 @@ def render_markdown(results: Sequence[MutantResult], baseline: MutantResult | No
         f'Default selection of each run: `-k "{DEFAULT_SELECTION}"` — every check on the default app `minimal`'
         " plus the caching, reproducibility, bogus-env and upgrade checks (the error checks and the other sample"
         " apps are left out: no mutant touches those paths). A check counts as a kill only if it passes on the"
-        " unmodified buildpack (column *base*).",
+        " unmodified buildpack (column *base*). A mutant with its own selection names it below; the baseline"
+        " runs the union of all selections.",
         "",
         markdown_table(SUMMARY_HEADER, summary_rows(results)),
         "",
@@ -341,7 +342,8 @@ def render_markdown(results: Sequence[MutantResult], baseline: MutantResult | No
     for index, result in enumerate(results, 1):
         mutant = _mutant_of(result.name)
         why = f" Expected: {', '.join(result.expected_checks)} ({mutant.why_expected})." if mutant else ""
-        parts.append(f"{index}. `{result.name}`: {result.description}.{why}")
+        own = f' Selection: `-k "{result.selection}"`.' if result.selection != DEFAULT_SELECTION else ""
+        parts.append(f"{index}. `{result.name}`: {result.description}.{why}{own}")
     parts += [
         "",
         "Kill matrix (checks x mutants):",
@@ -409,6 +411,13 @@ def from_json(data: dict[str, Any]) -> tuple[list[MutantResult], MutantResult | 
 # ------------------------------------------------------------------------------------------------
 # Main
 # ------------------------------------------------------------------------------------------------
+
+
+def baseline_selection(mutants: Sequence[Mutant]) -> str:
+    """The -k of the baseline run: every selection of the chosen mutants, so a check that already fails
+    on the unmodified buildpack (in any mutant's selection) can never count as a kill."""
+    selections = list(dict.fromkeys(mutant.selection for mutant in mutants)) or [DEFAULT_SELECTION]
+    return selections[0] if len(selections) == 1 else " or ".join(f"({selection})" for selection in selections)
 
 
 def run_baseline(work: Path, selection: str, report: Path | None = None) -> MutantResult:
@@ -482,8 +491,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mutants: working in {work}", flush=True)
         baseline = None
         if not args.no_baseline:
-            print(f"mutants: baseline (unmodified buildpack), -k {DEFAULT_SELECTION!r}", flush=True)
-            baseline = run_baseline(work, DEFAULT_SELECTION, args.baseline_report)
+            selection = baseline_selection(chosen)
+            print(f"mutants: baseline (unmodified buildpack), -k {selection!r}", flush=True)
+            baseline = run_baseline(work, selection, args.baseline_report)
             failing = [c for c, r in baseline.checks.items() if r.state in (FAIL, CRASHED)]
             print(
                 f"  {baseline.wall_time:.0f}s, {len(baseline.checks)} checks, failing on baseline: {failing or 'none'}"

@@ -108,6 +108,29 @@ def test_mutant_refuses_the_shipped_buildpack() -> None:
         by_name("pip-layer-launch").apply(BUILDPACK_DIR)
 
 
+def test_baseline_covers_every_selection_of_the_chosen_mutants() -> None:
+    default = by_name("pip-layer-launch")
+    own = by_name("uv-sync-not-locked")
+    assert run.baseline_selection([default]) == default.selection
+    assert run.baseline_selection([default, own, by_name("venv-with-pip")]) == (
+        f"({default.selection}) or ({own.selection})"
+    )
+    assert run.baseline_selection([]) == run.DEFAULT_SELECTION
+
+
+def test_lockfile_mutants_select_the_package_manager_checks_they_expect() -> None:
+    """A mutant with its own selection must select its intended checks (else it cannot be killed)."""
+    for mutant in MUTANTS:
+        if mutant.selection == run.DEFAULT_SELECTION:
+            continue
+        for expected in mutant.expected_checks:
+            base = expected.split("[", 1)[0]
+            words = re.findall(r"[a-z_]+", mutant.selection)
+            assert any(word in base for word in words if word not in ("and", "or", "not", "uv", "minimal")), (
+                f"{mutant.name}: its selection {mutant.selection!r} does not name {expected}"
+            )
+
+
 def test_check_matching() -> None:
     assert check_matches("layer_types", "layer_types[role=runtime]")
     assert check_matches("layer_types", "layer_types")
@@ -241,6 +264,8 @@ CHEAP = [
     ("pip-layer-launch", "minimal and test_layer_types", "layer_types[role=package-manager]"),
     ("venv-with-pip", "minimal and test_pip_absent_at_runtime", "pip_absent_at_runtime"),
     ("ensurepip-wheel-removed", "minimal and test_ensurepip_recovers_pip_offline", "ensurepip_recovers_pip_offline"),
+    # a lock-file mutant: one failing build of the uv stale-lock app (no venv, no run)
+    ("uv-sync-not-locked", "test_package_managers and uv and stale_lock", "stale_lock_fails_with_message"),
 ]
 
 

@@ -15,6 +15,7 @@ full-suite runs are marked slow (`make test-all`).
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -120,7 +121,7 @@ def run_suite(buildpack: Path, profile: Path, report_dir: Path, *, k: str | None
 
 SMOKE = (
     "minimal and (launch_path_order or build_time or pip_absent_at_runtime or runtime_layer_has_no_pip"
-    " or ensurepip or layer_types or layer_in_image)"
+    " or ensurepip or test_layer_types or layer_in_image or native_libraries)"
 )
 
 
@@ -137,10 +138,34 @@ def test_acme_passes_the_key_checks_and_the_bogus_env_check(tmp_path: Path) -> N
         "ensurepip_recovers_pip_offline",
         "layer_types",
         "layer_in_image",
+        "native_libraries_resolve",
         "bogus_user_env_does_not_win",
     }
     assert run.base_checks("passed") == expected, f"passed: {ran}\nskipped: {run.with_outcome('skipped')}"
     assert not run.with_outcome("skipped"), f"nothing may be skipped for acme: {run.with_outcome('skipped')}"
+
+
+# Why each uv/Poetry/SBOM check may skip for acme: its profile has no such key (and acme has no such support).
+PROFILE_GAP = re.compile(
+    r"^profile acme-python has no (package-managers\.(uv|poetry)\b|sbom\.launch\b"
+    r"|(two-package-managers|requires-python-mismatch|refused-variables) message)"
+)
+
+
+def test_acme_gets_skips_with_reasons_for_the_package_manager_checks(tmp_path: Path) -> None:
+    """acme/python has no Poetry/uv support and no SBOMs: every such check is a skip naming the profile
+    key it lacks, never a pass and never a failure (and no build is needed to tell)."""
+    run = run_suite(ACME, PROFILE, tmp_path, k="test_package_managers and not native_libraries")
+    assert run.exit_code == 0, run.text
+    assert not run.with_outcome("passed") and not run.with_outcome("failed") and not run.with_outcome("error"), (
+        run.outcomes
+    )
+    skipped = run.with_outcome("skipped")
+    assert len(skipped) >= 20, skipped
+    unexplained = {key: run.reasons[key] for key in skipped if not PROFILE_GAP.search(run.reasons[key])}
+    assert not unexplained, f"skips without a profile-key reason: {unexplained}"
+    for manager in ("uv", "poetry"):
+        assert any(f"package-managers.{manager}" in run.reasons[key] for key in skipped), manager
 
 
 @pytest.mark.slow
@@ -192,10 +217,14 @@ def test_acme_conforms_to_the_whole_suite(tmp_path: Path) -> None:
     assert run.exit_code == 0, run.text
     assert not run.with_outcome("failed") and not run.with_outcome("error"), run.text
     assert "CONFORMS" in run.text and "DOES NOT CONFORM" not in run.text, run.text
-    # Skips only where the app itself says pip stays (pip-in-requirements), never a profile gap.
-    assert all(key.endswith("[pip-in-requirements]") for key in run.with_outcome("skipped")), run.with_outcome(
-        "skipped"
-    )
+    # Skips only where the app itself says pip stays (pip-in-requirements), or for the uv/Poetry/SBOM
+    # promises acme does not make (its profile has no such key).
+    unexpected = [
+        key
+        for key in run.with_outcome("skipped")
+        if not key.endswith("[pip-in-requirements]") and not PROFILE_GAP.search(run.reasons[key])
+    ]
+    assert not unexpected, {key: run.reasons[key] for key in unexpected}
 
 
 @pytest.mark.slow

@@ -41,6 +41,22 @@ def venv_site_packages(venv_dir: Path) -> Path:
     return found[-1]
 
 
+def ensure_site_packages(venv_dir: Path, python_version: str) -> Path:
+    """The venv's site-packages, made again if a sync removed it.
+
+    Poetry 2.5.1 prunes the directories an uninstall leaves empty; when a lock drops the venv's last
+    package (testapps/poetry-removed-dependency) that took site-packages itself with it here, and the
+    venv could not take a package (or `python -m ensurepip`) at run time.
+    """
+    found = sorted(venv_dir.glob("lib/python3.*/site-packages"))
+    if found:
+        return found[-1]
+    minor = ".".join(python_version.split(".")[:2])
+    path = venv_dir / "lib" / f"python{minor}" / "site-packages"
+    path.mkdir(parents=True)
+    return path
+
+
 def make_group_writable(venv_dir: Path) -> list[Path]:
     """Let the run user (another uid, same group) run `python -m ensurepip` into the venv.
 

@@ -169,6 +169,7 @@ def install_locked_dependencies(
     else:
         log.line("Running poetry sync --only main")
         lockfile.poetry_sync(python, tool_dir, inputs.app_dir, venv_dir, inputs.env)
+    dependencies.ensure_site_packages(venv_dir, python_version)
     dependencies.make_group_writable(venv_dir)
     write_layer_toml(inputs.layers_dir, VENV_LAYER, LOCK_VENV_TYPES, metadata)
     return venv_dir
