@@ -220,6 +220,54 @@ def test_heroku_error_messages_match_heroku_output() -> None:
     assert profile.message("detect-fail").search(detect)
 
 
+def test_heroku_issue14_tables_hold_heroku_layer_design() -> None:
+    """The package-manager roles, SBOM and new messages, read from the raw TOML (the loader may not
+    know them yet): heroku's layer flags, and messages that match its real output."""
+    data = load_toml(HEROKU_TOML)
+    managers = data["package-managers"]
+    assert managers["uv"]["tool-layers"] == {"uv": {"build": True, "cache": True}, "uv-cache": {"build": True}}
+    assert managers["poetry"]["tool-layers"] == {"poetry": {"build": True, "cache": True}}
+    for manager in ("uv", "poetry"):
+        assert managers[manager]["venv"] == {"name": "venv", "build": True, "launch": True, "cache": True}
+        assert managers[manager]["absent-at-runtime"] == [manager]
+        messages = {key: re.compile(template, re.MULTILINE) for key, template in managers[manager]["messages"].items()}
+        assert messages["venv-reused"].search("Using cached virtual environment\nRunning 'uv sync'\n")
+        discarded = "Discarding cached virtual environment\nCreating virtual environment\n"
+        assert messages["venv-discarded"].search(discarded)
+        assert "{reason}" not in managers[manager]["messages"]["venv-discarded"]  # heroku logs no reason
+    uv_stale = (
+        "\x1b[31m\x1b[1merror\x1b[0m: The lockfile at `\x1b[36muv.lock\x1b[39m` needs to be updated, but"
+        " `\x1b[32m--locked\x1b[39m` was provided.\n"
+    ) + styled("Unable to install dependencies using uv", "The 'uv sync' command to install the app's")
+    assert re.search(managers["uv"]["messages"]["stale-lock"], uv_stale)
+    assert not re.search(managers["poetry"]["messages"]["stale-lock"], uv_stale)
+    poetry_stale = (
+        "pyproject.toml changed significantly since poetry.lock was last generated. Run `poetry lock` to fix it.\n"
+    ) + styled("Unable to install dependencies using Poetry", "The 'poetry sync --only main' command")
+    assert re.search(managers["poetry"]["messages"]["stale-lock"], poetry_stale)
+    assert data["sbom"] == {"launch": False}  # no sbom-formats, no write_sboms anywhere in heroku's src/
+
+    messages = data["messages"]
+    two = styled(
+        "Multiple Python package manager files were found",
+        "Exactly one package manager file must be present in your app's\nsource code, however, several were found:"
+        "\n\nrequirements.txt (pip)\nuv.lock (uv)\n",
+    )
+    assert re.search(messages["two-package-managers"], two)
+    assert not re.search(messages["two-package-managers"], two.replace("uv.lock (uv)", ""))
+    refused = styled(
+        "Unsafe environment variable(s) found",
+        "The following environment variable(s) can cause problems\nwith the build so we don't allow using them:"
+        "\n\nPIP_TARGET\n",
+    )
+    assert re.search(messages["refused-variables"], refused)
+    mismatch = (
+        "error: The Python request from `.python-version` resolved to Python 3.11.15, which is incompatible with"
+        " the project's Python requirement: `>=3.12` (from `project.requires-python`)\n"
+    ) + styled("Unable to install dependencies using uv", "The 'uv sync' command")
+    assert re.search(messages["requires-python-mismatch"], mismatch)
+
+
 # ------------------------------------------------------------------------------------------------
 # The reference profile's messages against the reference buildpack's own wording
 # ------------------------------------------------------------------------------------------------
