@@ -3,6 +3,11 @@
 `make conformance` runs every check; here a subset (the default app) keeps `make test` fast while
 still proving the two claims that matter most: the reference buildpack conforms, and the suite
 catches the lifecycle#1393 regression with the build-time PATH check and nothing else.
+
+Both claims come from one `bpconform run --compare lifecycle-1393`: its baseline side is a plain run
+of the same subset (same settings, reports of its own in `<report-dir>/baseline/`), so a separate
+plain run would only build and check the same app a third time. That a plain `bpconform run` of a
+passing subset exits 0 is asserted by tests/integration/test_installed_wheel.py.
 """
 
 from __future__ import annotations
@@ -10,7 +15,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -29,57 +33,48 @@ def _bpconform(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@dataclass(frozen=True)
-class SuiteRun:
-    result: subprocess.CompletedProcess[str]
-    records: list[dict]
-    report_dir: Path
-
-
 @pytest.fixture(scope="module")
-def reference_run(tmp_path_factory: pytest.TempPathFactory) -> SuiteRun:
-    """One suite run of the subset (the launch SBOM check included), on the default app."""
-    report_dir = tmp_path_factory.mktemp("reference-run")
-    result = _bpconform("run", "--buildpack", "buildpack_under_test", "--report-dir", str(report_dir), "-k", SUBSET)
-    report = json.loads((report_dir / "report.json").read_text())
-    return SuiteRun(result, report["records"], report_dir)
+def compared(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """One comparison run of the subset: the plain baseline, then the lifecycle#1393 emulation."""
+    report_dir = tmp_path_factory.mktemp("compare")
+    result = _bpconform(
+        "run", "--buildpack", "buildpack_under_test", "--report-dir", str(report_dir), "--compare", "lifecycle-1393",
+        "-k", SUBSET,
+    )  # fmt: skip
+    return result, report_dir
 
 
-def test_reference_buildpack_conforms(reference_run: SuiteRun) -> None:
-    result, tmp_path = reference_run.result, reference_run.report_dir
-    records = reference_run.records
-    failed = [r for r in records if r["outcome"] in ("failed", "error")]
-    assert result.returncode == 0 and not failed, f"{failed}\n{result.stdout[-3000:]}\n{result.stderr[-2000:]}"
-    checks = {r["check"] for r in records if r["outcome"] == "passed"}
+def test_reference_buildpack_conforms(compared: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    result, report_dir = compared
+    baseline = report_dir / "baseline"
+    assert (baseline / "report.json").is_file(), f"no baseline report\n{result.stdout[-3000:]}\n{result.stderr[-2000:]}"
+    report = json.loads((baseline / "report.json").read_text())
+    failed = [r for r in report["records"] if r["outcome"] in ("failed", "error")]
+    assert not failed, f"{failed}\n{result.stdout[-3000:]}\n{result.stderr[-2000:]}"
+    checks = {r["check"] for r in report["records"] if r["outcome"] == "passed"}
     assert {"launch_path_order", "build_time_path_order", "pip_absent_at_runtime", "native_libraries_resolve"} <= {
         c.split("[")[0] for c in checks
     }
-    assert (tmp_path / "report.md").read_text().count("pass") > 5
-    assert (tmp_path / "junit.xml").exists()
+    assert (baseline / "report.md").read_text().count("pass") > 5
+    assert (baseline / "junit.xml").exists()
 
 
-def test_reference_launch_sbom_is_exported_and_exact(reference_run: SuiteRun) -> None:
-    sbom = [r for r in reference_run.records if r["check"] == SBOM_CHECK]
+def test_reference_launch_sbom_is_exported_and_exact(compared: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    report = json.loads((compared[1] / "baseline" / "report.json").read_text())
+    sbom = [r for r in report["records"] if r["check"] == SBOM_CHECK]
     assert [r["outcome"] for r in sbom] == ["passed"], sbom
 
 
-def test_lifecycle_1393_emulation_fails_only_build_time_path(tmp_path: Path) -> None:
-    result = _bpconform(
-        "run",
-        "--buildpack",
-        "buildpack_under_test",
-        "--report-dir",
-        str(tmp_path),
-        "--compare",
-        "lifecycle-1393",
-        "-k",
-        SUBSET,
-    )
-    compare = json.loads((tmp_path / "compare.json").read_text())
+def test_lifecycle_1393_emulation_fails_only_build_time_path(
+    compared: tuple[subprocess.CompletedProcess[str], Path],
+) -> None:
+    result, report_dir = compared
+    compare = json.loads((report_dir / "compare.json").read_text())
     changed = sorted(f"{c['check']}[{c['app']}]:{c['before']}->{c['after']}" for c in compare["changes"])
     assert changed == ["build_time_path_order[minimal]:passed->failed"], (
         f"the #1393 emulation must fail exactly the build-time PATH check; changes: {changed}\n{result.stdout[-3000:]}"
     )
+    assert result.returncode == 1, f"a comparison with a newly failing check exits 1, got {result.returncode}"
 
 
 # The uv/Poetry checks (conformance/suite/test_package_managers.py): the checks on the shared uv build
