@@ -341,6 +341,17 @@ def distro_of(facts: ImageFacts) -> tuple[str, str, DistroSource]:
     return "", "", "none"
 
 
+def target_distro(build: ImageFacts, run: ImageFacts) -> tuple[str, str, DistroSource]:
+    """The distro buildpacks are told (`CNB_TARGET_DISTRO_*`), as the lifecycle finds it: the run
+    image's labels (platform/target_data.go `GetTargetMetadata`), else `/etc/os-release` of the file
+    system the lifecycle runs in, the build image's (`GetTargetOSFromFileSystem`), never the run image's."""
+    if DISTRO_NAME_LABEL in run.labels or DISTRO_VERSION_LABEL in run.labels:
+        return run.labels.get(DISTRO_NAME_LABEL, ""), run.labels.get(DISTRO_VERSION_LABEL, ""), "labels"
+    if build.os_release.get("ID") or build.os_release.get("VERSION_ID"):
+        return build.os_release.get("ID", ""), build.os_release.get("VERSION_ID", ""), "os-release"
+    return "", "", "none"
+
+
 def _pair_problems(build: ImageFacts, run: ImageFacts, host_os: str, host_arch: str) -> list[Problem]:
     problems = []
     pair = f"build image {build.reference} and run image {run.reference}"
@@ -428,9 +439,7 @@ def evaluate(build: ImageFacts, run: ImageFacts, *, host_os: str, host_arch: str
     if problems:
         raise BaseImageError(tuple(problems), HINT)
     assert build_user.uid is not None and build_user.gid is not None and build_user.home is not None
-    run_distro = distro_of(run)
-    # Like the lifecycle: the run image's labels, else the os-release of the image it runs in (the build image).
-    name, version, source = run_distro if run_distro[2] != "none" else distro_of(build)
+    name, version, source = target_distro(build, run)
     target = Target(
         os=run.os,
         arch=run.architecture,
