@@ -44,7 +44,8 @@ def test_reference_buildpack_conforms_on_trixie(tmp_path: Path) -> None:
         timeout=1800,
     )
     report_file = tmp_path / "report.json"
-    assert report_file.is_file(), f"no report (exit {result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    output = f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    assert report_file.is_file(), f"no report (exit {result.returncode}):\n{output}"
     report = json.loads(report_file.read_text())
     failed = [r for r in report["records"] if r["outcome"] in ("failed", "error")]
     assert result.returncode == 0 and not failed, f"{failed}\n{result.stdout[-3000:]}\n{result.stderr[-2000:]}"

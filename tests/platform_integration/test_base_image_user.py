@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import subprocess
 from collections.abc import Iterator
 
 import pytest
@@ -89,3 +90,38 @@ def test_the_run_images_user_wins_over_its_cnb_user_id(builder, app, run_image_w
     result = image.run(["sh", "-c", "id -u; hello"])
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == ["1002", "hello-from-layer"]
+
+
+@pytest.fixture
+def run_image_without_user(builder) -> Iterator[str]:
+    """The stack's run image files and env, but no `User` (a commit cannot clear one: export, import)."""
+    client = ensure_engine()
+    tag = f"bpconform-platform-it/no-user-run:{SESSION_ID}"
+    config = _run_image_config(builder.stack.run_image)
+    changes = [f"ENV {item}" for item in config["Env"]] + [f"LABEL {k}={v}" for k, v in labels("selftest").items()]
+    container = client.containers.create(builder.stack.run_image, ["true"], labels=labels("selftest"))
+    try:
+        export = subprocess.Popen(["docker", "export", container.id], stdout=subprocess.PIPE)
+        command = ["docker", "import", *[arg for change in changes for arg in ("--change", change)], "-", tag]
+        imported = subprocess.run(command, stdin=export.stdout, capture_output=True, text=True)
+        assert export.stdout is not None
+        export.stdout.close()
+        assert export.wait() == 0 and imported.returncode == 0, imported.stderr
+    finally:
+        container.remove(force=True)
+    yield tag
+    with contextlib.suppress(Exception):
+        client.images.remove(tag)
+
+
+def test_a_run_image_without_user_gives_a_root_app_image_like_the_lifecycle(
+    builder, app, run_image_without_user
+) -> None:
+    """Not the `CNB_USER_ID` of the run image: the lifecycle's exporter never sets `User`."""
+    config = _run_image_config(run_image_without_user)
+    assert not config.get("User") and "CNB_USER_ID=1001" in config["Env"]
+    builder.stack = dataclasses.replace(builder.stack, run_image=run_image_without_user)
+    image = AppImage.load(builder.build(app(APP), ["layers"]).image)
+    assert image.user == ""
+    result = image.run(["id", "-u"])
+    assert result.exit_code == 0 and result.stdout.split() == ["0"], result.output
