@@ -53,6 +53,7 @@ DISTRO_VERSION_LABEL = "io.buildpacks.base.distro.version"
 TARGET_ID_LABEL = "io.buildpacks.base.id"
 REBASABLE_LABEL = "io.buildpacks.rebasable"
 STACK_ID_LABEL = "io.buildpacks.stack.id"
+DECIMAL = re.compile(r"[0-9]+")  # not str.isdigit: it takes "²", which int() refuses
 TARGET_ID = re.compile(r"[A-Za-z0-9./-]+")  # platform.md, "Target Data": the target ID MUST only contain ...
 MAX_FILE_BYTES = 1024 * 1024  # /etc/passwd and friends; anything larger is not one
 MAX_LINK_HOPS = 8
@@ -173,11 +174,15 @@ HINT = (
 # --------------------------------------------------------------------------------------------
 
 
+def _decimal(text: str) -> bool:
+    return DECIMAL.fullmatch(text) is not None
+
+
 def parse_passwd(text: str) -> tuple[PasswdEntry, ...]:
     entries = []
     for line in text.splitlines():
         parts = line.split(":")
-        if len(parts) < 7 or not parts[2].isdigit() or not parts[3].isdigit():
+        if len(parts) < 7 or not _decimal(parts[2]) or not _decimal(parts[3]):
             continue
         entries.append(PasswdEntry(parts[0], int(parts[2]), int(parts[3]), parts[5]))
     return tuple(entries)
@@ -187,7 +192,7 @@ def parse_group(text: str) -> dict[str, int]:
     groups: dict[str, int] = {}
     for line in text.splitlines():
         parts = line.split(":")
-        if len(parts) >= 3 and parts[2].isdigit():
+        if len(parts) >= 3 and _decimal(parts[2]):
             groups.setdefault(parts[0], int(parts[2]))
     return groups
 
@@ -220,7 +225,7 @@ def resolve_user(facts: ImageFacts) -> ResolvedUser:
         return ResolvedUser(0, 0, _home_of(facts, "root"), None)
     user_part, _, group_part = spec.partition(":")
     entry = _passwd_entry(facts, user_part)
-    if user_part.isdigit():
+    if _decimal(user_part):
         uid = int(user_part)
         gid = entry.gid if entry else 0
     elif entry is None:
@@ -228,7 +233,7 @@ def resolve_user(facts: ImageFacts) -> ResolvedUser:
     else:
         uid, gid = entry.uid, entry.gid
     if group_part:
-        if group_part.isdigit():
+        if _decimal(group_part):
             gid = int(group_part)
         elif group_part in facts.groups:
             gid = facts.groups[group_part]
@@ -239,7 +244,7 @@ def resolve_user(facts: ImageFacts) -> ResolvedUser:
 
 def _passwd_entry(facts: ImageFacts, user: str) -> PasswdEntry | None:
     for entry in facts.passwd:
-        if (user.isdigit() and entry.uid == int(user)) or entry.name == user:
+        if (_decimal(user) and entry.uid == int(user)) or entry.name == user:
             return entry
     return None
 
@@ -259,11 +264,6 @@ def writable_by(stat: PathStat, uid: int, gid: int) -> bool:
     return bool(stat.mode & 0o002)
 
 
-def _int_env(facts: ImageFacts, name: str) -> int | None:
-    value = facts.env.get(name)
-    return int(value) if value is not None and value.isdigit() else None
-
-
 def _build_problems(build: ImageFacts, user: ResolvedUser) -> list[Problem]:
     name = f"build image {build.reference}"
     problems: list[Problem] = []
@@ -281,18 +281,18 @@ def _build_problems(build: ImageFacts, user: ResolvedUser) -> list[Problem]:
         raw = build.env.get(env_name)
         if raw is None:
             add(f"`{env_name}` MUST be set", f"the {what} of `User`" + (f" ({wanted})" if wanted else ""), "not set")
-        elif not raw.isdigit():
+        elif not _decimal(raw):
             add(f"`{env_name}` MUST be a {what}", "a decimal number", repr(raw))
         elif wanted is not None and build.user.strip() and int(raw) != wanted:
             add(f"`{env_name}` MUST be the {what} of `User` {build.user!r}", str(wanted), raw)
-    if user.uid not in (None, 0) and user.problem is None:
+    if user.uid is not None and user.uid != 0 and user.problem is None:
         if not user.home:
             add("`User` MUST have a writable home directory", "a passwd entry with a home", "no passwd entry")
         else:
             stat = build.homes.get(user.home)
             if stat is None or not stat.is_dir:
                 add("`User` MUST have a writable home directory", f"directory {user.home}", "it does not exist")
-            elif not writable_by(stat, user.uid, user.gid or 0):  # type: ignore[arg-type]
+            elif not writable_by(stat, user.uid, user.gid or 0):
                 add(
                     "`User` MUST have a writable home directory",
                     f"{user.home} writable by {user.uid}:{user.gid}",

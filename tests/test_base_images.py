@@ -193,3 +193,12 @@ def test_parsers_skip_malformed_lines_and_unquote_os_release() -> None:
     assert bi.parse_group("cnb:x:1000:\nbad:x:\n") == {"cnb": 1000}
     release = bi.parse_os_release('# c\nID=debian\nVERSION_ID="13"\nPRETTY_NAME="Debian GNU/Linux 13 (trixie)"\n')
     assert (release["ID"], release["VERSION_ID"]) == ("debian", "13")
+
+
+def test_ids_are_plain_decimals_not_any_unicode_digit() -> None:
+    env = {"CNB_USER_ID": "1000", "CNB_GROUP_ID": "²", "PATH": ""}
+    found = problems(build_facts(env=env), run_facts(user="²"))
+    assert [(p.rule, p.actual) for p in found] == [
+        ("`CNB_GROUP_ID` MUST be a primary gid", "'²'"),
+        ("`User` must exist for the app image to start", "user '²' is not in the image's /etc/passwd"),
+    ]
