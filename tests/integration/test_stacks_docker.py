@@ -57,7 +57,7 @@ def test_images_have_a_non_root_user_that_cnb_user_id_names(stack: stacks.Stack)
     for image, uid, gid in ((stack.build_image, 1000, 1000), (stack.run_image, 1001, 1000)):
         config = engine.ensure_engine().images.get(image).attrs["Config"]
         assert config["User"] == f"{uid}:{gid}"
-        result = sh(image, "id -u; id -g; touch \"$HOME/probe\" && echo home-writable")
+        result = sh(image, 'id -u; id -g; touch "$HOME/probe" && echo home-writable')
         assert result.exit_code == 0, result.output
         assert result.output.split() == [str(uid), str(gid), "home-writable"]
 
