@@ -10,6 +10,21 @@ must be owned by root with numeric ids; a `tar -c | docker import -` pipe stream
 holding it in memory or writing it to disk, and GNU tar gets ownership, hard links and xattrs
 right. The CLI ships with docker.io, which is installed wherever an engine can be started.
 
+Both images meet the CNB base-image contract (buildpacks/spec `platform.md`, "Build Image", "Run
+Image", "Target Data"): a non-root `User` given as `uid:gid` (the build image's user owns a writable
+home; the run user has a different uid, as the spec advises, so the app cannot rewrite its own
+layers), `CNB_USER_ID`/`CNB_GROUP_ID` naming that user, `PATH`, the `io.buildpacks.base.*` labels
+(distro name/version as in `/etc/os-release`, target id, maintainer, homepage, description) and,
+on the run image, `io.buildpacks.rebasable=true`. `io.buildpacks.stack.id` is not set: stacks were
+removed in Platform API 0.12 and this platform speaks 0.12-0.15. The two users share their primary
+group (`cnb`, gid 1000), as in Paketo's and Heroku's stacks, so group-readable layer files written
+by the build user are readable by the app.
+
+The image names are `<repo>/build:<stack>` and `<repo>/run:<stack>`, `<repo>` being
+`$BPCONFORM_STACK_REPO` (default `bpconform`): a developer can make and test a changed recipe under a
+private name while everyone else on the same engine keeps using the real tags. The repository is
+not part of the recipe hash, so the same recipe under two names has the same hash.
+
 Every image carries `io.bpconform.recipe`, a hash of everything that shapes it (suite, packages,
 users, env, labels and `RECIPE_VERSION`), so `ensure_stack` rebuilds an image only when its
 recipe changed or it is missing. Stack images are persistent (`engine.labels("stack")`): they are
@@ -22,6 +37,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -46,6 +62,14 @@ VARIANT = "minbase"
 PATH_VALUE = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 RECIPE_LABEL = "io.bpconform.recipe"
 KINDS = ("build", "run")
+STACK_REPO_ENV = "BPCONFORM_STACK_REPO"
+DEFAULT_STACK_REPO = "bpconform"
+MAINTAINER = "buildpack-conformance"
+HOMEPAGE = "https://github.com/bpconform/buildpack-conformance"
+# A Docker repository path: lowercase components separated by `/`, each alphanumerics joined by
+# `.`, `_`, `__` or dashes (the distribution spec's grammar, without a registry host or tag).
+_REPO_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_REPO_RE = re.compile(rf"{_REPO_COMPONENT}(?:/{_REPO_COMPONENT})*")
 
 # The build image compiles CPython and sdists, and runs the reference buildpack (Debian's python3).
 _BUILD_PACKAGES_COMMON = (
@@ -146,6 +170,12 @@ class Recipe:
     env: dict[str, str] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def config_user(self) -> str:
+        """The image config's `User`: numeric `uid:gid`, so it means the same with or without a
+        passwd lookup and can be compared with `CNB_USER_ID`/`CNB_GROUP_ID` as it stands."""
+        return f"{self.user.uid}:{self.user.gid}"
+
     def as_json(self) -> str:
         data = {
             "recipe-version": RECIPE_VERSION,
@@ -156,6 +186,7 @@ class Recipe:
             "variant": VARIANT,
             "packages": sorted(set(self.packages)),
             "user": self.user.__dict__,
+            "config-user": self.config_user,
             "env": self.env,
             "labels": self.labels,
         }
@@ -181,18 +212,30 @@ def host_arch() -> str:
     return {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "armhf", "i686": "i386"}.get(machine, machine)
 
 
+def stack_repo() -> str:
+    """The repository prefix of the stack images: `$BPCONFORM_STACK_REPO`, default `bpconform`."""
+    repo = os.environ.get(STACK_REPO_ENV) or DEFAULT_STACK_REPO
+    if not _REPO_RE.fullmatch(repo):
+        raise StackError(
+            f"{STACK_REPO_ENV}={repo!r} is not a Docker repository name",
+            "use lowercase letters, digits and `.`, `_`, `-` separators, optionally with `/` (e.g. bpconform-dev)",
+        )
+    return repo
+
+
 def get_stack(name: str) -> Stack:
     if name not in _DISTRO_VERSIONS:
         raise StackError(
             f"unknown stack {name!r}",
             f"use one of: {', '.join(STACK_NAMES)}",
         )
+    repo = stack_repo()
     return Stack(
         name=name,
         distro_name="debian",
         distro_version=_DISTRO_VERSIONS[name],
-        build_image=f"bpconform/build:{name}",
-        run_image=f"bpconform/run:{name}",
+        build_image=f"{repo}/build:{name}",
+        run_image=f"{repo}/run:{name}",
         arch=host_arch(),
     )
 
@@ -219,7 +262,12 @@ def recipe_for(name: str, kind: str, packages: Sequence[str] | None = None) -> R
         "io.buildpacks.base.description": (
             f"bpconform {kind} image: Debian {stack.distro_version} ({name}) {VARIANT}, made locally with debootstrap"
         ),
+        "io.buildpacks.base.maintainer": MAINTAINER,
+        "io.buildpacks.base.homepage": HOMEPAGE,
     }
+    if kind == "run":
+        # The run image promises ABI compatibility across its versions (platform.md, "Run Image").
+        labels["io.buildpacks.rebasable"] = "true"
     return Recipe(
         stack=name,
         kind=kind,
@@ -246,7 +294,7 @@ def docker_import_changes(recipe: Recipe, engine_labels: dict[str, str]) -> list
     changes = [f"ENV {key}={_quote(value)}" for key, value in sorted(recipe.env.items())]
     all_labels = {**recipe.labels, **engine_labels, RECIPE_LABEL: recipe.sha256()}
     changes += [f"LABEL {key}={_quote(value)}" for key, value in sorted(all_labels.items())]
-    changes += ["WORKDIR /", 'CMD ["/bin/sh"]']
+    changes += [f"USER {recipe.config_user}", "WORKDIR /", 'CMD ["/bin/sh"]']
     return changes
 
 

@@ -11,6 +11,12 @@ from conformance import stacks
 from conformance.errors import StackError
 
 
+@pytest.fixture(autouse=True)
+def default_stack_repo(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests pin the default image names, whatever prefix the developer's shell sets."""
+    monkeypatch.delenv(stacks.STACK_REPO_ENV, raising=False)
+
+
 def test_known_stacks_map_to_debian_versions_and_image_names() -> None:
     assert stacks.STACK_NAMES == ("bookworm", "trixie")
     bookworm = stacks.get_stack("bookworm")
@@ -21,6 +27,32 @@ def test_known_stacks_map_to_debian_versions_and_image_names() -> None:
     assert trixie.run_image == "bpconform/run:trixie"
     assert (bookworm.build_uid, bookworm.build_gid, bookworm.run_uid, bookworm.run_gid) == (1000, 1000, 1001, 1000)
     assert bookworm.arch and bookworm.arch != "x86_64"  # a Debian architecture name, not uname's
+
+
+def test_stack_repo_prefix_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(stacks.STACK_REPO_ENV, "bpconform-dev/team")
+    trixie = stacks.get_stack("trixie")
+    assert (trixie.build_image, trixie.run_image) == (
+        "bpconform-dev/team/build:trixie",
+        "bpconform-dev/team/run:trixie",
+    )
+    assert stacks.recipe_for("trixie", "run").image == "bpconform-dev/team/run:trixie"
+    monkeypatch.setenv(stacks.STACK_REPO_ENV, "")
+    assert stacks.get_stack("trixie").build_image == "bpconform/build:trixie"
+
+
+def test_the_repo_prefix_is_not_part_of_the_recipe_hash(monkeypatch: pytest.MonkeyPatch) -> None:
+    default = stacks.recipe_hash("bookworm", "build")
+    monkeypatch.setenv(stacks.STACK_REPO_ENV, "somewhere-else")
+    assert stacks.recipe_hash("bookworm", "build") == default
+
+
+@pytest.mark.parametrize("repo", ["Upper", "with space", "a//b", "-lead", "tag:1", "a/../b", "x\n"])
+def test_a_bad_repo_prefix_is_a_stack_error_naming_the_variable(monkeypatch: pytest.MonkeyPatch, repo: str) -> None:
+    monkeypatch.setenv(stacks.STACK_REPO_ENV, repo)
+    with pytest.raises(StackError) as info:
+        stacks.get_stack("bookworm")
+    assert stacks.STACK_REPO_ENV in info.value.message and "lowercase" in info.value.hint
 
 
 def test_unknown_stack_is_a_stack_error_listing_the_known_ones() -> None:
@@ -78,6 +110,31 @@ def test_build_and_run_recipes_have_the_shared_users_and_env() -> None:
     assert build.env["CNB_USER_ID"] == "1000" and run.env["CNB_USER_ID"] == "1001"
     assert build.env["CNB_GROUP_ID"] == run.env["CNB_GROUP_ID"] == "1000"
     assert build.env["PATH"] == run.env["PATH"] == "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    assert (build.config_user, run.config_user) == ("1000:1000", "1001:1000")
+
+
+def test_images_get_a_numeric_non_root_user_matching_cnb_user_id() -> None:
+    for kind in stacks.KINDS:
+        recipe = stacks.recipe_for("bookworm", kind)
+        changes = stacks.docker_import_changes(recipe, {})
+        users = [change for change in changes if change.startswith("USER ")]
+        assert users == [f"USER {recipe.env['CNB_USER_ID']}:{recipe.env['CNB_GROUP_ID']}"]
+        assert not users[0].startswith("USER 0")
+
+
+def test_only_the_run_image_is_rebasable_and_no_stack_id_is_set() -> None:
+    build = stacks.recipe_for("trixie", "build").labels
+    run = stacks.recipe_for("trixie", "run").labels
+    assert run["io.buildpacks.rebasable"] == "true"
+    assert "io.buildpacks.rebasable" not in build
+    for labels in (build, run):
+        assert labels["io.buildpacks.base.maintainer"] and labels["io.buildpacks.base.homepage"].startswith("https://")
+        assert "io.buildpacks.stack.id" not in labels
+
+
+def test_the_config_user_is_part_of_the_recipe_hash() -> None:
+    base = stacks.recipe_for("bookworm", "run")
+    assert '"config-user":"1001:1000"' in base.as_json()
 
 
 def test_build_image_has_compilers_and_python_run_image_has_neither() -> None:

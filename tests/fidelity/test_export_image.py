@@ -103,9 +103,6 @@ def run_image_user(built: Built) -> str:
     return str(ensure_engine().images.get(reference).attrs["Config"].get("User") or "")
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 13 item 12: the run image has no User; the exporter sets the app image's own"
-)
 def test_app_image_inherits_run_image_user(launch_build: Built) -> None:
     """phase/exporter_test.go "saves run image" / acceptance/exporter_test.go: the app image is
     the run image plus layers; its config User is the run image's, which must be non-root (the

@@ -103,8 +103,10 @@ def user_env(session: str, work_dir: Path) -> dict[str, str]:
     }
     work_dir.mkdir(parents=True, exist_ok=True)
     env.update(BPCONFORM_SESSION=session, BPCONFORM_WORK_DIR=str(work_dir))
-    if "BPCONFORM_CACHE" in os.environ:  # the same shared caches (stacks, runtimes, wheelhouse)
-        env["BPCONFORM_CACHE"] = os.environ["BPCONFORM_CACHE"]
+    # the same shared caches (stacks, runtimes, wheelhouse) and the same stack images
+    for shared in ("BPCONFORM_CACHE", "BPCONFORM_STACK_REPO"):
+        if shared in os.environ:
+            env[shared] = os.environ[shared]
     return env
 
 

@@ -47,7 +47,19 @@ def test_images_carry_base_labels_recipe_and_engine_labels(stack: stacks.Stack, 
     assert labels[stacks.RECIPE_LABEL] == stacks.recipe_hash(stack.name, kind)
     assert labels[engine.KIND] == "stack" and labels[engine.MANAGED] == "true"
     assert engine.SESSION not in labels  # persistent: survives session cleanup
-    assert "io.buildpacks.stack.id" not in labels
+    assert "io.buildpacks.stack.id" not in labels  # stacks are gone from Platform API 0.12 on
+    assert labels.get("io.buildpacks.rebasable") == ("true" if kind == "run" else None)
+
+
+def test_images_have_a_non_root_user_that_cnb_user_id_names(stack: stacks.Stack) -> None:
+    """platform.md "Build Image": `User` MUST be non-root and `CNB_USER_ID`/`CNB_GROUP_ID` its ids;
+    "Run Image": its user SHOULD have a different uid. A container started without `--user` runs as it."""
+    for image, uid, gid in ((stack.build_image, 1000, 1000), (stack.run_image, 1001, 1000)):
+        config = engine.ensure_engine().images.get(image).attrs["Config"]
+        assert config["User"] == f"{uid}:{gid}"
+        result = sh(image, 'id -u; id -g; touch "$HOME/probe" && echo home-writable')
+        assert result.exit_code == 0, result.output
+        assert result.output.split() == [str(uid), str(gid), "home-writable"]
 
 
 def test_image_platform_matches_the_stack_arch(stack: stacks.Stack) -> None:
