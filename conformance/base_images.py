@@ -44,9 +44,12 @@ import re
 import tarfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from conformance.errors import StackError
+
+if TYPE_CHECKING:
+    from conformance.stacks import Stack
 
 DISTRO_NAME_LABEL = "io.buildpacks.base.distro.name"
 DISTRO_VERSION_LABEL = "io.buildpacks.base.distro.version"
@@ -615,3 +618,36 @@ class _ChunkReader(io.RawIOBase):
         self._buffer = self._buffer[size:]
         self._left -= size
         return size
+
+
+def as_stack(images: BaseImages) -> Stack:
+    """A checked pair as the harness's `Stack`, so every build of a run uses these images.
+
+    The stack's name picks the reference buildpack's runtimes and the snapshot dir: the name of our
+    stack with the same distro (`bookworm` for Debian 12), else `<distro>-<version>`, for which no
+    runtimes exist (a third-party buildpack brings its own; the reference buildpack then fails
+    saying no runtime matches).
+    """
+    from conformance.stacks import DISTRO_VERSIONS, Stack
+
+    target = images.target
+    same_distro = [
+        name
+        for name, version in DISTRO_VERSIONS.items()
+        if target.distro_name == "debian" and target.distro_version == version
+    ]
+    name = same_distro[0] if same_distro else f"{target.distro_name}-{target.distro_version}"
+    run_uid = images.run_uid if images.run_uid is not None else images.build_uid + 1
+    run_gid = images.run_gid if images.run_gid is not None else images.build_gid
+    return Stack(
+        name=name,
+        distro_name=target.distro_name,
+        distro_version=target.distro_version,
+        build_image=images.build_image,
+        run_image=images.run_image,
+        arch=target.arch,
+        build_uid=images.build_uid,
+        build_gid=images.build_gid,
+        run_uid=run_uid,
+        run_gid=run_gid,
+    )

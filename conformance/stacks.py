@@ -110,6 +110,10 @@ _RUN_PACKAGES = {
         "libncursesw6",
         "libuuid1",
         "libgdbm6",
+        # Python 3.11's `nis` extension links them (the build image has them through libc6-dev);
+        # found by the suite's ldd check (native_libraries_resolve).
+        "libnsl2",
+        "libtirpc3",
     ),
     # trixie renamed several libraries for the 64-bit time_t transition (the "t64" suffix).
     "trixie": (
@@ -124,11 +128,13 @@ _RUN_PACKAGES = {
         "libncursesw6",
         "libuuid1",
         "libgdbm6t64",
+        "libnsl2",
+        "libtirpc3t64",
     ),
 }
 
-_DISTRO_VERSIONS = {"bookworm": "12", "trixie": "13"}
-STACK_NAMES: tuple[str, ...] = tuple(_DISTRO_VERSIONS)
+DISTRO_VERSIONS = {"bookworm": "12", "trixie": "13"}
+STACK_NAMES: tuple[str, ...] = tuple(DISTRO_VERSIONS)
 
 
 @dataclass(frozen=True)
@@ -224,7 +230,7 @@ def stack_repo() -> str:
 
 
 def get_stack(name: str) -> Stack:
-    if name not in _DISTRO_VERSIONS:
+    if name not in DISTRO_VERSIONS:
         raise StackError(
             f"unknown stack {name!r}",
             f"use one of: {', '.join(STACK_NAMES)}",
@@ -233,7 +239,7 @@ def get_stack(name: str) -> Stack:
     return Stack(
         name=name,
         distro_name="debian",
-        distro_version=_DISTRO_VERSIONS[name],
+        distro_version=DISTRO_VERSIONS[name],
         build_image=f"{repo}/build:{name}",
         run_image=f"{repo}/run:{name}",
         arch=host_arch(),
