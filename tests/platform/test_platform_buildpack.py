@@ -93,7 +93,8 @@ def test_missing_or_not_executable_bins_load_and_are_named_when_they_fail(tmp_pa
     assert bin_problem(missing, "detect") is None
     assert bin_problem(missing, "build") == "/cnb/buildpacks/example_python/1.2.3/bin/build does not exist"
     plain = load_buildpack(make_buildpack(tmp_path / "b", mode=0o644))
-    assert bin_problem(plain, "detect") == "/cnb/buildpacks/example_python/1.2.3/bin/detect is not executable (mode 0644)"
+    bin_dir = "/cnb/buildpacks/example_python/1.2.3/bin"
+    assert bin_problem(plain, "detect") == f"{bin_dir}/detect is not executable (mode 0644)"
     (tmp_path / "b" / "bin" / "build").unlink()
     (tmp_path / "b" / "bin" / "build").mkdir()
     assert bin_problem(plain, "build") == "/cnb/buildpacks/example_python/1.2.3/bin/build is not a regular file"

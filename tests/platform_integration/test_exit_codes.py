@@ -59,7 +59,7 @@ def make_buildpack(root: Path, case: Case) -> Path:
     return bp
 
 
-LAUNCH = 'cat > "$1/launch.toml" <<\'TOML\'\n{}\nTOML\n'
+LAUNCH = "cat > \"$1/launch.toml\" <<'TOML'\n{}\nTOML\n"
 TWO_DEFAULTS = '[[processes]]\ntype = "a"\ncommand = ["true"]\ndefault = true\n' + (
     '[[processes]]\ntype = "b"\ncommand = ["true"]\ndefault = true'
 )
@@ -80,7 +80,7 @@ CASES: dict[str, tuple[Case, int, str]] = {
         f"{BP_LAYERS}/bad.toml: launch must be in the [types] table",
     ),
     "layer-toml-does-not-decode": (
-        Case(build='printf \'[types\\n\' > "$1/bad.toml"'),
+        Case(build="printf '[types\\n' > \"$1/bad.toml\""),
         52,
         f"{BP_LAYERS}/bad.toml",
     ),
@@ -95,7 +95,7 @@ CASES: dict[str, tuple[Case, int, str]] = {
         f"{BP_LAYERS}/build.toml: unmet name 'other' is not in the buildpack plan",
     ),
     "unmet-without-name": (
-        Case(detect=PROVIDES, build='printf \'[[unmet]]\\n\' > "$1/build.toml"'),
+        Case(detect=PROVIDES, build="printf '[[unmet]]\\n' > \"$1/build.toml\""),
         52,
         f"{BP_LAYERS}/build.toml: unmet[0] has no name",
     ),
