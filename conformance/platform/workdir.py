@@ -13,7 +13,7 @@ from pathlib import Path
 from conformance.errors import PlatformError
 from conformance.paths import discard_tree, work_root
 from conformance.platform import spec
-from conformance.platform.appdir import copy_app
+from conformance.platform.appdir import AppPathFilter, copy_app
 
 
 @dataclass(frozen=True)
@@ -71,11 +71,12 @@ class WorkDirs:
             text = text.replace(str(host), inside)
         return text
 
-    def prepare(self, app_dir: Path, platform_env: dict[str, str]) -> None:
-        """Make the dirs, copy the app (never modifying it) and write `<platform>/env/` files."""
+    def prepare(self, app_dir: Path, platform_env: dict[str, str], app_filter: AppPathFilter | None = None) -> None:
+        """Make the dirs, copy the app (never modifying it; only what `app_filter` keeps) and write
+        `<platform>/env/` files."""
         for directory in (self.layers, self.platform / "env", self.plans, self.tars):
             directory.mkdir(parents=True)
-        copy_app(app_dir, self.workspace)
+        copy_app(app_dir, self.workspace, app_filter)
         for name, value in platform_env.items():
             if not spec.ENV_NAME.fullmatch(name):
                 raise PlatformError(
