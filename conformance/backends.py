@@ -176,19 +176,26 @@ class EmbeddedBackend:
         from conformance.platform.cache import BuildCache
         from conformance.platform.creator import create
         from conformance.platform_inputs import stack_build_request
+        from conformance.project import ProjectError, read_project
 
         cache = BuildCache(self.workdir / "caches" / re.sub(r"[^A-Za-z0-9_.-]", "_", job.image))
         chunks: list[str] = []
+        try:  # the app's project.toml, as `pack build` (the other backend) applies it
+            project = read_project(job.app_dir)
+            buildpacks = list(job.buildpacks) or project.buildpack_dirs()
+        except ProjectError as exc:
+            raise BuildFailed(job.label, exc.message, "", 1) from None
         try:
             result = create(
                 stack_build_request(
                     image=job.image,
                     app_dir=job.app_dir,
-                    buildpacks=job.buildpacks,
+                    buildpacks=buildpacks,
                     stack=self.provisions.stack,
                     access=self.provisions.access,
                     runtimes_dir=self.provisions.runtimes_dir,
-                    user_env=job.env,
+                    user_env=project.build_env(job.env),
+                    app_filter=project.copy_filter,
                     env_order=job.env_order,
                     cache=cache,
                     clear_cache=job.clear_cache,

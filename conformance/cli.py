@@ -88,8 +88,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     for warning in project.warnings:
         _progress(f"warning: {warning}")
     buildpacks = _buildpacks(args, project)
-    user_env = dict(project.env)  # pack: project.toml's build env first, the user's values win
-    user_env.update(_user_env(args))
+    user_env = project.build_env(_user_env(args))  # pack: project.toml's build env, the user's values win
     package_access = _package_access(args, app)
     stack = stacks.ensure_stack(args.stack, on_output=_progress)
     check_build_target(args.image, stack.run_image, stack.build_image)
@@ -103,7 +102,7 @@ def cmd_build(args: argparse.Namespace) -> int:
             access=package_access,
             runtimes_dir=runtimes.runtimes_dir(),
             user_env=user_env,
-            app_filter=project.app_filter if project.app_filter.active else None,
+            app_filter=project.copy_filter,
             env_order="lifecycle-1393" if args.emulate_lifecycle_1393 else "sorted",
             clear_cache=args.clear_cache,
             timeout=timeout,

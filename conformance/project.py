@@ -160,6 +160,15 @@ class Project:
     buildpacks: tuple[ProjectBuildpack, ...] = ()
     warnings: tuple[str, ...] = ()
 
+    def build_env(self, user_env: dict[str, str]) -> dict[str, str]:
+        """`<platform>/env` as pack makes it: the project's build env, then the user's values over it."""
+        return {**dict(self.env), **user_env}
+
+    @property
+    def copy_filter(self) -> AppFilter | None:
+        """The app filter for the platform, or None when project.toml has no include/exclude."""
+        return self.app_filter if self.app_filter.active else None
+
     def buildpack_dirs(self) -> list[Path]:
         """The group's buildpacks as local directories (only used when no --buildpack is given)."""
         assert self.path is not None or not self.buildpacks
@@ -173,7 +182,10 @@ def read_project(app_dir: Path, descriptor: Path | None = None) -> Project:
         if descriptor is not None:
             raise ProjectError(f"project descriptor {path} does not exist", "pass the path of a project.toml")
         return Project()
-    data = load_toml(path, what="project descriptor")
+    try:
+        data = load_toml(path, what="project descriptor")
+    except ConformanceError as exc:
+        raise ProjectError(exc.message, exc.hint) from None
     return parse_project(data, path)
 
 
