@@ -249,8 +249,13 @@ def _env_item(item: str, where: str) -> tuple[str, str]:
     name, eq, value = item.partition("=")
     if not eq:
         value = os.environ.get(name, "")
-    if not name:
-        raise ConformanceError(f"{where} {item!r} has no variable name", "write NAME=VALUE or NAME")
+    from conformance.platform import spec
+
+    if not spec.ENV_NAME.fullmatch(name):
+        raise ConformanceError(
+            f"{where} {item!r}: {name!r} is not a variable name (it names a file in <platform>/env)",
+            "write NAME=VALUE or NAME, the name made of letters, digits and underscores, not starting with a digit",
+        )
     return name, value
 
 

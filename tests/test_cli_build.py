@@ -44,6 +44,12 @@ def test_env_precedence_and_value_from_the_environment(tmp_path: Path, monkeypat
     }
 
 
+@pytest.mark.parametrize("item", ["=x", "1BAD=x", "A B=x", "# a comment"])
+def test_a_bad_variable_name_is_a_usage_error(item: str) -> None:
+    with pytest.raises(ConformanceError, match="is not a variable name"):
+        cli._user_env(parse("img", "-e", item))
+
+
 def test_a_missing_env_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConformanceError, match=r"--env-file .*nope"):
         cli._user_env(parse("img", "--env-file", str(tmp_path / "nope")))
