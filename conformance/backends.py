@@ -156,7 +156,7 @@ class Provisions:
 
     stack: Stack
     runtimes_dir: Path
-    access: PackageAccess
+    access: PackageAccess | None  # None: nothing mounted, nothing added to <platform>/env (plain `bpconform build`)
 
 
 class BuildBackend(Protocol):
@@ -252,9 +252,9 @@ class PackBackend:
             command += ["--lifecycle-image", self.lifecycle_image]
         for buildpack in job.buildpacks:
             command += ["--buildpack", str(buildpack)]
-        for name, value in {**access.platform_env(), **job.env}.items():
+        for name, value in {**(access.platform_env() if access else {}), **job.env}.items():
             command += ["--env", f"{name}={value}"]
-        for mount in access.mounts():
+        for mount in access.mounts() if access else ():
             command += ["--volume", f"{mount.source}:{mount.target}:{'ro' if mount.read_only else 'rw'}"]
         command += ["--volume", f"{self.provisions.runtimes_dir}:/bpconform/runtimes:ro"]
         if job.clear_cache:
