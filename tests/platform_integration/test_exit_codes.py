@@ -99,7 +99,7 @@ CASES: dict[str, tuple[Case, int, str]] = {
         52,
         f"{BP_LAYERS}/build.toml: unmet[0] has no name",
     ),
-    "buildpack-api-1": (Case(api="1"), 12, "invalid buildpack API version '1'"),
+    "buildpack-api-1": (Case(api="1"), 12, "Buildpack API 1 is not supported"),  # "1" is 1.0 (api/version.go:11)
     "buildpack-api-0.1": (Case(api="0.1"), 12, "Buildpack API 0.1 is not supported"),
     "detect-not-executable": (Case(detect_mode=0o644), 21, f"{BP_DIR}/bin/detect is not executable (mode 0644)"),
     "detect-exits-3": (Case(detect="exit 3"), 21, "error (exit 3)"),
