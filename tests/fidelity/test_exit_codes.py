@@ -101,8 +101,7 @@ CASES: dict[str, tuple[Case, int, str]] = {
     ),
 }
 
-FAILS_TODAY = {
-}
+FAILS_TODAY = {}
 
 PROVIDER = """
 cat > "$2" <<'TOML'
