@@ -156,7 +156,7 @@ class Provisions:
 
     stack: Stack
     runtimes_dir: Path
-    access: PackageAccess
+    access: PackageAccess | None  # None: nothing mounted, nothing added to <platform>/env (plain `bpconform build`)
 
 
 class BuildBackend(Protocol):
@@ -176,19 +176,26 @@ class EmbeddedBackend:
         from conformance.platform.cache import BuildCache
         from conformance.platform.creator import create
         from conformance.platform_inputs import stack_build_request
+        from conformance.project import ProjectError, read_project
 
         cache = BuildCache(self.workdir / "caches" / re.sub(r"[^A-Za-z0-9_.-]", "_", job.image))
         chunks: list[str] = []
+        try:  # the app's project.toml, as `pack build` (the other backend) applies it
+            project = read_project(job.app_dir)
+            buildpacks = list(job.buildpacks) or project.buildpack_dirs()
+        except ProjectError as exc:
+            raise BuildFailed(job.label, exc.message, "", 1) from None
         try:
             result = create(
                 stack_build_request(
                     image=job.image,
                     app_dir=job.app_dir,
-                    buildpacks=job.buildpacks,
+                    buildpacks=buildpacks,
                     stack=self.provisions.stack,
                     access=self.provisions.access,
                     runtimes_dir=self.provisions.runtimes_dir,
-                    user_env=job.env,
+                    user_env=project.build_env(job.env),
+                    app_filter=project.copy_filter,
                     env_order=job.env_order,
                     cache=cache,
                     clear_cache=job.clear_cache,
@@ -245,9 +252,9 @@ class PackBackend:
             command += ["--lifecycle-image", self.lifecycle_image]
         for buildpack in job.buildpacks:
             command += ["--buildpack", str(buildpack)]
-        for name, value in {**access.platform_env(), **job.env}.items():
+        for name, value in {**(access.platform_env() if access else {}), **job.env}.items():
             command += ["--env", f"{name}={value}"]
-        for mount in access.mounts():
+        for mount in access.mounts() if access else ():
             command += ["--volume", f"{mount.source}:{mount.target}:{'ro' if mount.read_only else 'rw'}"]
         command += ["--volume", f"{self.provisions.runtimes_dir}:/bpconform/runtimes:ro"]
         if job.clear_cache:

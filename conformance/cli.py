@@ -70,29 +70,39 @@ def cmd_runtime_build(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
+    """`bpconform build IMAGE --path APP -b BP -e NAME[=VALUE]`: pack's shape and meaning (see docs/build.md)."""
     from conformance import engine, runtimes, stacks
     from conformance.build_caches import tracked_cache
     from conformance.platform import spec
     from conformance.platform.creator import create
     from conformance.platform.oci import check_build_target
     from conformance.platform_inputs import stack_build_request
-    from conformance.run import resolve_buildpacks
+    from conformance.project import read_project
 
-    spec.check_image_reference(args.image, "--image")  # before anything slow, and before any cache dir
+    _refuse_old_spelling(args)
+    spec.check_image_reference(args.image, "IMAGE")  # before anything slow, and before any cache dir
     timeout = engine.check_timeout(args.timeout, "--timeout")
     limits = _limits(args)
+    app = Path(args.path)
+    project = read_project(app, args.descriptor)
+    for warning in project.warnings:
+        _progress(f"warning: {warning}")
+    buildpacks = _buildpacks(args, project)
+    user_env = project.build_env(_user_env(args))  # pack: project.toml's build env, the user's values win
+    package_access = _package_access(args, app)
     stack = stacks.ensure_stack(args.stack, on_output=_progress)
     check_build_target(args.image, stack.run_image, stack.build_image)
     cache = tracked_cache(args.image)
     result = create(
         stack_build_request(
             image=args.image,
-            app_dir=args.app,
-            buildpacks=resolve_buildpacks(list(args.buildpack)),
+            app_dir=app,
+            buildpacks=buildpacks,
             stack=stack,
-            access=_package_access(args),
+            access=package_access,
             runtimes_dir=runtimes.runtimes_dir(),
-            user_env=dict(_parse_env(item) for item in args.env),
+            user_env=user_env,
+            app_filter=project.copy_filter,
             env_order="lifecycle-1393" if args.emulate_lifecycle_1393 else "sorted",
             clear_cache=args.clear_cache,
             timeout=timeout,
@@ -198,21 +208,155 @@ def _export_limits(args: argparse.Namespace) -> None:
 # ------------------------------------------------------------------------------------------------
 
 
-def _parse_env(item: str) -> tuple[str, str]:
-    if "=" not in item:
-        raise ConformanceError(f"--env {item!r} is not NAME=VALUE", "write it as --env NAME=VALUE")
-    name, value = item.split("=", 1)
+def _refuse_old_spelling(args: argparse.Namespace) -> None:
+    """The build command before issue 13 was `bpconform build APP --buildpack BP --image NAME`; now the
+    image is the argument and the app is `--path`, as in `pack build`. An old command line is
+    refused with the new one spelled out (silently reading APP as an image name would be worse)."""
+    if args.old_image is None:
+        if args.image is None:
+            raise ConformanceError(
+                "bpconform build needs the name of the image to create",
+                "write: bpconform build IMAGE --path APP -b BUILDPACK (like `pack build`)",
+            )
+        return
+    rest = f" --path {args.image}" if args.image else ""
+    raise ConformanceError(
+        "--image is gone: `bpconform build` now takes the image name as its argument and the app as --path,"
+        " like `pack build`",
+        f"write: bpconform build {args.old_image}{rest} -b BUILDPACK ... (see `bpconform build --help`)",
+    )
+
+
+def _buildpacks(args: argparse.Namespace, project) -> list[Path]:  # project: conformance.project.Project
+    """`-b` values in order (each may be a comma-separated list, as pack's); without any, the
+    project.toml group, as pack does; `reference` names the shipped reference buildpack."""
+    from conformance.run import resolve_buildpacks
+
+    given = [Path(part) for value in args.buildpack for part in value.split(",") if part]
+    if given:
+        return resolve_buildpacks(given)
+    if project.buildpacks:
+        return project.buildpack_dirs()
+    raise ConformanceError(
+        "no buildpacks to build with",
+        "pass --buildpack/-b DIR (repeat it, in order; `-b reference` is the reference buildpack), or list them"
+        ' in the app\'s project.toml [[io.buildpacks.group]] with uri = "path/to/buildpack"',
+    )
+
+
+def _env_item(item: str, where: str) -> tuple[str, str]:
+    """pack's `addEnvVar`: `NAME=VALUE`, or `NAME`, whose value is this process's (empty if unset)."""
+    name, eq, value = item.partition("=")
+    if not eq:
+        value = os.environ.get(name, "")
+    from conformance.platform import spec
+
+    if not spec.ENV_NAME.fullmatch(name):
+        raise ConformanceError(
+            f"{where} {item!r}: {name!r} is not a variable name (it names a file in <platform>/env)",
+            "write NAME=VALUE or NAME, the name made of letters, digits and underscores, not starting with a digit",
+        )
     return name, value
 
 
-def _package_access(args: argparse.Namespace):  # -> PackageAccess
-    """Offline by default: wheels for the app's requirements are fetched once on the host."""
+def _user_env(args: argparse.Namespace) -> dict[str, str]:
+    """`--env-file`s in order, then `--env`s, later values winning (pack's `parseEnv`)."""
+    env: dict[str, str] = {}
+    for env_file in args.env_file:
+        try:
+            text = Path(env_file).read_text()
+        except OSError as exc:
+            raise ConformanceError(
+                f"--env-file {env_file}: {exc.strerror}", "pass a file with one NAME=VALUE or NAME per line"
+            ) from None
+        for line in text.split("\n"):
+            if line.strip():
+                name, value = _env_item(line.strip(), f"--env-file {env_file}: line")
+                env[name] = value
+    for item in args.env:
+        name, value = _env_item(item, "--env")
+        env[name] = value
+    return env
+
+
+def _package_access(args: argparse.Namespace, app: Path):  # -> PackageAccess | None
+    """Only what the user asks for, like pack: by default no mounts and nothing in <platform>/env.
+
+    `--offline` / `--wheelhouse DIR` mount a wheelhouse and add `PIP_NO_INDEX=1` and
+    `PIP_FIND_LINKS=/bpconform/wheelhouse` to <platform>/env (network off); `--ca-bundle FILE` mounts
+    a CA bundle and adds `PIP_CERT` and `SSL_CERT_FILE` naming it. Their own `--env` values win."""
     from conformance import access
 
     if args.online:
+        _progress("warning: --online is deprecated: the network is on by default; it now means --ca-bundle <host's>")
+    if args.wheelhouse is not None:
+        return access.offline(args.wheelhouse)
+    if args.offline:
+        requirements = [app / "requirements.txt"] if (app / "requirements.txt").is_file() else []
+        return access.offline(access.ensure_sample_wheelhouse(requirements, on_output=_progress))
+    if args.ca_bundle is not None or args.online:
         return access.online(args.ca_bundle)
-    requirements = [args.app / "requirements.txt"] if (args.app / "requirements.txt").is_file() else []
-    return access.offline(access.ensure_sample_wheelhouse(requirements, on_output=_progress))
+    return None
+
+
+def _add_build_command(sub: argparse._SubParsersAction) -> None:
+    from conformance import access
+
+    build = sub.add_parser(
+        "build",
+        help="build an app into an image with the embedded CNB platform (pack build's shape)",
+        description="Build the app at --path into IMAGE, like `pack build IMAGE --path APP -b BP -e NAME=VALUE`."
+        " project.toml in the app (include/exclude, build env, buildpacks) is applied as pack applies it."
+        " <platform>/env holds only what you pass (-e, --env-file, project.toml, and the variables --offline,"
+        " --wheelhouse and --ca-bundle document).",
+    )
+    build.add_argument("image", metavar="IMAGE", nargs="?", help="name of the image to create")
+    build.add_argument("--path", "-p", type=Path, default=Path("."), help="the app's directory (default: .)")
+    build.add_argument(
+        "--buildpack",
+        "-b",
+        action="append",
+        default=[],
+        metavar="BUILDPACK",
+        help="buildpack directory (or `reference`); repeat in order, or give a comma-separated list"
+        " (default: the group in project.toml)",
+    )
+    build.add_argument(
+        "--env",
+        "-e",
+        action="append",
+        default=[],
+        metavar="NAME[=VALUE]",
+        help="build-time variable for <platform>/env; NAME alone takes its value from this environment;"
+        " overrides --env-file and project.toml (repeatable)",
+    )
+    build.add_argument(
+        "--env-file", action="append", default=[], metavar="FILE", help="one NAME=VALUE or NAME per line (repeatable)"
+    )
+    build.add_argument("--descriptor", "-d", type=Path, help="project descriptor (default: <path>/project.toml)")
+    build.add_argument("--clear-cache", action="store_true", help="clear the image's build cache before building")
+    build.add_argument("--stack", default=DEFAULT_STACK, help=f"our stack to build on (default: {DEFAULT_STACK})")
+    build.add_argument(
+        "--offline",
+        action="store_true",
+        help="no network; mount the harness's wheelhouse (wheels for the app's requirements.txt) at"
+        f" {access.WHEELHOUSE_TARGET} and add PIP_NO_INDEX=1 and PIP_FIND_LINKS={access.WHEELHOUSE_TARGET}"
+        " to <platform>/env",
+    )
+    build.add_argument("--wheelhouse", type=Path, metavar="DIR", help="like --offline, with your own wheel directory")
+    build.add_argument(
+        "--ca-bundle",
+        type=Path,
+        metavar="FILE",
+        help=f"mount a PEM CA bundle at {access.CA_BUNDLE_TARGET} and add PIP_CERT and SSL_CERT_FILE naming it"
+        " to <platform>/env (for a TLS-intercepting proxy)",
+    )
+    build.add_argument("--online", action="store_true", help=argparse.SUPPRESS)  # deprecated: --ca-bundle <host's>
+    build.add_argument("--image", dest="old_image", help=argparse.SUPPRESS)  # the old spelling: refused with a hint
+    build.add_argument("--emulate-lifecycle-1393", action="store_true", help="pre-0.20.1 build env ordering bug")
+    build.add_argument("--timeout", type=_number, default=1800.0, help="seconds a buildpack may run (positive)")
+    _add_limit_options(build)
+    build.set_defaults(func=cmd_build)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -242,19 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
     runtime_build.add_argument("--allow-pip", action="store_true", help="accept a prebuilt tree that contains pip")
     runtime_build.set_defaults(func=cmd_runtime_build)
 
-    build = sub.add_parser("build", help="build an app into an image with the embedded CNB platform")
-    build.add_argument("app", type=Path, help="the app's source directory (never modified)")
-    build.add_argument("--buildpack", type=Path, action="append", required=True, help="buildpack dir, in order")
-    build.add_argument("--image", required=True, help="name of the image to create")
-    build.add_argument("--stack", default=DEFAULT_STACK)
-    build.add_argument("--online", action="store_true", help="let pip reach the index (default: offline wheelhouse)")
-    build.add_argument("--ca-bundle", type=Path, help="CA bundle for --online (default: the host's)")
-    build.add_argument("--env", action="append", default=[], help="NAME=VALUE for <platform>/env (repeatable)")
-    build.add_argument("--emulate-lifecycle-1393", action="store_true", help="pre-0.20.1 build env ordering bug")
-    build.add_argument("--clear-cache", action="store_true", help="ignore the build cache")
-    build.add_argument("--timeout", type=_number, default=1800.0, help="seconds a buildpack may run (positive)")
-    _add_limit_options(build)
-    build.set_defaults(func=cmd_build)
+    _add_build_command(sub)
 
     from conformance.inspect import cmd_inspect  # stdlib-only at import; reads images via conformance.image
 

@@ -13,6 +13,11 @@ fails at once with a clear error instead of half-way (or never: a character devi
   stores every file at its full size, so a file of large apparent size is reported up front.
 
 Walks are iterative through dir fds (`safefs.walk`), so any depth works.
+
+A `keep` filter (the platform's input; `pack` makes it from project.toml include/exclude) decides
+path by path, as pack's copy does (pkg/archive/archive.go:164-190): a path it drops is neither
+checked nor copied, but the walk still goes below a dropped directory, and a kept path's missing
+parent directories are made (mode 0755), as extracting pack's tar in the container makes them.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import os
 import posixpath
 import shutil
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +43,9 @@ _SPECIAL = {
 }
 _CHUNK = 8 * 1024 * 1024
 
+AppPathFilter = Callable[[str], bool]
+"""Whether the app path `rel` (relative, `/`-separated, e.g. `docs/README.md`) is copied."""
+
 
 @dataclass
 class AppScan:
@@ -47,13 +56,15 @@ class AppScan:
     largest: list[tuple[int, str]] = field(default_factory=list)
 
 
-def scan_app(source: Path) -> AppScan:
+def scan_app(source: Path, keep: AppPathFilter | None = None) -> AppScan:
     """Check the app tree (see the module docstring); raises PlatformError on the first bad entry."""
     scan = AppScan()
     fd = safefs.open_root(source)
     try:
         for entry in safefs.walk(fd, "."):
             rel = entry.name[2:]
+            if keep is not None and not keep(rel):
+                continue
             kind = stat.S_IFMT(entry.st.st_mode)
             if kind in _SPECIAL:
                 raise PlatformError(
@@ -99,12 +110,12 @@ def check_room(scan: AppScan, source: Path, dest_parent: Path) -> None:
     )
 
 
-def copy_app(source: Path, dest: Path) -> None:
-    """Copy the app so buildpacks can write to it; the original is never touched."""
+def copy_app(source: Path, dest: Path, keep: AppPathFilter | None = None) -> None:
+    """Copy the app (the paths `keep` accepts) so buildpacks can write to it; the original is never touched."""
     source = source.resolve()
     if not source.is_dir():
         raise PlatformError(f"app directory {source} does not exist", "pass the path of your app's source directory")
-    scan = scan_app(source)
+    scan = scan_app(source, keep)
     dest.parent.mkdir(parents=True, exist_ok=True)
     check_room(scan, source, dest.parent)
     src_fd = safefs.open_root(source)
@@ -113,9 +124,16 @@ def copy_app(source: Path, dest: Path) -> None:
         dest.mkdir(mode=0o700)
         cursor = _DestCursor(safefs.open_root(dest))
         try:
+            made = {"."}  # dirs that exist in the copy
             for entry in safefs.walk(src_fd, "."):
                 parent, _, name = entry.name.rpartition("/")
+                if keep is not None:
+                    if not keep(entry.name[2:]):
+                        continue
+                    _make_parents(parent, made, cursor)
                 _copy_entry(entry, name, cursor.move_to(parent), cursor)
+                if stat.S_ISDIR(entry.st.st_mode):
+                    made.add(entry.name)
             cursor.move_to(".")
             os.fchmod(cursor.fd, stat.S_IMODE(top.st_mode))
             os.utime(cursor.fd, ns=(top.st_atime_ns, top.st_mtime_ns))
@@ -135,6 +153,19 @@ def copy_app(source: Path, dest: Path) -> None:
         ) from None
     finally:
         os.close(src_fd)
+
+
+def _make_parents(parent: str, made: set[str], cursor: _DestCursor) -> None:
+    """The dirs above a kept path that the filter dropped: made plain (0755), as a tar extraction does."""
+    missing = []
+    while parent not in made:
+        missing.append(parent)
+        parent = parent.rpartition("/")[0]
+    for path in reversed(missing):
+        above, _, name = path.rpartition("/")
+        os.mkdir(name, 0o755, dir_fd=cursor.move_to(above))
+        os.chmod(name, 0o755, dir_fd=cursor.fd)
+        made.add(path)
 
 
 class _DestCursor:

@@ -8,8 +8,10 @@ and its slice of the build plan; afterwards the platform reads what it declared 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +20,14 @@ from conformance.platform import env as cnb_env
 from conformance.platform import planfiles, safefs, spec
 from conformance.platform import sbom as cnb_sbom
 from conformance.platform.build_container import BuildContainer
-from conformance.platform.buildpack import DEFAULT_EXEC_ENV, Buildpack, RunTarget, buildpack_dir, interface_env
+from conformance.platform.buildpack import (
+    DEFAULT_EXEC_ENV,
+    Buildpack,
+    RunTarget,
+    bin_problem,
+    buildpack_dir,
+    interface_env,
+)
 from conformance.platform.detect import DetectResult, buildpack_plan_from, plan_after_build
 from conformance.platform.layers import (
     LaunchConfig,
@@ -87,6 +96,46 @@ def build(
     env_order: str = "sorted",
     exec_env: str = DEFAULT_EXEC_ENV,
 ) -> BuildOutcome:
+    """Run the group's `bin/build`s in order; every failure is a PlatformError with the lifecycle's code."""
+    with build_errors(dirs):
+        return _build(detected, container, dirs, base_env, target, log, env_order=env_order, exec_env=exec_env)
+
+
+@contextlib.contextmanager
+def build_errors(dirs: WorkDirs) -> Iterator[None]:
+    """The build phase's errors as the lifecycle reports them.
+
+    Exit code: the lifecycle's builder gives 51 only to a failed `bin/build` (`buildpack.ErrTypeBuildpack`,
+    buildpack/build.go:162-164) and 52 to every other error of the phase (cmd/lifecycle/builder.go:99-106,
+    `unwrapBuildFail`): a `<layer>.toml`, `launch.toml` or `build.toml` that does not decode or breaks a
+    rule (buildpack/build.go:168-182, 236-341: two default processes, an `[[unmet]]` without a name or not
+    in the plan). So an error raised here without a more specific code becomes 52; one with its own code
+    (51, or the exporter's 62 for a bad process type) keeps it.
+    Paths: the lifecycle runs in the build container and names files as buildpacks see them, so host
+    paths of the work dir in the message and hint become in-image paths (`WorkDirs.in_image_text`).
+    """
+    try:
+        yield
+    except PlatformError as exc:
+        if exc.exit_code == spec.ExitCode.FAILED:
+            exc.exit_code = spec.ExitCode.BUILD_ERROR
+        exc.message = dirs.in_image_text(exc.message)
+        exc.hint = dirs.in_image_text(exc.hint)
+        exc.args = (exc.message,)
+        raise
+
+
+def _build(
+    detected: DetectResult,
+    container: BuildContainer,
+    dirs: WorkDirs,
+    base_env: dict[str, str],
+    target: RunTarget,
+    log: BuildLog,
+    *,
+    env_order: str,
+    exec_env: str,
+) -> BuildOutcome:
     platform_env = cnb_env.read_platform_env(dirs.platform / "env")
     earlier: list[list[cnb_env.LayerDir]] = []
     plan_entries = list(detected.entries)
@@ -120,11 +169,7 @@ def build(
             exit_code=spec.ExitCode.FAILED_BUILD,
         )
         if exit_code != 0:
-            raise PlatformError(
-                f"buildpack {bp.id} {bp.version} failed: bin/build exited with {exit_code}",
-                "read the buildpack's output above for the cause",
-                spec.ExitCode.FAILED_BUILD,
-            )
+            raise _build_failed(bp, exit_code)
         built = read_buildpack_output(bp, dirs.layers / bp.escaped_id, dirs.layers)
         for warning in built.launch.warnings:
             log.line(warning)
@@ -140,6 +185,24 @@ def build(
         )
     stage_sboms(outcome, dirs)
     return outcome
+
+
+def _build_failed(bp: Buildpack, exit_code: int) -> PlatformError:
+    """51 either way, as in the lifecycle, where a `bin/build` that cannot be started is an exec error
+    of the same `ErrTypeBuildpack` as one that exits non-zero (buildpack/build.go:162-164)."""
+    problem = bin_problem(bp, "build")
+    if problem is not None:
+        return PlatformError(
+            f"buildpack {bp.id} {bp.version} failed: bin/build could not be run: {problem}",
+            f"a component buildpack needs an executable bin/build (run: chmod +x {bp.path / 'bin' / 'build'}),"
+            " or declares [[order]] instead",
+            spec.ExitCode.FAILED_BUILD,
+        )
+    return PlatformError(
+        f"buildpack {bp.id} {bp.version} failed: bin/build exited with {exit_code}",
+        "read the buildpack's output above for the cause",
+        spec.ExitCode.FAILED_BUILD,
+    )
 
 
 def read_buildpack_output(bp: Buildpack, bp_dir: Path, layers_root: Path | None = None) -> BuiltBuildpack:

@@ -48,6 +48,7 @@ class BuildRequest:
     target: RunTarget  # what CNB_TARGET_* say and buildpack targets are matched against
     build_user: Owner = field(default_factory=lambda: Owner(1000, 1000))
     platform_env: dict[str, str] = field(default_factory=dict)  # the files of <platform>/env
+    app_filter: Callable[[str], bool] | None = None  # which app paths reach /workspace (project.toml include/exclude)
     mounts: list[Mount] = field(default_factory=list)  # extra mounts into the build container
     network: bool = True
     exec_env: str = DEFAULT_EXEC_ENV  # CNB_EXEC_ENV for Buildpack API >= 0.12 buildpacks (detect and build)
@@ -109,7 +110,7 @@ def _run(request: BuildRequest, dirs: WorkDirs, cache: BuildCache, log: BuildLog
     buildpacks = [load_buildpack(Path(path).resolve()) for path in request.buildpacks]
     if not buildpacks:
         raise PlatformError("no buildpacks given", "pass at least one buildpack directory", spec.BUILD_ERROR)
-    dirs.prepare(Path(request.app_dir), request.platform_env)
+    dirs.prepare(Path(request.app_dir), request.platform_env, request.app_filter)
     with build_container(
         request.build_image,
         dirs,

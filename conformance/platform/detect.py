@@ -36,6 +36,7 @@ from conformance.platform.buildpack import (
     BuildpackRegistry,
     GroupEntry,
     RunTarget,
+    bin_problem,
     buildpack_dir,
     interface_env,
 )
@@ -529,6 +530,10 @@ def detect(
             what=f"bin/detect of {bp.id} {bp.version}",
             exit_code=spec.ExitCode.DETECT_ERROR,
         )
+        if exit_code not in (CODE_PASS, CODE_FAIL):
+            problem = bin_problem(bp, "detect")
+            if problem is not None:  # the lifecycle's exec error: code -1, an error (buildpack/detect.go:192-198)
+                return DetectRun(-1, output.text, None, error=f"bin/detect could not be run: {problem}")
         return DetectRun.from_plan_file(exit_code, output.text, dirs.plans, plan_name, plan_path)
 
     result = resolve_order(order, registry, run_detect, target=target)

@@ -38,6 +38,7 @@ from typing import NamedTuple
 
 from conformance.errors import PlatformError
 from conformance.platform import safefs
+from conformance.platform.spec import PLATFORM_DIR
 
 POSIX_BUILD_ENV: dict[str, tuple[str, ...]] = {
     "bin": ("PATH",),
@@ -263,7 +264,7 @@ def read_platform_env(platform_dir: Path) -> dict[str, str]:
     """
     platform_dir = Path(platform_dir)
     env_dir = platform_dir if platform_dir.name == "env" else platform_dir / "env"
-    source = EnvSource(env_dir.parent.parent, f"{env_dir.parent.name}/env", f"{env_dir}", "")
+    source = EnvSource(env_dir.parent.parent, f"{env_dir.parent.name}/env", f"{PLATFORM_DIR}/env", "")
     return dict(env_files(env_dir, source))
 
 

@@ -87,14 +87,15 @@ def _load(path: Path, what: str, root: Path | None = None) -> dict[str, Any] | N
     """Parse a buildpack-written TOML file, opened beneath its root without following links;
     None when it does not exist."""
     root, rel = _beneath(path, root, 2)
-    data = safefs.read_file(root, rel, shown=f"{what} {path}")
+    shown = f"{spec.LAYERS_DIR}/{rel}"  # as the buildpack sees it (root is the layers root)
+    data = safefs.read_file(root, rel, shown=f"{what} {shown}")
     if data is None:
         return None
     try:
         return tomllib.loads(data.decode("utf-8"))
     except (TOMLDecodeError, UnicodeDecodeError) as exc:
         raise PlatformError(
-            f"malformed {what} {path}: {exc}",
+            f"malformed {what} {shown}: {exc}",
             "fix the TOML syntax at the position shown (https://toml.io/en/v1.0.0)",
         ) from None
 
@@ -116,7 +117,7 @@ def read_layers(
     `ignore_layer`.
     """
     root, rel = _beneath(Path(bp_layers_dir), root, 1)
-    listing = safefs.list_dir(root, rel, shown=f"the layers dir of buildpack {buildpack_id} ({bp_layers_dir})")
+    listing = safefs.list_dir(root, rel, shown=f"the layers dir of buildpack {buildpack_id} ({spec.LAYERS_DIR}/{rel})")
     if listing is None:
         return []
     modes = dict(listing)

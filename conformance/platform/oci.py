@@ -93,7 +93,7 @@ def check_build_target(reference: str, *stack_images: str) -> None:
     if target in protected:
         raise PlatformError(
             f"the image to build, {reference}, is one of the stack's images ({', '.join(sorted(protected))})",
-            "name the app image something else (e.g. --image my-app); a build never replaces a stack image",
+            "name the app image something else (e.g. bpconform build my-app ...); a build never replaces a stack image",
         )
     try:
         existing = ensure_engine().images.get(target)
@@ -111,7 +111,7 @@ def check_build_target(reference: str, *stack_images: str) -> None:
     ):
         raise PlatformError(
             f"the image to build, {reference}, is a stack image (the harness keeps it as a base image)",
-            "name the app image something else (e.g. --image my-app); a build never replaces a stack image",
+            "name the app image something else (e.g. bpconform build my-app ...); a build never replaces a stack image",
         )
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from conformance.errors import PlatformError
 from conformance.paths import discard_tree, work_root
 from conformance.platform import spec
-from conformance.platform.appdir import copy_app
+from conformance.platform.appdir import AppPathFilter, copy_app
 
 
 @dataclass(frozen=True)
@@ -57,11 +57,26 @@ class WorkDirs:
             self.plans: spec.PLANS_DIR,
         }[host_dir]
 
-    def prepare(self, app_dir: Path, platform_env: dict[str, str]) -> None:
-        """Make the dirs, copy the app (never modifying it) and write `<platform>/env/` files."""
+    def in_image_text(self, text: str) -> str:
+        """`text` (an error message) with every host path of a mounted work dir replaced by its
+        in-image path: the lifecycle runs inside the build container and names files as buildpacks
+        see them (`/layers/<bp>/launch.toml`), and a host path under the work dir means nothing to a
+        buildpack author (and is gone once the build ends)."""
+        for host, inside in (
+            (self.layers, spec.LAYERS_DIR),
+            (self.workspace, spec.APP_DIR),
+            (self.platform, spec.PLATFORM_DIR),
+            (self.plans, spec.PLANS_DIR),
+        ):
+            text = text.replace(str(host), inside)
+        return text
+
+    def prepare(self, app_dir: Path, platform_env: dict[str, str], app_filter: AppPathFilter | None = None) -> None:
+        """Make the dirs, copy the app (never modifying it; only what `app_filter` keeps) and write
+        `<platform>/env/` files."""
         for directory in (self.layers, self.platform / "env", self.plans, self.tars):
             directory.mkdir(parents=True)
-        copy_app(app_dir, self.workspace)
+        copy_app(app_dir, self.workspace, app_filter)
         for name, value in platform_env.items():
             if not spec.ENV_NAME.fullmatch(name):
                 raise PlatformError(

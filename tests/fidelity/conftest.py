@@ -205,12 +205,13 @@ class Fidelity:
 
 
 def _provisions() -> Provisions:
-    """What a plain `bpconform build` uses: the bookworm stack, the runtimes and offline package access."""
-    from conformance import access, runtimes, stacks
+    """What a plain `bpconform build` uses: the bookworm stack, the runtimes and no package access
+    (nothing mounted, nothing added to `<platform>/env`: the fixture buildpacks install nothing)."""
+    from conformance import runtimes, stacks
 
     ensure_engine()
     stack = stacks.ensure_stack("bookworm")
-    return Provisions(stack, runtimes.runtimes_dir(), access.offline(access.ensure_sample_wheelhouse()))
+    return Provisions(stack, runtimes.runtimes_dir(), None)
 
 
 def _backend(config: pytest.Config, provisions: Provisions, workdir: Path) -> tuple[str, BuildBackend]:

@@ -94,7 +94,6 @@ def test_user_env_applied_last(env_build: Built) -> None:
     assert record(env_build.output, "reader-some-var") == "from-user"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 8: /platform/env also holds PIP_FIND_LINKS and PIP_NO_INDEX")
 def test_platform_env_holds_only_user_variables(env_build: Built) -> None:
     """buildpack/build_test.go "loads env vars from <platform>/env": the platform dir holds what the
     platform was given (the user's variables), nothing the harness adds for itself."""

@@ -101,15 +101,7 @@ CASES: dict[str, tuple[Case, int, str]] = {
     ),
 }
 
-FAILS_TODAY = {
-    "no-bin-build": "issue 13 item 3: no bin/build exits 1 (lifecycle 51)",
-    "invalid-launch-toml": "issue 13 item 3: an invalid launch.toml exits 1 (lifecycle 52)",
-    "flags-outside-types": "issue 13 item 3: an invalid <layer>.toml exits 1 (lifecycle 52)",
-    "two-default-processes": "issue 13 item 3: two default processes exit 1 (lifecycle 52)",
-    "unmet-unknown-name": "issue 13 item 3: a bad [[unmet]] exits 1 (lifecycle 52)",
-    "unmet-without-name": "issue 13 item 3: a bad [[unmet]] exits 1 (lifecycle 52)",
-    "detect-not-executable": "issue 13 item 3: bin/detect not executable exits 1 (lifecycle 21)",
-}
+FAILS_TODAY = {}
 
 PROVIDER = """
 cat > "$2" <<'TOML'
@@ -159,10 +151,6 @@ def test_exit_code(failing_build, request: pytest.FixtureRequest, case: Case, co
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 13 item 3: the message names the host work dir (default /dev/shm/bpconform-0/work/...)",
-)
 def test_messages_name_in_container_paths(failing_build, fidelity: Fidelity) -> None:
     """buildpack/build_test.go "errors when the launch, cache and build flags are in the top level":
     the lifecycle names the file as `/layers/<bp>/<layer>.toml` (its own view), never a host path."""

@@ -67,7 +67,6 @@ def builds(fidelity: Fidelity, tmp_path_factory: pytest.TempPathFactory) -> dict
     }
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 13: project.toml exclude is not applied")
 def test_exclude_v02(builds: dict[str, Built]) -> None:
     """pack pkg/project/v02 `[io.buildpacks] exclude` (samples apps/bash-script/project.toml):
     `/README.md` and `bundled-buildpack` are neither seen at build nor in the image."""
@@ -78,20 +77,17 @@ def test_exclude_v02(builds: dict[str, Built]) -> None:
     assert builds["v02"].image.path_exists("/workspace/docs/README.md")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 13: project.toml [[io.buildpacks.build.env]] is not applied")
 def test_build_env_v02(builds: dict[str, Built]) -> None:
     """pack pkg/project/v02 `[[io.buildpacks.build.env]]`: the variable is in `<platform>/env`."""
     assert record(builds["v02"].output, "from-project") == "project-value"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 13: project.toml include is not applied")
 def test_include_v01(builds: dict[str, Built]) -> None:
     """pack pkg/project/v01 `[build] include`: only the included paths reach the app dir."""
     seen = set(records(builds["v01"].output, "app-entry")) - {"project.toml"}
     assert seen == {"app.sh", "lib"}, sorted(seen)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 13: project.toml [[build.env]] is not applied")
 def test_build_env_v01(builds: dict[str, Built]) -> None:
     """pack pkg/project/v01 `[[build.env]]`."""
     assert record(builds["v01"].output, "from-project") == "v01-value"

@@ -12,6 +12,7 @@ from conformance.platform.buildpack import (
     GroupEntry,
     Target,
     api_at_least,
+    bin_problem,
     load_buildpack,
 )
 
@@ -84,13 +85,29 @@ def test_missing_and_malformed_descriptor(tmp_path):
         load_buildpack(tmp_path / "bad")
 
 
-def test_missing_bin_and_not_executable(tmp_path):
-    with pytest.raises(PlatformError, match="bin/build"):
-        load_buildpack(make_buildpack(tmp_path / "a", bins=("detect",)))
+def test_missing_or_not_executable_bins_load_and_are_named_when_they_fail(tmp_path):
+    """The lifecycle does not check bin/detect and bin/build up front: it runs them, and one that
+    cannot start is an error of that phase (21 at detect, 51 at build; see test_failures.py). So the
+    buildpack loads, and `bin_problem` names the reason with the in-image path."""
+    missing = load_buildpack(make_buildpack(tmp_path / "a", bins=("detect",)))
+    assert bin_problem(missing, "detect") is None
+    assert bin_problem(missing, "build") == "/cnb/buildpacks/example_python/1.2.3/bin/build does not exist"
+    plain = load_buildpack(make_buildpack(tmp_path / "b", mode=0o644))
+    bin_dir = "/cnb/buildpacks/example_python/1.2.3/bin"
+    assert bin_problem(plain, "detect") == f"{bin_dir}/detect is not executable (mode 0644)"
+    (tmp_path / "b" / "bin" / "build").unlink()
+    (tmp_path / "b" / "bin" / "build").mkdir()
+    assert bin_problem(plain, "build") == "/cnb/buildpacks/example_python/1.2.3/bin/build is not a regular file"
+
+
+@pytest.mark.parametrize("api", ["1", "0.1", "1.0", "0.13", "zero", None])
+def test_unsupported_buildpack_api_is_the_lifecycles_exit_12(tmp_path, api):
+    """cmd/apis.go:39-74 (VerifyBuildpackAPI): unparseable, missing or unsupported -> 12."""
+    toml = DESCRIPTOR.replace('api = "0.10"', "" if api is None else f'api = "{api}"')
     with pytest.raises(PlatformError) as info:
-        load_buildpack(make_buildpack(tmp_path / "b", mode=0o644))
-    assert "not executable" in info.value.message
-    assert "chmod +x" in info.value.hint
+        load_buildpack(make_buildpack(tmp_path / "bp", toml))
+    assert info.value.exit_code == 12, info.value.message
+    assert str(tmp_path / "bp" / "buildpack.toml") in info.value.message
 
 
 COMPOSITE = """

@@ -62,13 +62,14 @@ def test_malformed_buildpack_toml_names_the_file(builder, app, tmp_path) -> None
 
 @pytest.mark.docker
 def test_missing_bin_build_is_reported(builder, app, tmp_path) -> None:
+    """As the lifecycle: found when it is run, a failed bin/build (51), named as the buildpack sees it."""
     broken = _broken_copy(tmp_path)
     (broken / "bin" / "build").unlink()
     with pytest.raises(PlatformError) as failed:
         builder.build(app(), [str(broken)])
 
-    assert "bin/build" in str(failed.value)
-    assert "has no" in str(failed.value)
+    assert failed.value.exit_code == 51
+    assert "/cnb/buildpacks/fixture_layers/0.0.1/bin/build does not exist" in str(failed.value)
 
 
 @pytest.mark.docker
@@ -78,6 +79,7 @@ def test_non_executable_bin_build_hints_chmod(builder, app, tmp_path) -> None:
     with pytest.raises(PlatformError) as failed:
         builder.build(app(), [str(broken)])
 
+    assert failed.value.exit_code == 51
     assert "not executable" in str(failed.value)
     assert f"chmod +x {broken / 'bin' / 'build'}" in failed.value.hint
 

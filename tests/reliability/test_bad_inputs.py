@@ -199,7 +199,7 @@ def test_cli_refuses_an_outside_symlink_with_a_message_and_no_traceback(app, tmp
     (source / "secrets").symlink_to("/etc/shadow")
     image = f"bpconform-reliability/cli-symlink:{tmp_path.name}"
     run = run_cli(
-        ["build", str(source), "--buildpack", FIXTURE_LAYERS, "--image", image, "--online"],
+        ["build", image, "--path", str(source), "--buildpack", FIXTURE_LAYERS],
         tmp_path,
     )
 
@@ -216,7 +216,7 @@ def test_cli_malformed_launch_toml_exits_with_a_message_and_leaks_nothing(app, t
     source = app({"layers.build.sh": "printf 'processes = [\\n' >\"$1/launch.toml\"\n"})
     image = f"bpconform-reliability/cli-launch-toml:{tmp_path.name}"
     run = run_cli(
-        ["build", str(source), "--buildpack", FIXTURE_LAYERS, "--image", image, "--online"],
+        ["build", image, "--path", str(source), "--buildpack", FIXTURE_LAYERS],
         tmp_path,
     )
 

@@ -173,10 +173,8 @@ def test_sigterm_during_a_cli_build_leaves_no_work_dir_no_container_and_no_parti
     root = private_cache_root(tmp_path)
     image = f"bpconform-security/sigterm:{session}"
     env = {**os.environ, "BPCONFORM_SESSION": session, "BPCONFORM_CACHE": str(root), WORK_DIR_ENV: str(root / "work")}
-    command = [sys.executable, "-m", "conformance.cli", "build", str(attack.app()), "--buildpack", str(bp)]
-    proc = subprocess.Popen(
-        [*command, "--image", image], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    command = [sys.executable, "-m", "conformance.cli", "build", image, "--path", str(attack.app()), "-b", str(bp)]
+    proc = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     cache = BuildCache.for_image(image)  # where the CLI keeps it (the shared build-caches dir)
     try:
         assert proc.stderr is not None

@@ -72,7 +72,7 @@ def test_a_memory_hog_is_killed_at_the_memory_limit_given_with_the_cli_flag(box:
         """,
     )
     image = box.image_name()
-    result = box.cli("build", str(box.app), "--buildpack", str(hog), "--image", image, "--memory", "256m")
+    result = box.cli("build", image, "--path", str(box.app), "--buildpack", str(hog), "--memory", "256m")
 
     assert result.exit_code == ExitCode.FAILED_BUILD, result.output
     assert "bin/build of hostile/bp 0.0.1 ran out of memory" in result.stderr

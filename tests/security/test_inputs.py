@@ -89,10 +89,10 @@ def test_layer_names_the_host_cannot_use_are_refused_cleanly(box: Box, name: str
 )
 def test_an_invalid_image_name_is_a_clear_cli_error(box: Box, image: str) -> None:
     bp = hostile_buildpack(box.tmp_path)
-    result = box.cli("build", str(box.app), "--buildpack", str(bp), f"--image={image}")
+    result = box.cli("build", "--path", str(box.app), "--buildpack", str(bp), "--", image)
 
     assert result.exit_code == 1
-    assert f"bpconform: error: --image {image!r} is not a valid image name" in result.stderr
+    assert f"bpconform: error: IMAGE {image!r} is not a valid image name" in result.stderr
     assert "  -> name the image like my-app" in result.stderr
     box.assert_no_leaks()
 
@@ -101,7 +101,7 @@ def test_the_run_image_can_never_be_the_target_of_a_cli_build(box: Box) -> None:
     bp = hostile_buildpack(box.tmp_path)
     run_image = box.stack.run_image
     before = ensure_engine().images.get(run_image).id
-    result = box.cli("build", str(box.app), "--buildpack", str(bp), "--image", run_image)
+    result = box.cli("build", run_image, "--path", str(box.app), "--buildpack", str(bp))
 
     assert result.exit_code == 1
     assert f"the image to build, {run_image}, is one of the stack's images" in result.stderr
@@ -130,7 +130,7 @@ def test_no_stack_image_can_be_the_target_of_a_build_whatever_it_is_called(box: 
 def test_a_timeout_that_is_not_a_positive_finite_number_is_refused(box: Box, timeout: str) -> None:
     """0 meant no timeout, -1 and nan killed at once, inf printed thread tracebacks."""
     bp = hostile_buildpack(box.tmp_path)
-    result = box.cli("build", str(box.app), "--buildpack", str(bp), "--image", "ok-name", "--timeout", timeout)
+    result = box.cli("build", "ok-name", "--path", str(box.app), "--buildpack", str(bp), "--timeout", timeout)
     in_process = box.fail([bp], timeout=float(timeout))
 
     assert result.exit_code == 1
@@ -184,7 +184,7 @@ def test_a_cli_build_cache_is_tracked_and_bpconform_clean_removes_it_once_its_im
     gone, kept = f"bpconform-security/gone:{SESSION_ID}", f"bpconform-security/kept:{SESSION_ID}"
     box.images += [gone, kept]
     for image in (gone, kept):
-        result = box.cli("build", str(box.app), "--buildpack", str(bp), "--image", image)
+        result = box.cli("build", image, "--path", str(box.app), "--buildpack", str(bp))
         assert result.exit_code == 0, result.output
     caches = {cache.image: cache.path for cache in build_caches.find_caches(box.cache_root / "build-caches")}
     assert set(caches) == {gone, kept}
@@ -234,8 +234,8 @@ def test_a_container_removed_from_outside_while_appimage_run_waits_is_a_clear_er
 
 def test_the_limit_flags_refuse_nonsense_before_building(box: Box) -> None:
     bp = hostile_buildpack(box.tmp_path)
-    memory = box.cli("build", str(box.app), "--buildpack", str(bp), "--image", "ok-name", "--memory", "lots")
-    pids = box.cli("build", str(box.app), "--buildpack", str(bp), "--image", "ok-name", "--pids-limit", "3")
+    memory = box.cli("build", "ok-name", "-p", str(box.app), "-b", str(bp), "--memory", "lots")
+    pids = box.cli("build", "ok-name", "-p", str(box.app), "-b", str(bp), "--pids-limit", "3")
 
     assert memory.exit_code == 1 and "--memory 'lots' is not a memory size" in memory.stderr
     assert pids.exit_code == 1 and "--pids-limit 3 is below the minimum of 16" in pids.stderr
