@@ -281,10 +281,12 @@ class AppBuilder:
         if self._backend is not None:
             return self._backend
         from conformance import access, runtimes, stacks
+        from conformance.base_images import stack_for
 
         ensure_engine()
-        stack = stacks.ensure_stack(self.settings.stack_name)
-        runtimes.ensure_default_runtimes(self.settings.stack_name)
+        stack = stack_for(self.settings.stack_name, self.settings.build_image, self.settings.run_image)
+        if stack.name in stacks.STACK_NAMES:  # our runtimes exist for our distros only
+            runtimes.ensure_default_runtimes(stack.name)
         if self.settings.online:
             package_access = access.online(self.settings.ca_bundle)
         else:

@@ -651,3 +651,25 @@ def as_stack(images: BaseImages) -> Stack:
         run_uid=run_uid,
         run_gid=run_gid,
     )
+
+
+def stack_for(
+    name: str,
+    build_image: str | None = None,
+    run_image: str | None = None,
+    *,
+    on_output: Callable[[str], None] | None = None,
+) -> Stack:
+    """The stack a build or run uses: `--build-image`/`--run-image` (checked against the contract
+    up front) when given, else our stack `name` (made if missing)."""
+    from conformance.stacks import ensure_stack
+
+    if (build_image is None) != (run_image is None):
+        given, missing = ("--build-image", "--run-image") if build_image else ("--run-image", "--build-image")
+        raise StackError(f"{given} was given without {missing}", "pass both images of the pair, or neither (a stack)")
+    if build_image is None or run_image is None:
+        return ensure_stack(name, on_output=on_output)
+    images = check_base_images(build_image, run_image)
+    for warning in images.warnings:
+        (on_output or print)(f"warning: {warning}")
+    return as_stack(images)

@@ -71,7 +71,8 @@ def cmd_runtime_build(args: argparse.Namespace) -> int:
 
 def cmd_build(args: argparse.Namespace) -> int:
     """`bpconform build IMAGE --path APP -b BP -e NAME[=VALUE]`: pack's shape and meaning (see docs/build.md)."""
-    from conformance import engine, runtimes, stacks
+    from conformance import engine, runtimes
+    from conformance.base_images import stack_for
     from conformance.build_caches import tracked_cache
     from conformance.platform import spec
     from conformance.platform.creator import create
@@ -90,7 +91,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     buildpacks = _buildpacks(args, project)
     user_env = project.build_env(_user_env(args))  # pack: project.toml's build env, the user's values win
     package_access = _package_access(args, app)
-    stack = stacks.ensure_stack(args.stack, on_output=_progress)
+    stack = stack_for(args.stack, args.build_image, args.run_image, on_output=_progress)
     check_build_target(args.image, stack.run_image, stack.build_image)
     cache = tracked_cache(args.image)
     result = create(
@@ -336,6 +337,8 @@ def _add_build_command(sub: argparse._SubParsersAction) -> None:
     build.add_argument("--descriptor", "-d", type=Path, help="project descriptor (default: <path>/project.toml)")
     build.add_argument("--clear-cache", action="store_true", help="clear the image's build cache before building")
     build.add_argument("--stack", default=DEFAULT_STACK, help=f"our stack to build on (default: {DEFAULT_STACK})")
+    build.add_argument("--build-image", help="any build image meeting the CNB base-image contract (with --run-image)")
+    build.add_argument("--run-image", help="any run image meeting the CNB base-image contract (with --build-image)")
     build.add_argument(
         "--offline",
         action="store_true",

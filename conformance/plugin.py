@@ -30,6 +30,8 @@ OWNS_SIGNALS = pytest.StashKey[bool]()
 OPTIONS = (
     ("buildpack", "append", "buildpack directory under test; repeat for several, in group order"),
     ("stack", "store", "stack to build on: bookworm (default) or trixie"),
+    ("build-image", "store", "any build image meeting the CNB base-image contract (with --run-image)"),
+    ("run-image", "store", "any run image meeting the CNB base-image contract (with --build-image)"),
     ("platform", "store", "build backend: embedded (default) or pack (needs the pack CLI and a builder)"),
     ("builder", "store", "builder image for --platform pack"),
     ("lifecycle-image", "store", "lifecycle image for --platform pack"),

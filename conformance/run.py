@@ -63,6 +63,8 @@ def suite_args(args: argparse.Namespace, variant: Variant | None = None) -> list
     for buildpack in args.buildpack or []:  # absolute: the plugin may resolve paths against its rootdir
         result += ["--buildpack", str(Path(buildpack).resolve())]
     result += ["--profile", str(args.profile), "--stack", args.stack]
+    if args.build_image and args.run_image:
+        result += ["--build-image", args.build_image, "--run-image", args.run_image]
     if args.platform:
         result += ["--platform", args.platform]
     if args.builder:
@@ -291,10 +293,29 @@ def check_profile_matches(profile: Profile, identities: list[Identity]) -> None:
         )
 
 
-def check_stack_ready(name: str) -> None:
+def check_base_images_given(args: argparse.Namespace) -> None:
+    """`--build-image`/`--run-image`: check the pair against the base-image contract before any
+    check runs (one error naming every problem), and name the run's stack after its distro (the
+    snapshot dir and the reference buildpack's runtimes follow it)."""
+    if not (args.build_image or args.run_image):
+        return
+    from conformance.base_images import stack_for
+
+    try:
+        stack = stack_for(args.stack, args.build_image, args.run_image, on_output=_progress)
+    except ConformanceError as exc:
+        raise setup_error(exc.message, exc.hint) from None
+    args.stack = stack.name
+
+
+def check_stack_ready(name: str, *, images_given: bool = False) -> None:
     """The stack is known and set up (its images and the Python runtimes exist): otherwise every
-    check would fail on it; one message with a "did you mean" is better."""
+    check would fail on it; one message with a "did you mean" is better. With `--build-image`/
+    `--run-image` (already checked) there are no stack images to look for."""
     from conformance import runtimes, stacks
+
+    if images_given and name not in stacks.STACK_NAMES:
+        return  # a distro we have no runtimes for: a third-party buildpack brings its own
 
     if name not in stacks.STACK_NAMES:
         close = difflib.get_close_matches(name, list(stacks.STACK_NAMES), n=1, cutoff=0.5)
@@ -303,7 +324,7 @@ def check_stack_ready(name: str) -> None:
     from conformance.engine import ensure_engine
 
     ensure_engine()
-    missing = [kind for kind in stacks.KINDS if not stacks.image_is_current(name, kind)]
+    missing = [] if images_given else [kind for kind in stacks.KINDS if not stacks.image_is_current(name, kind)]
     arch = stacks.host_arch()
     for version in runtimes.DEFAULT_VERSIONS:
         entry = runtimes.find_entry(version, name, arch)
@@ -404,7 +425,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     report_dir = Path(args.report_dir)
     if args.compare:
         return _cmd_compare(args, report_dir)
-    check_stack_ready(args.stack)
+    check_base_images_given(args)
+    check_stack_ready(args.stack, images_given=bool(args.build_image))
     note = snapshot_note(args, profile)
     if note:
         _progress(note)
@@ -440,7 +462,8 @@ def _cmd_compare(args: argparse.Namespace, report_dir: Path) -> int:
         baseline, variant = parse_compare_setting(args.compare, args.platform, args.lifecycle_image)
     except ConformanceError as exc:
         raise setup_error(exc.message, exc.hint) from None
-    check_stack_ready(args.stack)
+    check_base_images_given(args)
+    check_stack_ready(args.stack, images_given=bool(args.build_image))
     results = []
     for side in (baseline, variant):
         side_dir = report_dir / _slug(side.label)
@@ -502,6 +525,8 @@ def add_run_command(subparsers: argparse._SubParsersAction) -> argparse.Argument
     )
     run.add_argument("--profile", default="reference", metavar="NAME|PATH", help="built-in profile or a profile file")
     run.add_argument("--stack", default="bookworm", help="stack to build on (default: bookworm)")
+    run.add_argument("--build-image", help="any build image meeting the CNB base-image contract (with --run-image)")
+    run.add_argument("--run-image", help="any run image meeting the CNB base-image contract (with --build-image)")
     run.add_argument("--platform", choices=("embedded", "pack"), help="build backend (default: embedded)")
     run.add_argument("--builder", help="builder image for --platform pack")
     run.add_argument("--lifecycle-image", help="lifecycle image for --platform pack")

@@ -37,6 +37,8 @@ class Settings:
     lifecycle_image: str | None
     snapshot_dir: Path | None = None  # --snapshot-dir, if given
     snapshot_update: bool = False
+    build_image: str | None = None  # --build-image/--run-image: any pair meeting the contract, not a stack
+    run_image: str | None = None
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
@@ -66,6 +68,8 @@ class Settings:
             lifecycle_image=option("lifecycle_image"),
             snapshot_dir=Path(snapshot_dir).resolve() if snapshot_dir else None,
             snapshot_update=bool(config.getoption("update_snapshots", default=False)),
+            build_image=option("build_image"),
+            run_image=option("run_image"),
         )
 
     def snapshot_root(self) -> Path:

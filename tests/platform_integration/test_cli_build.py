@@ -165,3 +165,45 @@ def test_a_failed_build_exits_with_the_lifecycle_code(stack, tmp_path: Path) -> 
     )
     assert proc.returncode == 52, proc.stderr
     assert "bpconform: error: malformed launch.toml /layers/fixture_recorder/launch.toml" in proc.stderr
+
+
+@pytest.fixture
+def derived_run_image(stack) -> Iterator[str]:
+    """Our run image with another `User` (1002) under another name: a run image no stack made."""
+    client = ensure_engine()
+    name = f"bpconform-platform-it/derived-run:{uuid.uuid4().hex[:8]}"
+    container = client.containers.create(stack.run_image, ["true"])
+    try:
+        repository, tag = name.split(":")
+        container.commit(repository, tag, changes=["USER 1002:1000", "LABEL io.bpconform.test=derived-run"])
+    finally:
+        container.remove(force=True)
+    yield name
+    with contextlib.suppress(Exception):
+        client.images.remove(name, force=True)
+
+
+def test_any_base_images_meeting_the_contract_can_be_used(stack, derived_run_image, tmp_path, images) -> None:
+    """Issue 13 "any base images": --build-image/--run-image instead of a stack; the app image
+    inherits the run image's User, as the lifecycle's exporter leaves it."""
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "app.py").write_text("print('hi')\n")
+    image = f"bpconform-platform-it/cli-images:{tmp_path.name[-20:].lower()}"
+    images.append(image)
+    proc = cli(
+        tmp_path,
+        "build", image, "-p", str(app), "-b", str(recorder(tmp_path)),
+        "--build-image", stack.build_image, "--run-image", derived_run_image,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert AppImage.load(image).config["User"] == "1002:1000"
+    assert "io.bpconform.test" in AppImage.load(image).labels  # built on the derived image, not the stack's
+
+
+def test_one_base_image_without_the_other_is_refused(stack, tmp_path) -> None:
+    proc = cli(
+        tmp_path, "build", "bpconform-platform-it/x", "-b", str(recorder(tmp_path)), "--run-image", stack.run_image
+    )
+    assert proc.returncode != 0
+    assert "--run-image was given without --build-image" in proc.stderr
