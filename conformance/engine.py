@@ -540,10 +540,18 @@ def _is_persistent(resource_labels: dict[str, str] | None) -> bool:
     return (resource_labels or {}).get(KIND) in PERSISTENT_KINDS
 
 
+def _is_user_image(resource_labels: dict[str, str] | None) -> bool:
+    """An app image the user asked for (`bpconform build`): no session label, so no run owns it.
+    A plain `bpconform clean` leaves it (and its build cache) alone; `--all` removes it."""
+    found = resource_labels or {}
+    return found.get(KIND) == "app" and SESSION not in found
+
+
 def cleanup(
     client: docker.DockerClient | None = None, *, session: str | None = None, everything: bool = False
 ) -> CleanupReport:
-    """Remove harness resources: one session's, or all of them (stack images only if `everything`).
+    """Remove harness resources: one session's, or all of them (stack images and the images `bpconform
+    build` made only if `everything`).
 
     Without a `session`, what belongs to a session that is still alive (another run on the same
     engine: see `live_sessions`) is left alone unless `everything`, and counted in `report.kept`."""
@@ -574,7 +582,8 @@ def cleanup(
         _ignore_missing(network.remove)
         report.networks.append(network.name)
     for image in client.api.images(filters=filters):
-        if (_is_persistent(image.get("Labels")) and not everything) or kept(image.get("Labels")):
+        spared_kind = _is_persistent(image.get("Labels")) or _is_user_image(image.get("Labels"))
+        if (spared_kind and not everything) or kept(image.get("Labels")):
             continue
         _ignore_missing(client.images.remove, image["Id"], force=True, noprune=False)
         report.images.append((image.get("RepoTags") or [image["Id"][7:19]])[0])

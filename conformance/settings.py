@@ -56,7 +56,7 @@ class Settings:
         apps_dir = apps_dir_for(loaded, _resolve(root, option("apps")) if option("apps") else None)
         snapshot_dir = option("snapshot_dir")
         return cls(
-            buildpacks=tuple(_resolve(root, p) for p in buildpacks),
+            buildpacks=tuple(_buildpack_path(root, p) for p in buildpacks),
             stack_name=option("stack", DEFAULT_STACK),
             platform=option("platform", "embedded"),
             profile=dataclasses.replace(loaded, apps_dir=apps_dir),
@@ -115,3 +115,11 @@ def _resolve(root: Path, value: str | Path) -> Path:
     if not path.is_absolute():
         path = (Path.cwd() / path) if (Path.cwd() / path).exists() else (root / path)
     return path.resolve()
+
+
+def _buildpack_path(root: Path, value: str) -> Path:
+    """`reference` (when no such directory exists) is the shipped reference buildpack, as for `bpconform run`."""
+    from conformance.data import reference_buildpack
+
+    path = _resolve(root, value)
+    return reference_buildpack() if str(value) == "reference" and not path.exists() else path

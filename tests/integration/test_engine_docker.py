@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -113,3 +114,35 @@ def test_missing_engine_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> Non
         engine.ensure_engine()
     assert "no Docker engine is reachable at unix:///nonexistent/docker.sock" in caught.value.message
     assert "DOCKER_HOST" in caught.value.hint
+
+
+def test_plain_cleanup_keeps_the_images_bpconform_build_made() -> None:
+    """A `bpconform build` image (no session label) is the user's: a plain `bpconform clean` removes
+    what crashed runs left, not it; `--all` (everything) does. Was: every CLI-built image and then
+    its build cache vanished on the next plain clean."""
+    client = engine.ensure_engine()
+    stack = ensure_stack("bookworm")
+    tag = uuid.uuid4().hex[:10]
+    dead_session = uuid.uuid4().hex[:12]  # no process holds it: a crashed run's
+    made = []
+    for name, image_labels in (
+        ("user", engine.labels("app", session=False)),
+        ("crashed", {**engine.labels("app", session=False), engine.SESSION: dead_session}),
+    ):
+        container = client.containers.create(stack.run_image, ["true"])
+        try:
+            label_changes = [f'LABEL {key}="{value}"' for key, value in image_labels.items()]
+            container.commit(f"bpconform-selftest/{name}", tag, changes=label_changes)
+        finally:
+            container.remove(force=True)
+        made.append(f"bpconform-selftest/{name}:{tag}")
+    user_image, crashed_image = made
+    try:
+        report = engine.cleanup(client)
+        assert crashed_image in report.images and user_image not in report.images
+        assert client.images.get(user_image)
+        assert engine._is_user_image(client.images.get(user_image).labels)  # what --all removes on top
+    finally:
+        for image in made:
+            with contextlib.suppress(Exception):
+                client.images.remove(image, force=True)
