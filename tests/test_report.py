@@ -366,7 +366,7 @@ def fake_suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> py
     monkeypatch.setattr(run, "SUITE_MODULE", "fakesuite")
     monkeypatch.setattr(run, "PLUGIN_MODULE", "fakeplugin")
     monkeypatch.setattr(run, "plugin_is_autoloaded", lambda: False)
-    monkeypatch.setattr(run, "check_stack_ready", lambda name: None)  # no engine needed for a fake suite
+    monkeypatch.setattr(run, "check_stack_ready", lambda name, **_: None)  # no engine needed for a fake suite
     return pytester
 
 
