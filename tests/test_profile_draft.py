@@ -432,6 +432,11 @@ def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.docker
 @pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 14: profile init does not draft [package-managers] / [sbom] yet, so their checks skip for"
+    " keys the draft did not write",
+)
 @pytest.mark.parametrize("name", sorted(DRAFTED))
 def test_buildpack_conforms_with_its_drafted_profile(tmp_path: Path, name: str) -> None:
     """Issue 11: "run on our buildpack, the draft profile must conform without edits; on a second
