@@ -144,7 +144,7 @@ class BuildContainer:
             raise PlatformError(
                 f"the build container was stopped from outside while {what} ran",
                 "something killed it (`docker kill`, the OOM killer, an engine restart); build again",
-                spec.BUILD_ERROR,
+                spec.ExitCode.BUILD_ERROR,
             )
         return result.exit_code
 

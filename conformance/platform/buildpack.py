@@ -24,7 +24,6 @@ SUPPORTED_APIS = ("0.7", "0.8", "0.9", "0.10", "0.11", "0.12")
 APIs only an exact match is supported (api/version.go:115-120, `IsSupersetOf`); a 1.x API would be
 supported by a 1.y entry with y >= x, and there is none."""
 
-INCOMPATIBLE_BUILDPACK_API = spec.ExitCode.INCOMPATIBLE_BUILDPACK_API
 
 DEFAULT_EXEC_ENV = "production"
 """`CNB_EXEC_ENV` when the platform is given none (platform/defaults.go:133-135)."""
@@ -46,7 +45,7 @@ def parse_api(api: str) -> tuple[int, int]:
         raise PlatformError(
             f"invalid buildpack API version {api!r}",
             'write it as "<major>.<minor>", e.g. "0.10"',
-            INCOMPATIBLE_BUILDPACK_API,
+            spec.ExitCode.INCOMPATIBLE_BUILDPACK_API,
         )
     return int(match.group(1)), int(match.group(2) or 0)
 
@@ -281,19 +280,21 @@ def _check_api(api: Any, descriptor: Path) -> str:
         raise PlatformError(
             f"{descriptor}: missing api (the Buildpack API version)",
             f'add a top-level api = "{SUPPORTED_APIS[-1]}" (supported: {supported})',
-            INCOMPATIBLE_BUILDPACK_API,
+            spec.ExitCode.INCOMPATIBLE_BUILDPACK_API,
         )
     try:
         version = parse_api(api)
     except PlatformError as exc:
         raise PlatformError(
-            f"{descriptor}: {exc.message}", f"{exc.hint} (supported: {supported})", INCOMPATIBLE_BUILDPACK_API
+            f"{descriptor}: {exc.message}",
+            f"{exc.hint} (supported: {supported})",
+            spec.ExitCode.INCOMPATIBLE_BUILDPACK_API,
         ) from None
     if not api_supported(version):
         raise PlatformError(
             f"{descriptor}: Buildpack API {api} is not supported (the lifecycle supports {supported})",
             f"set api in buildpack.toml to one of {supported}, porting the buildpack to it if needed",
-            INCOMPATIBLE_BUILDPACK_API,
+            spec.ExitCode.INCOMPATIBLE_BUILDPACK_API,
         )
     return f"{version[0]}.{version[1]}"
 

@@ -109,7 +109,7 @@ def _run(request: BuildRequest, dirs: WorkDirs, cache: BuildCache, log: BuildLog
     analysis = analyze(request.image, request.run_image, request.build_image)
     buildpacks = [load_buildpack(Path(path).resolve()) for path in request.buildpacks]
     if not buildpacks:
-        raise PlatformError("no buildpacks given", "pass at least one buildpack directory", spec.BUILD_ERROR)
+        raise PlatformError("no buildpacks given", "pass at least one buildpack directory", spec.ExitCode.BUILD_ERROR)
     dirs.prepare(Path(request.app_dir), request.platform_env, request.app_filter)
     with build_container(
         request.build_image,
@@ -177,7 +177,7 @@ def _mounts(dirs: WorkDirs, buildpacks: list[Buildpack], extra: list[Mount]) -> 
             raise PlatformError(
                 f"refusing to mount buildpack {bp.path} at {target!r}: not a directory of {spec.BUILDPACKS_DIR}",
                 "the buildpack's id or version makes an unsafe path; fix buildpack.toml",
-                spec.BUILD_ERROR,
+                spec.ExitCode.BUILD_ERROR,
             )
         mounts.append(Mount(bp.path, target, read_only=True))
     return mounts + list(extra)

@@ -174,7 +174,7 @@ def ignore_layer(root: Path, bp_rel: str, name: str, buildpack_id: str) -> bool:
             f"buildpack {buildpack_id}: failed to rename layer directory {name!r} to {name + IGNORED_SUFFIX!r}:"
             f" {exc.strerror}",
             "the layer's types are all false, so the lifecycle renames it; remove what is in the way",
-            spec.BUILD_ERROR,
+            spec.ExitCode.BUILD_ERROR,
         ) from None
     finally:
         os.close(dir_fd)

@@ -27,7 +27,6 @@ from conformance.errors import PlatformError
 from conformance.platform import spec
 from conformance.platform.archive import NORMALIZED_MTIME
 
-EXPORT_ERROR = spec.ExitCode.EXPORT_ERROR
 CREATED = "1980-01-01T00:00:01Z"
 _CHUNK = 1024 * 1024
 
@@ -52,7 +51,7 @@ class BaseImage:
             raise PlatformError(
                 f"run image {reference} is not in the Docker engine",
                 "build the stack first (`bpconform stack build <name>`) or pass an existing run image",
-                EXPORT_ERROR,
+                spec.ExitCode.EXPORT_ERROR,
             ) from None
         config = attrs.get("Config") or {}
         return cls(
@@ -251,14 +250,14 @@ def _send_and_load(
         raise PlatformError(
             f"the Docker engine refused the exported image {reference}: {getattr(exc, 'explanation', None) or exc}",
             "check `docker info` and the engine's log; rerun the build",
-            EXPORT_ERROR,
+            spec.ExitCode.EXPORT_ERROR,
         ) from None
     loaded = ensure_engine().images.get(reference)
     if loaded.id != image_id:
         raise PlatformError(
             f"exported image {reference} has id {loaded.id}, expected {image_id}",
             "the engine rewrote the image config; this engine may not support `docker load` of this archive",
-            EXPORT_ERROR,
+            spec.ExitCode.EXPORT_ERROR,
         )
 
 
@@ -268,7 +267,7 @@ def _layer_from_image(reference: str | None, layer: NewLayer, scratch: Path) -> 
         raise PlatformError(
             f"layer {layer.diff_id} ({layer.created_by}) must be sent to the engine but there is no tar for it",
             "the buildpack reused a layer that no previous image holds; rebuild with a cleared cache",
-            EXPORT_ERROR,
+            spec.ExitCode.EXPORT_ERROR,
         )
     scratch.mkdir()
     saved = scratch / "image.tar"
@@ -280,7 +279,7 @@ def _layer_from_image(reference: str | None, layer: NewLayer, scratch: Path) -> 
         config = json.load(archive.extractfile(manifest[0]["Config"]))  # type: ignore[arg-type]
         members = dict(zip(config["rootfs"]["diff_ids"], manifest[0]["Layers"], strict=True))
         if layer.diff_id not in members:
-            raise PlatformError(f"{reference} has no layer {layer.diff_id} to reuse", "", EXPORT_ERROR)
+            raise PlatformError(f"{reference} has no layer {layer.diff_id} to reuse", "", spec.ExitCode.EXPORT_ERROR)
         target = scratch / "layer.tar"
         with archive.extractfile(members[layer.diff_id]) as source, target.open("wb") as out:  # type: ignore[union-attr]
             shutil.copyfileobj(source, out, _CHUNK)

@@ -32,7 +32,6 @@ from typing import BinaryIO
 from conformance.errors import PlatformError
 from conformance.platform import spec
 
-BUILD_ERROR = spec.ExitCode.BUILD_ERROR
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK  # a swapped-in fifo must not block
 _NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -43,7 +42,7 @@ class UnsafePath(PlatformError):
     """A buildpack-written path the platform refuses to use (a link, a wrong file type, too big)."""
 
     def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message, hint or _HINT, BUILD_ERROR)
+        super().__init__(message, hint or _HINT, spec.ExitCode.BUILD_ERROR)
 
 
 _HINT = (

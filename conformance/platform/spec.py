@@ -60,8 +60,6 @@ class ExitCode(IntEnum):
     LAUNCH_ERROR = 82
 
 
-BUILD_ERROR = ExitCode.BUILD_ERROR
-
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 """A variable name `<platform>/env/` may hold (the file name is the variable's name)."""
 
@@ -169,7 +167,7 @@ def escape_id(bp_id: str) -> str:
 
 
 def _refuse(where: str, what: str, value: object, problem: str, hint: str) -> PlatformError:
-    return PlatformError(f"{where}: invalid {what} {value!r}: {problem}", hint, BUILD_ERROR)
+    return PlatformError(f"{where}: invalid {what} {value!r}: {problem}", hint, ExitCode.BUILD_ERROR)
 
 
 def check_buildpack_id(bp_id: object, where: str | Path) -> str:

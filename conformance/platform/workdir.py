@@ -82,7 +82,7 @@ class WorkDirs:
                 raise PlatformError(
                     f"{name!r} is not a valid environment variable name for <platform>/env",
                     "use letters, digits and underscores, not starting with a digit",
-                    spec.BUILD_ERROR,
+                    spec.ExitCode.BUILD_ERROR,
                 )
             (self.platform / "env" / name).write_text(value)
 
