@@ -55,7 +55,7 @@ class BuildContainer:
 
     def own_work_dirs(self) -> None:
         """Give the build user the dirs it writes to (not the platform dir: it is read-only)."""
-        self.give_to_build_user(self.dirs.workspace, self.dirs.layers, self.dirs.plans)
+        self.give_to_build_user(*self.dirs.writable())
 
     def give_to_build_user(self, *host_dirs: Path) -> None:
         """`chown -R` mounted work dirs to the build user: on the host when its ids are the

@@ -165,12 +165,7 @@ def _run(request: BuildRequest, dirs: WorkDirs, cache: BuildCache, log: BuildLog
 
 
 def _mounts(dirs: WorkDirs, buildpacks: list[Buildpack], extra: list[Mount]) -> list[Mount]:
-    mounts = [
-        Mount(dirs.workspace, spec.APP_DIR),
-        Mount(dirs.layers, spec.LAYERS_DIR),
-        Mount(dirs.platform, spec.PLATFORM_DIR, read_only=True),  # the user's env: no buildpack changes it
-        Mount(dirs.plans, spec.PLANS_DIR),
-    ]
+    mounts = dirs.mounts()
     for bp in buildpacks:  # id and version were validated on load; this stops a bug mounting over /usr
         target = buildpack_dir(bp)
         if posixpath.normpath(target) != target or posixpath.dirname(posixpath.dirname(target)) != spec.BUILDPACKS_DIR:

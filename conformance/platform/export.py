@@ -26,16 +26,22 @@ from conformance.platform import safefs, spec
 from conformance.platform import sbom as cnb_sbom
 from conformance.platform.analyze import Analysis
 from conformance.platform.archive import LayerTar, Owner, TreeSource, fingerprint, write_layer_tar
-from conformance.platform.build import BuildOutcome, BuiltBuildpack
+from conformance.platform.build import BuildOutcome
 from conformance.platform.buildpack import Buildpack
 from conformance.platform.cache import BuildCache, CachedLayer, CacheIndex
-from conformance.platform.layers import Layer, Process, build_metadata_process, default_process_type, merge_processes
+from conformance.platform.layers import (
+    Layer,
+    Process,
+    build_metadata_process,
+    default_process_type,
+    merge_processes,
+    read_store_toml,
+)
 from conformance.platform.log import BuildLog
 from conformance.platform.oci import BaseImage, ExportResult, NewLayer, chain_ids, export_image, image_config
 from conformance.platform.restore import Restored
 from conformance.platform.slices import AppPath, plan_slices
 from conformance.platform.workdir import WorkDirs
-from conformance.tomlcompat import TOMLDecodeError, tomllib
 
 
 @dataclass
@@ -119,7 +125,7 @@ def assemble(
                 report.action = report.action or "cached only"
             reports.append(report)
         bp_meta["layers"] = dict(sorted(bp_meta["layers"].items()))
-        store = read_store(built, dirs)
+        store = read_store_toml(dirs.layers / bp.escaped_id, bp.id, root=dirs.layers)
         if store is not None:
             bp_meta["store"] = {"metadata": store}
         lifecycle_bps.append(bp_meta)
@@ -320,33 +326,6 @@ def plan_sboms(plan: ExportPlan) -> dict[str, tuple[str, Path]]:
     `launch` (a copy of the image's SBOM layer, by digest, so restore can skip reading the image)."""
     found = {"cache": plan.sbom_cache, "launch": plan.sbom_launch}
     return {kind: entry for kind, entry in found.items() if entry is not None}
-
-
-def read_store(built: BuiltBuildpack, dirs: WorkDirs) -> dict[str, Any] | None:
-    """The `[metadata]` of the buildpack's `store.toml`, read without following a link; None if absent."""
-    bp = built.buildpack
-    shown = f"{spec.LAYERS_DIR}/{bp.escaped_id}/store.toml"
-    data = safefs.read_file(dirs.layers, f"{bp.escaped_id}/store.toml", shown=f"store.toml of {bp.id} ({shown})")
-    if data is None:
-        return None
-    try:
-        parsed = tomllib.loads(data.decode("utf-8"))
-    except (TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise PlatformError(
-            f"buildpack {bp.id} wrote a malformed {shown}: {exc}",
-            "fix the TOML syntax at the position shown (https://toml.io/en/v1.0.0)",
-            spec.ExitCode.BUILD_ERROR,
-        ) from None
-    metadata = parsed.get("metadata")
-    if metadata is None:
-        return None
-    if not isinstance(metadata, dict):
-        raise PlatformError(
-            f"buildpack {bp.id} wrote {shown} with a [metadata] that is not a table",
-            "store.toml holds free-form data under a [metadata] table",
-            spec.ExitCode.BUILD_ERROR,
-        )
-    return metadata
 
 
 def _layer_tar(

@@ -29,16 +29,16 @@ from pathlib import Path
 from conformance.errors import PlatformError
 from conformance.platform import spec
 
-LAUNCHER_PATH_IN_IMAGE = spec.LAUNCHER_PATH
-LIFECYCLE_DIR_IN_IMAGE = "/cnb/lifecycle"
-PROCESS_DIR_IN_IMAGE = "/cnb/process"
 ORDER_FILE = "order"
 PROCESSES_DIR = "processes"
 DEFAULT_PROCESS_FILE = "default-process"
-LAUNCH_ERROR_EXIT_CODE = int(spec.ExitCode.LAUNCH_ERROR)
 
-# The line of launcher.sh that holds the process-type rule, rewritten from spec.py (defined once there).
-_TYPE_RULE_LINE = re.compile(rb"^_cnb_type_forbidden=.*$", re.MULTILINE)
+# The lines of launcher.sh that hold a value defined once in spec.py, rewritten from it: the process-type
+# rule and the launch error's exit code.
+_SPEC_LINES = {
+    "_cnb_type_forbidden": spec.PROCESS_TYPE_FORBIDDEN,
+    "_cnb_launch_error": str(int(spec.ExitCode.LAUNCH_ERROR)),
+}
 # Buildpack API 0.9 made user arguments replace a process's `args` instead of being appended to them.
 _REPLACE_ARGS_SINCE = (0, 9)
 
@@ -63,14 +63,17 @@ class ProcessSpec:
 def launcher_script() -> bytes:
     """The launcher script's bytes, read from package data so that an installed package has it too.
 
-    Its process-type rule (`_cnb_type_forbidden`) is written here from `spec.PROCESS_TYPE_FORBIDDEN`,
-    so that the exporter, `launch.toml` reading and the launcher apply the same rule.
+    Its process-type rule (`_cnb_type_forbidden`) and launch error code (`_cnb_launch_error`) are
+    written here from `spec.PROCESS_TYPE_FORBIDDEN` and `spec.ExitCode.LAUNCH_ERROR`, so that the
+    exporter, `launch.toml` reading and the launcher apply the same rule and the same code.
     """
     script = Path(__file__).with_name("launcher.sh").read_bytes()
-    rule = b"_cnb_type_forbidden=" + shlex.quote(spec.PROCESS_TYPE_FORBIDDEN).encode()
-    script, count = _TYPE_RULE_LINE.subn(lambda _match: rule, script, count=1)
-    if count != 1:
-        raise PlatformError("launcher.sh has no _cnb_type_forbidden line", "this is a packaging bug: report it")
+    for name, value in _SPEC_LINES.items():
+        pattern = re.compile(rb"^" + re.escape(name.encode()) + rb"=.*$", re.MULTILINE)
+        line = f"{name}={shlex.quote(value)}".encode()
+        script, count = pattern.subn(lambda _match, line=line: line, script, count=1)
+        if count != 1:
+            raise PlatformError(f"launcher.sh has no {name} line", "this is a packaging bug: report it")
     return script
 
 
@@ -109,7 +112,7 @@ def process_files(processes: list[ProcessSpec], default_type: str | None) -> dic
 def process_file(process: ProcessSpec) -> bytes:
     """One process as sh assignments, every value quoted so that sourcing it runs nothing."""
     lines = [
-        f"# Process type {process.type!r}, written by the bpconform exporter; sourced by {LAUNCHER_PATH_IN_IMAGE}.",
+        f"# Process type {process.type!r}, written by the bpconform exporter; sourced by {spec.LAUNCHER_PATH}.",
         f"_cnb_proc_command_count={len(process.command)}",
     ]
     lines += [f"_cnb_proc_command_{i}={shlex.quote(entry)}" for i, entry in enumerate(process.command, start=1)]

@@ -50,13 +50,16 @@ _cnb_nl='
 _cnb_tab=$(printf '\t')
 _cnb_cr=$(printf '\r')
 
+# The lifecycle's LaunchError exit code; launcher.py rewrites this line from spec.ExitCode.LAUNCH_ERROR.
+_cnb_launch_error=82
+
 _cnb_fail() {
     _cnb_tmp_cleanup
     printf 'ERROR: failed to launch: %s\n' "$1" >&2
     if [ -n "${2-}" ]; then
         printf '  hint: %s\n' "$2" >&2
     fi
-    exit "${3:-82}"
+    exit "${3:-$_cnb_launch_error}"
 }
 
 _cnb_warn() {

@@ -518,13 +518,39 @@ def read_build_bom(path: Path, *, root: Path | None = None) -> list[dict[str, An
     return read_bom(data, path) if data is not None else []
 
 
-def read_store_toml(path: Path, *, root: Path | None = None) -> dict[str, Any]:
-    """The `[metadata]` a buildpack keeps across builds in `store.toml` (missing file: empty)."""
-    path = Path(path)
-    data = _load(path, "store.toml", root)
+def read_store_toml(bp_layers_dir: Path, buildpack_id: str, *, root: Path | None = None) -> dict[str, Any] | None:
+    """The `[metadata]` a buildpack keeps across builds in its `store.toml`; None when it wrote none.
+
+    The exporter reads it, not the build: the lifecycle decodes `store.toml` only in
+    `buildpack.ReadLayersDir` (buildpack/layers.go:56-62), which the exporter calls for each buildpack
+    (phase/exporter.go:367-376, `addBuildpackLayers`), and never in the build phase
+    (buildpack/build.go does not open it). So a malformed `store.toml`, or a `metadata` that is not a
+    table (the Go struct's `map[string]any` cannot take it), fails the export with the export error
+    code, 62 (cmd/lifecycle/exporter.go:234, platform/exit.go:53), after every `bin/build` ran: a later
+    buildpack's failure still gets its own 51. Read beneath `root` (default: the parent of
+    `bp_layers_dir`) without following links, and named as the buildpack sees it.
+    """
+    path = Path(bp_layers_dir) / "store.toml"
+    root, rel = _beneath(path, root, 2)
+    shown = f"{spec.LAYERS_DIR}/{rel}"
+    try:
+        data = _load(path, "store.toml", root)
+    except safefs.UnsafePath:  # a link or a special file: refused as everywhere, not a decode error
+        raise
+    except PlatformError as exc:
+        exc.message = f"buildpack {buildpack_id} wrote a {exc.message}"
+        exc.args = (exc.message,)
+        exc.exit_code = spec.ExitCode.EXPORT_ERROR
+        raise
     if data is None:
-        return {}
-    metadata = data.get("metadata", {})
+        return None
+    metadata = data.get("metadata")
+    if metadata is None:
+        return None
     if not isinstance(metadata, dict):
-        raise PlatformError(f"{path}: metadata must be a table ([metadata])")
+        raise PlatformError(
+            f"buildpack {buildpack_id} wrote {shown} with a metadata that is not a table ({type(metadata).__name__})",
+            "store.toml holds free-form data under a [metadata] table",
+            spec.ExitCode.EXPORT_ERROR,
+        )
     return metadata

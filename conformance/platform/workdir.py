@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from conformance.engine import Mount
 from conformance.errors import PlatformError
 from conformance.paths import discard_tree, work_root
 from conformance.platform import spec
@@ -48,27 +49,35 @@ class WorkDirs:
         """A new dir no buildpack can reach (not mounted), e.g. to extract a cached layer into."""
         return self.root / kind / uuid.uuid4().hex[:12]
 
+    def mounts(self) -> list[Mount]:
+        """The work dirs the build container sees, at their in-image paths (spec.py): the one
+        table of host dir -> in-image path. The platform dir is read-only: it holds the user's env,
+        which no buildpack may change."""
+        return [
+            Mount(self.workspace, spec.APP_DIR),
+            Mount(self.layers, spec.LAYERS_DIR),
+            Mount(self.platform, spec.PLATFORM_DIR, read_only=True),
+            Mount(self.plans, spec.PLANS_DIR),
+        ]
+
+    def writable(self) -> list[Path]:
+        """The mounted work dirs buildpacks write to (all but the read-only ones)."""
+        return [mount.source for mount in self.mounts() if not mount.read_only]
+
     def in_container(self, host_dir: Path) -> str:
         """The in-image path of a mounted work dir."""
-        return {
-            self.workspace: spec.APP_DIR,
-            self.layers: spec.LAYERS_DIR,
-            self.platform: spec.PLATFORM_DIR,
-            self.plans: spec.PLANS_DIR,
-        }[host_dir]
+        for mount in self.mounts():
+            if mount.source == host_dir:
+                return mount.target
+        raise PlatformError(f"{host_dir} is not a mounted work dir of {self.root}", "this is a platform bug: report it")
 
     def in_image_text(self, text: str) -> str:
         """`text` (an error message) with every host path of a mounted work dir replaced by its
         in-image path: the lifecycle runs inside the build container and names files as buildpacks
         see them (`/layers/<bp>/launch.toml`), and a host path under the work dir means nothing to a
         buildpack author (and is gone once the build ends)."""
-        for host, inside in (
-            (self.layers, spec.LAYERS_DIR),
-            (self.workspace, spec.APP_DIR),
-            (self.platform, spec.PLATFORM_DIR),
-            (self.plans, spec.PLANS_DIR),
-        ):
-            text = text.replace(str(host), inside)
+        for mount in self.mounts():
+            text = text.replace(str(mount.source), mount.target)
         return text
 
     def prepare(self, app_dir: Path, platform_env: dict[str, str], app_filter: AppPathFilter | None = None) -> None:

@@ -3,8 +3,9 @@
 The lifecycle's codes (`platform/exit.go` defaultExitCodes): 12 incompatible Buildpack API, 20 no
 group passed, 21 no group passed and a buildpack errored, 32 analyze error, 51 a buildpack's
 `bin/build` failed, 52 any other build error (`cmd/lifecycle/builder.go`: only
-`buildpack.ErrTypeBuildpack` maps to 51). With pack, the lifecycle's code is read from pack's
-`exit status N` line. Each case is one tiny build that fails.
+`buildpack.ErrTypeBuildpack` maps to 51), 62 an export error (a process type the exporter refuses, a
+`store.toml` that does not decode: the lifecycle reads it only at export). With pack, the lifecycle's
+code is read from pack's `exit status N` line. Each case is one tiny build that fails.
 """
 
 from __future__ import annotations
@@ -81,6 +82,16 @@ CASES: dict[str, tuple[Case, int, str]] = {
         Case(build='printf \'[[processes]]\\ntype = "a|b"\\ncommand = ["true"]\\n\' > "$1/launch.toml"'),
         62,
         'layers/launcher_test.go "process-type contains invalid character" - "returns an error" (an export error)',
+    ),
+    "malformed-store-toml": (
+        Case(build="printf '[metadata\\nruns = 1\\n' > \"$1/store.toml\""),
+        62,
+        "buildpack/layers.go:56-62 (store.toml decoded in ReadLayersDir) from phase/exporter.go:367: an export error",
+    ),
+    "store-toml-metadata-not-a-table": (
+        Case(build="printf 'metadata = 2\\n' > \"$1/store.toml\""),
+        62,
+        "buildpack/layers.go:56-62: `metadata` does not decode into the StoreTOML map: an export error",
     ),
     "buildpack-api-0.1": (
         Case(api="0.1"),
@@ -160,6 +171,19 @@ def test_messages_name_in_container_paths(failing_build, fidelity: Fidelity) -> 
     leaked = [root for root in host_roots if root in failure.text]
     assert not leaked, f"the error names host paths {leaked}: {failure.message}"
     assert "/layers/fixture_failing/bad.toml" in failure.text, failure.message
+
+
+def test_a_malformed_store_toml_does_not_hide_a_later_failed_build(
+    fidelity: Fidelity, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The lifecycle reads store.toml only at export (phase/exporter.go:367), so when a later buildpack's
+    bin/build fails the build ends with that buildpack's 51, not with the earlier one's bad store.toml."""
+    root = tmp_path_factory.mktemp("store-then-fail")
+    first = make_buildpack(root, "fixture/store", "printf '[metadata\\n' > \"$1/store.toml\"")
+    second = make_buildpack(root, "fixture/fails", "exit 7")
+    failure = fidelity.fail(write_app(root / "app"), [first, second])
+    assert failure.exit_code == 51, f"expected fixture/fails' exit 51, got {failure.exit_code}: {failure.message}"
+    assert "fixture/fails" in failure.message, failure.message
 
 
 def test_missing_run_image_is_an_analyze_error(fidelity: Fidelity, tmp_path_factory: pytest.TempPathFactory) -> None:

@@ -8,6 +8,7 @@ then asserts on what the child process sees.
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -17,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from conformance.errors import PlatformError
+from conformance.platform import spec
 from conformance.platform.launcher import (
-    LAUNCHER_PATH_IN_IMAGE,
     ProcessSpec,
     launcher_script,
     order_file,
@@ -609,8 +610,16 @@ def test_order_file_rejects_unescaped_ids() -> None:
 
 
 def test_launcher_script_is_installed_at_the_lifecycle_path() -> None:
-    assert LAUNCHER_PATH_IN_IMAGE == "/cnb/lifecycle/launcher"
+    assert spec.LAUNCHER_PATH == "/cnb/lifecycle/launcher"
     assert launcher_script().startswith(b"#!/bin/sh\n")
+
+
+def test_launcher_script_takes_its_exit_code_and_type_rule_from_spec() -> None:
+    """The script's own copies of spec values are rewritten from spec.py, each exactly once."""
+    script = launcher_script()
+    assert script.count(b"\n_cnb_launch_error=") == 1
+    assert b"\n_cnb_launch_error=82\n" in script  # the lifecycle's LaunchError (platform/exit.go)
+    assert b"\n_cnb_type_forbidden=" + shlex.quote(spec.PROCESS_TYPE_FORBIDDEN).encode() + b"\n" in script
 
 
 def test_script_parses_with_dash() -> None:

@@ -20,7 +20,7 @@ from conformance.platform.archive import Owner
 from conformance.platform.build import BuildOutcome, read_buildpack_output, stage_sboms
 from conformance.platform.buildpack import Buildpack, load_buildpack
 from conformance.platform.cache import BuildCache, CachedLayer, CacheIndex
-from conformance.platform.export import ExportInputs, assemble, read_store
+from conformance.platform.export import ExportInputs, assemble
 from conformance.platform.oci import BaseImage
 from conformance.platform.restore import Restored, plan_restore
 from conformance.platform.workdir import WorkDirs
@@ -196,13 +196,29 @@ def test_a_launch_layer_without_a_directory_reuses_the_previous_images_layer(tmp
     assert "kept is launch=true but has no directory" in caught.value.message
 
 
-def test_a_malformed_store_toml_is_a_build_error_naming_the_in_image_path(tmp_path):
-    _, dirs, outcome = _built(tmp_path, {}, store="[metadata\n")
+@pytest.mark.parametrize(
+    ("store", "problem"), [("[metadata\n", "malformed store.toml"), ("metadata = 2\n", "metadata that is not a table")]
+)
+def test_a_bad_store_toml_fails_the_export_naming_the_in_image_path(tmp_path, store, problem):
+    """The lifecycle decodes store.toml only when the exporter reads the layers dir
+    (buildpack/layers.go:56-62 from phase/exporter.go:367), so a bad one is an export error (62);
+    the build phase, which reads every other file the buildpack wrote, passes."""
+    _, dirs, outcome = _built(tmp_path, {}, store=store)  # read_buildpack_output: no error
     with pytest.raises(PlatformError) as caught:
-        read_store(outcome.buildpacks[0], dirs)
-    assert caught.value.exit_code == spec.ExitCode.BUILD_ERROR
+        assemble(outcome, _analysis({}), Restored(), BuildCache(tmp_path / "cache"), CacheIndex(), dirs,
+                 ExportInputs(Owner(1000, 1000)))  # fmt: skip
+    assert caught.value.exit_code == spec.ExitCode.EXPORT_ERROR
+    assert problem in caught.value.message and "example/python" in caught.value.message
     assert "/layers/example_python/store.toml" in caught.value.message
     assert str(tmp_path) not in caught.value.message
+
+
+def test_a_store_toml_without_metadata_adds_no_store_to_the_label(tmp_path):
+    _, dirs, outcome = _built(tmp_path, {}, store="")
+    plan = assemble(outcome, _analysis({}), Restored(), BuildCache(tmp_path / "cache"), CacheIndex(), dirs,
+                    ExportInputs(Owner(1000, 1000)))  # fmt: skip
+    (bp_meta,) = json.loads(plan.config["config"]["Labels"][spec.LIFECYCLE_METADATA_LABEL])["buildpacks"]
+    assert "store" not in bp_meta
 
 
 def test_a_cleared_cache_restores_only_store_toml(tmp_path):

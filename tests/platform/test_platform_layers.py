@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from conformance.errors import PlatformError
+from conformance.platform import spec
 from conformance.platform.layers import (
     LayerTypes,
     Process,
@@ -223,7 +224,18 @@ def test_build_toml_unmet(tmp_path):
 
 
 def test_store_toml(tmp_path):
-    assert read_store_toml(write(tmp_path / "store.toml", "[metadata]\nruns = 3\n")) == {"runs": 3}
-    assert read_store_toml(tmp_path / "absent.toml") == {}
-    with pytest.raises(PlatformError, match="metadata must be a table"):
-        read_store_toml(write(tmp_path / "s2.toml", "metadata = 2\n"))
+    bp_dir = tmp_path / "layers" / "bp"
+    assert read_store_toml(bp_dir, "bp") is None  # no layers dir, no store.toml
+    write(bp_dir / "store.toml", "[metadata]\nruns = 3\n")
+    assert read_store_toml(bp_dir, "bp") == {"runs": 3}
+    write(bp_dir / "store.toml", "[other]\nruns = 3\n")
+    assert read_store_toml(bp_dir, "bp") is None
+    write(bp_dir / "store.toml", "metadata = 2\n")
+    with pytest.raises(PlatformError, match="metadata that is not a table") as caught:
+        read_store_toml(bp_dir, "bp")
+    assert caught.value.exit_code == spec.ExitCode.EXPORT_ERROR
+    write(bp_dir / "store.toml", "[metadata\n")
+    with pytest.raises(PlatformError) as caught:
+        read_store_toml(bp_dir, "bp")
+    assert caught.value.message.startswith("buildpack bp wrote a malformed store.toml /layers/bp/store.toml: ")
+    assert caught.value.exit_code == spec.ExitCode.EXPORT_ERROR
