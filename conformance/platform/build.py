@@ -85,22 +85,6 @@ def stage_sboms(outcome: BuildOutcome, dirs: WorkDirs) -> Path:
     return stage
 
 
-def build(
-    detected: DetectResult,
-    container: BuildContainer,
-    dirs: WorkDirs,
-    base_env: dict[str, str],
-    target: RunTarget,
-    log: BuildLog,
-    *,
-    env_order: str = "sorted",
-    exec_env: str = DEFAULT_EXEC_ENV,
-) -> BuildOutcome:
-    """Run the group's `bin/build`s in order; every failure is a PlatformError with the lifecycle's code."""
-    with build_errors(dirs):
-        return _build(detected, container, dirs, base_env, target, log, env_order=env_order, exec_env=exec_env)
-
-
 @contextlib.contextmanager
 def build_errors(dirs: WorkDirs) -> Iterator[None]:
     """The build phase's errors as the lifecycle reports them.
@@ -125,7 +109,7 @@ def build_errors(dirs: WorkDirs) -> Iterator[None]:
         raise
 
 
-def _build(
+def build(
     detected: DetectResult,
     container: BuildContainer,
     dirs: WorkDirs,
@@ -133,58 +117,60 @@ def _build(
     target: RunTarget,
     log: BuildLog,
     *,
-    env_order: str,
-    exec_env: str,
+    env_order: str = "sorted",
+    exec_env: str = DEFAULT_EXEC_ENV,
 ) -> BuildOutcome:
-    platform_env = cnb_env.read_platform_env(dirs.platform / "env")
-    earlier: list[list[cnb_env.LayerDir]] = []
-    plan_entries = list(detected.entries)
-    outcome = BuildOutcome()
-    for bp in detected.group:
-        env = cnb_env.build_env(base_env, platform_env, earlier, clear_env=bp.clear_env, order=env_order)
-        plan_name = f"build-{bp.escaped_id}.toml"
-        plan_path = f"{spec.PLANS_DIR}/{plan_name}"
-        bp_plan = buildpack_plan_from(plan_entries, bp)
-        planfiles.write_plan(dirs.plans, plan_name, dumps_toml(bp_plan))
-        bp_layers = f"{spec.LAYERS_DIR}/{bp.escaped_id}"
-        env.update(
-            interface_env(
-                bp,
-                "build",
-                buildpack_dir=buildpack_dir(bp),
-                platform_dir=spec.PLATFORM_DIR,
-                plan_path=plan_path,
-                layers_dir=bp_layers,
-                target=target,
-                exec_env=exec_env,
+    """Run the group's `bin/build`s in order; every failure is a PlatformError with the lifecycle's code."""
+    with build_errors(dirs):
+        platform_env = cnb_env.read_platform_env(dirs.platform / "env")
+        earlier: list[list[cnb_env.LayerDir]] = []
+        plan_entries = list(detected.entries)
+        outcome = BuildOutcome()
+        for bp in detected.group:
+            env = cnb_env.build_env(base_env, platform_env, earlier, clear_env=bp.clear_env, order=env_order)
+            plan_name = f"build-{bp.escaped_id}.toml"
+            plan_path = f"{spec.PLANS_DIR}/{plan_name}"
+            bp_plan = buildpack_plan_from(plan_entries, bp)
+            planfiles.write_plan(dirs.plans, plan_name, dumps_toml(bp_plan))
+            bp_layers = f"{spec.LAYERS_DIR}/{bp.escaped_id}"
+            env.update(
+                interface_env(
+                    bp,
+                    "build",
+                    plan_path=plan_path,
+                    layers_dir=bp_layers,
+                    target=target,
+                    exec_env=exec_env,
+                )
             )
-        )
-        outcome.envs[bp.id] = dict(env)
-        log.line(f"-----> {bp.id} {bp.version}")
-        exit_code = container.run_as_build_user(
-            [f"{buildpack_dir(bp)}/bin/build", bp_layers, spec.PLATFORM_DIR, plan_path],
-            env,
-            log,
-            what=f"bin/build of {bp.id} {bp.version}",
-            exit_code=spec.ExitCode.FAILED_BUILD,
-        )
-        if exit_code != 0:
-            raise _build_failed(bp, exit_code)
-        built = read_buildpack_output(bp, dirs.layers / bp.escaped_id, dirs.layers)
-        for warning in built.launch.warnings:
-            log.line(warning)
-        unmet = set(read_build_toml(dirs.layers / bp.escaped_id / "build.toml", bp_plan["entries"]))
-        plan_entries = plan_after_build(plan_entries, [e["name"] for e in bp_plan["entries"] if e["name"] not in unmet])
-        outcome.buildpacks.append(built)
-        earlier.append(
-            [
-                cnb_env.LayerDir(layer.path, f"{bp_layers}/{layer.name}", bp.id)
-                for layer in built.layers
-                if layer.types.build and layer.has_dir
-            ]
-        )
-    stage_sboms(outcome, dirs)
-    return outcome
+            outcome.envs[bp.id] = dict(env)
+            log.line(f"-----> {bp.id} {bp.version}")
+            exit_code = container.run_as_build_user(
+                [f"{buildpack_dir(bp)}/bin/build", bp_layers, spec.PLATFORM_DIR, plan_path],
+                env,
+                log,
+                what=f"bin/build of {bp.id} {bp.version}",
+                exit_code=spec.ExitCode.FAILED_BUILD,
+            )
+            if exit_code != 0:
+                raise _build_failed(bp, exit_code)
+            built = read_buildpack_output(bp, dirs.layers / bp.escaped_id, dirs.layers)
+            for warning in built.launch.warnings:
+                log.line(warning)
+            unmet = set(read_build_toml(dirs.layers / bp.escaped_id / "build.toml", bp_plan["entries"]))
+            plan_entries = plan_after_build(
+                plan_entries, [e["name"] for e in bp_plan["entries"] if e["name"] not in unmet]
+            )
+            outcome.buildpacks.append(built)
+            earlier.append(
+                [
+                    cnb_env.LayerDir(layer.path, f"{bp_layers}/{layer.name}", bp.id)
+                    for layer in built.layers
+                    if layer.types.build and layer.has_dir
+                ]
+            )
+        stage_sboms(outcome, dirs)
+        return outcome
 
 
 def _build_failed(bp: Buildpack, exit_code: int) -> PlatformError:

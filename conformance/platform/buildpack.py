@@ -164,8 +164,6 @@ def interface_env(
     bp: Buildpack,
     phase: Phase,
     *,
-    buildpack_dir: str,
-    platform_dir: str,
     plan_path: str,
     layers_dir: str | None = None,
     target: RunTarget | None = None,
@@ -179,10 +177,11 @@ def interface_env(
     `CNB_EXEC_ENV` (the platform's, `production` by default; an empty one is not passed). A 0.7 buildpack
     gets only its directory: its paths come as arguments. These are added after the user's platform env,
     so they win over a user variable of the same name, as with Go's exec.Cmd (last duplicate wins).
+    The buildpack and platform dirs are where the build container mounts them (`buildpack_dir`, spec.py).
     """
-    env = {"CNB_BUILDPACK_DIR": buildpack_dir}
+    env = {"CNB_BUILDPACK_DIR": buildpack_dir(bp)}
     if api_at_least(bp.api, "0.8"):
-        env["CNB_PLATFORM_DIR"] = platform_dir
+        env["CNB_PLATFORM_DIR"] = spec.PLATFORM_DIR
         if phase == "detect":
             env["CNB_BUILD_PLAN_PATH"] = plan_path
         else:

@@ -515,8 +515,6 @@ def detect(
             interface_env(
                 bp,
                 "detect",
-                buildpack_dir=buildpack_dir(bp),
-                platform_dir=spec.PLATFORM_DIR,
                 plan_path=plan_path,
                 target=target,
                 exec_env=exec_env,

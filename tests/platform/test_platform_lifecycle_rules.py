@@ -151,11 +151,18 @@ def _bp(tmp_path: Path, api: str) -> Buildpack:
 def test_interface_env_depends_on_the_buildpack_api(tmp_path: Path, api: str, detect: set, build: set) -> None:
     """buildpack/detect.go:177-190, buildpack/build.go:147-160."""
     bp = _bp(tmp_path, api)
-    common = {"buildpack_dir": "/cnb/buildpacks/x/1", "platform_dir": "/platform", "target": TARGET}
+    common = {"target": TARGET}
     at_detect = interface_env(bp, "detect", plan_path="/plan", **common)
     at_build = interface_env(bp, "build", plan_path="/bp-plan", layers_dir="/layers/x", **common)
     assert set(at_detect) == detect
     assert set(at_build) == build
+    assert (
+        at_detect["CNB_BUILDPACK_DIR"]
+        == at_build["CNB_BUILDPACK_DIR"]
+        == f"/cnb/buildpacks/{bp.escaped_id}/{bp.version}"
+    )
+    if "CNB_PLATFORM_DIR" in build:
+        assert at_detect["CNB_PLATFORM_DIR"] == at_build["CNB_PLATFORM_DIR"] == "/platform"
     if "CNB_EXEC_ENV" in build:
         assert at_build["CNB_EXEC_ENV"] == at_detect["CNB_EXEC_ENV"] == "production"
         assert (
