@@ -43,6 +43,8 @@ from conformance.platform.restore import Restored
 from conformance.platform.slices import AppPath, plan_slices
 from conformance.platform.workdir import WorkDirs
 
+_LIFECYCLE_ROOT = spec.LIFECYCLE_DIR.lstrip("/")  # the launcher and its files, as tar member names
+
 
 @dataclass
 class LayerReport:
@@ -143,7 +145,7 @@ def assemble(
         dirs.tars / "launcher.tar",
         [],
         Owner(0, 0),
-        parents=["cnb", "cnb/lifecycle"],
+        parents=["cnb", _LIFECYCLE_ROOT],
         extra_files={spec.LAUNCHER_PATH.lstrip("/"): (cnb_launcher.launcher_script(), 0o755)},
     )
     default_type = default_process_type(processes)
@@ -395,11 +397,12 @@ def _config_layer(
         for p in processes
     ]
     files = {
-        f"cnb/lifecycle/{path}": (content, 0o644)
+        f"{_LIFECYCLE_ROOT}/{path}": (content, 0o644)
         for path, content in cnb_launcher.process_files(specs, default_type).items()
     }
-    files["cnb/lifecycle/order"] = (cnb_launcher.order_file([bp.escaped_id for bp in group]), 0o644)
-    parents = sorted({"cnb", "cnb/lifecycle", *(_parents(files))})
+    order = cnb_launcher.order_file([bp.escaped_id for bp in group])
+    files[f"{_LIFECYCLE_ROOT}/{cnb_launcher.ORDER_FILE}"] = (order, 0o644)
+    parents = sorted({"cnb", _LIFECYCLE_ROOT, *(_parents(files))})
     return write_layer_tar(dirs.tars / "config.tar", [], Owner(0, 0), parents=parents, extra_files=files)
 
 
@@ -410,7 +413,7 @@ def _process_types_layer(dirs: WorkDirs, processes: list[Process]) -> LayerTar |
         return None
     links = {f"{spec.PROCESS_DIR.lstrip('/')}/{p.type}": spec.LAUNCHER_PATH for p in processes}
     return write_layer_tar(
-        dirs.tars / "process-types.tar", [], Owner(0, 0), parents=["cnb", "cnb/process"], symlinks=links
+        dirs.tars / "process-types.tar", [], Owner(0, 0), parents=["cnb", spec.PROCESS_DIR.lstrip("/")], symlinks=links
     )
 
 
