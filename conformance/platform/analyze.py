@@ -14,6 +14,7 @@ from typing import Any
 
 from conformance.errors import PlatformError
 from conformance.platform import spec
+from conformance.platform.layers import StoreToml
 from conformance.platform.oci import BaseImage, check_build_target
 
 
@@ -22,7 +23,7 @@ class PreviousBuildpack:
     """One buildpack's part of the previous image's lifecycle metadata."""
 
     layers: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {sha, data, build, launch, cache}
-    store: dict[str, Any] | None = None  # the `[metadata]` of its store.toml
+    store: StoreToml | None = None  # its store.toml, when the label has one
 
 
 @dataclass(frozen=True)
@@ -82,9 +83,8 @@ def previous_buildpacks(previous: BaseImage | None) -> dict[str, PreviousBuildpa
         if not isinstance(bp, dict) or not isinstance(bp.get("key"), str):
             continue
         layers = bp.get("layers") if isinstance(bp.get("layers"), dict) else {}
-        store = bp.get("store") if isinstance(bp.get("store"), dict) else None
         result[bp["key"]] = PreviousBuildpack(
             {name: dict(record) for name, record in layers.items() if isinstance(record, dict)},
-            (store.get("metadata") if isinstance(store.get("metadata"), dict) else None) if store else None,
+            StoreToml.from_label(bp.get("store")),
         )
     return result

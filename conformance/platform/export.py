@@ -129,7 +129,7 @@ def assemble(
         bp_meta["layers"] = dict(sorted(bp_meta["layers"].items()))
         store = read_store_toml(dirs.layers / bp.escaped_id, bp.id, root=dirs.layers)
         if store is not None:
-            bp_meta["store"] = {"metadata": store}
+            bp_meta["store"] = store.label()
         lifecycle_bps.append(bp_meta)
 
     lifecycle_metadata: dict[str, Any] = {}

@@ -518,21 +518,46 @@ def read_build_bom(path: Path, *, root: Path | None = None) -> list[dict[str, An
     return read_bom(data, path) if data is not None else []
 
 
-def read_store_toml(bp_layers_dir: Path, buildpack_id: str, *, root: Path | None = None) -> dict[str, Any] | None:
-    """The `[metadata]` a buildpack keeps across builds in its `store.toml`; None when it wrote none.
+@dataclass(frozen=True)
+class StoreToml:
+    """A buildpack's `store.toml` as the lifecycle keeps it (buildpack/files.go:155-157, `StoreTOML`,
+    decoded with BurntSushi/toml v1.6.0): its `[metadata]` table, or None when the file has none or
+    its `metadata` is not a table (the decoder leaves the Go map nil without an error,
+    decode.go:350-356 `unifyMap`). The label then says `"metadata": null`, and the next build gets an
+    empty store.toml back (the encoder writes nothing for a nil field, encode.go:521)."""
+
+    metadata: dict[str, Any] | None = None
+
+    def label(self) -> dict[str, Any]:
+        """`buildpacks[].store` of the lifecycle metadata label."""
+        return {"metadata": self.metadata}
+
+    def toml_text(self) -> str:
+        """What the restorer writes back as `store.toml` (internal/layer/metadata_restorer.go:57-66)."""
+        return dumps_toml({"metadata": self.metadata}) if self.metadata is not None else ""
+
+    @classmethod
+    def from_label(cls, value: object) -> StoreToml | None:
+        """A previous image's `buildpacks[].store` (absent: None, as the Go pointer stays nil)."""
+        if not isinstance(value, dict):
+            return None
+        metadata = value.get("metadata")
+        return cls(metadata if isinstance(metadata, dict) else None)
+
+
+def read_store_toml(bp_layers_dir: Path, buildpack_id: str, *, root: Path | None = None) -> StoreToml | None:
+    """A buildpack's `store.toml` (see `StoreToml`); None when it wrote none.
 
     The exporter reads it, not the build: the lifecycle decodes `store.toml` only in
     `buildpack.ReadLayersDir` (buildpack/layers.go:56-62), which the exporter calls for each buildpack
     (phase/exporter.go:367-376, `addBuildpackLayers`), and never in the build phase
-    (buildpack/build.go does not open it). So a malformed `store.toml`, or a `metadata` that is not a
-    table (the Go struct's `map[string]any` cannot take it), fails the export with the export error
-    code, 62 (cmd/lifecycle/exporter.go:234, platform/exit.go:53), after every `bin/build` ran: a later
-    buildpack's failure still gets its own 51. Read beneath `root` (default: the parent of
+    (buildpack/build.go does not open it). So a `store.toml` that is not TOML fails the export with the
+    export error code, 62 (cmd/lifecycle/exporter.go:234, platform/exit.go:53), after every `bin/build`
+    ran: a later buildpack's failure still gets its own 51. Read beneath `root` (default: the parent of
     `bp_layers_dir`) without following links, and named as the buildpack sees it.
     """
     path = Path(bp_layers_dir) / "store.toml"
-    root, rel = _beneath(path, root, 2)
-    shown = f"{spec.LAYERS_DIR}/{rel}"
+    root, _ = _beneath(path, root, 2)
     try:
         data = _load(path, "store.toml", root)
     except safefs.UnsafePath:  # a link or a special file: refused as everywhere, not a decode error
@@ -544,13 +569,4 @@ def read_store_toml(bp_layers_dir: Path, buildpack_id: str, *, root: Path | None
         raise
     if data is None:
         return None
-    metadata = data.get("metadata")
-    if metadata is None:
-        return None
-    if not isinstance(metadata, dict):
-        raise PlatformError(
-            f"buildpack {buildpack_id} wrote {shown} with a metadata that is not a table ({type(metadata).__name__})",
-            "store.toml holds free-form data under a [metadata] table",
-            spec.ExitCode.EXPORT_ERROR,
-        )
-    return metadata
+    return StoreToml.from_label(data)

@@ -33,10 +33,9 @@ from conformance.platform.analyze import Analysis
 from conformance.platform.archive import extract_layer_tar, fingerprint
 from conformance.platform.buildpack import Buildpack
 from conformance.platform.cache import BuildCache, CachedLayer, CacheIndex
-from conformance.platform.layers import write_layer_metadata
+from conformance.platform.layers import StoreToml, write_layer_metadata
 from conformance.platform.log import BuildLog
 from conformance.platform.workdir import WorkDirs
-from conformance.tomlcompat import dumps_toml
 
 
 @dataclass(frozen=True)
@@ -59,7 +58,7 @@ class SkippedLayer:
 class RestorePlan:
     steps: list[RestoreStep] = field(default_factory=list)
     skipped: list[SkippedLayer] = field(default_factory=list)
-    stores: dict[str, dict[str, Any]] = field(default_factory=dict)  # buildpack id -> store.toml [metadata]
+    stores: dict[str, StoreToml] = field(default_factory=dict)  # buildpack id -> its store.toml
     sbom_cache: str | None = None  # diffID of the cache's SBOM layer
     sbom_launch: str | None = None  # diffID of the previous image's launch SBOM layer
     sbom_launch_cached: bool = False  # the cache holds a copy of that layer (same digest)
@@ -138,7 +137,7 @@ def restore(plan: RestorePlan, group: list[Buildpack], dirs: WorkDirs, cache: Bu
         write_layer_metadata(dirs.layers / escaped_id, name, data)
     for bp in group:
         if bp.id in plan.stores:
-            text = dumps_toml({"metadata": plan.stores[bp.id]})
+            text = plan.stores[bp.id].toml_text()
             safefs.write_new_file(dirs.layers, f"{bp.escaped_id}/store.toml", text.encode())
     restore_sboms(plan, group, dirs, cache, log)
     return restored

@@ -145,6 +145,31 @@ def test_no_store_toml_means_no_store_key(rebuild: Rebuild) -> None:
     assert "store" not in lifecycle_buildpack(rebuild.first, "fixture/plain")
 
 
+STORE_WITHOUT_TABLE = r"""
+if [ -f "$1/store.toml" ]; then echo "@@store=[$(cat "$1/store.toml")]"; else echo "@@store=absent"; fi
+printf 'metadata = 2\n' > "$1/store.toml"
+"""
+
+
+def test_a_store_toml_without_a_metadata_table_is_kept_as_null(
+    fidelity: Fidelity, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """buildpack/layers.go:56-62 decodes store.toml into `StoreTOML{Data map[string]any}` with
+    BurntSushi/toml v1.6.0, which leaves the map nil for a `metadata` that is not a table, without an
+    error (decode.go:350-356): the export passes, the label says `"store": {"metadata": null}`, and
+    the rebuild gets an empty store.toml back (metadata_restorer.go:57-66; encode.go:521 writes
+    nothing for the nil map)."""
+    root = tmp_path_factory.mktemp("store-without-table")
+    bp = make_buildpack(root / "bp", "fixture/store", STORE_WITHOUT_TABLE)
+    app = write_app(root / "app")
+    first = fidelity.build(app, [bp])
+    assert record(first.output, "store") == "absent"
+    store = lifecycle_buildpack(first, "fixture/store").get("store")
+    assert store == {"metadata": None}, f"lifecycle metadata store of fixture/store: {store!r}"
+    second = fidelity.build(app, [bp], image=first.image.reference)
+    assert record(second.output, "store") == "[]", "store.toml on the rebuild: expected an empty file"
+
+
 # -- SBOM --------------------------------------------------------------------------------------
 
 

@@ -88,11 +88,6 @@ CASES: dict[str, tuple[Case, int, str]] = {
         62,
         "buildpack/layers.go:56-62 (store.toml decoded in ReadLayersDir) from phase/exporter.go:367: an export error",
     ),
-    "store-toml-metadata-not-a-table": (
-        Case(build="printf 'metadata = 2\\n' > \"$1/store.toml\""),
-        62,
-        "buildpack/layers.go:56-62: `metadata` does not decode into the StoreTOML map: an export error",
-    ),
     "buildpack-api-0.1": (
         Case(api="0.1"),
         12,

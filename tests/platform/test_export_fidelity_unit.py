@@ -23,7 +23,7 @@ from conformance.platform.build import BuildOutcome, read_buildpack_output, stag
 from conformance.platform.buildpack import load_buildpack
 from conformance.platform.cache import BuildCache, CachedLayer, CacheIndex
 from conformance.platform.export import ExportInputs, assemble, image_user, save_cache
-from conformance.platform.layers import LayerTypes
+from conformance.platform.layers import LayerTypes, StoreToml
 from conformance.platform.log import BuildLog
 from conformance.platform.oci import BaseImage
 from conformance.platform.restore import Restored, RestoreStep, plan_restore, restore_sboms
@@ -271,7 +271,7 @@ def test_restore_copies_cached_then_launch_sboms_back_to_the_layers_dir(tmp_path
     (cache.root / "blobs").mkdir(parents=True)
     cache_tar.rename(cache.blob_path(cache_sha))
     launch_tar.rename(cache.blob_path(launch_sha))
-    analysis = Analysis(RUN_IMAGE, None, {"example/python": PreviousBuildpack({}, {"n": 1})}, launch_sha)
+    analysis = Analysis(RUN_IMAGE, None, {"example/python": PreviousBuildpack({}, StoreToml({"n": 1}))}, launch_sha)
     plan = plan_restore([bp, other], analysis, CacheIndex(sbom={"cache": cache_sha, "launch": launch_sha}))
     assert plan.sbom_launch_cached
     restore_sboms(plan, [bp, other], dirs, cache, BuildLog(None))

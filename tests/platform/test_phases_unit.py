@@ -21,8 +21,10 @@ from conformance.platform.build import BuildOutcome, read_buildpack_output, stag
 from conformance.platform.buildpack import Buildpack, load_buildpack
 from conformance.platform.cache import BuildCache, CachedLayer, CacheIndex
 from conformance.platform.export import ExportInputs, assemble
+from conformance.platform.layers import StoreToml
+from conformance.platform.log import BuildLog
 from conformance.platform.oci import BaseImage
-from conformance.platform.restore import Restored, plan_restore
+from conformance.platform.restore import Restored, plan_restore, restore
 from conformance.platform.workdir import WorkDirs
 
 RUN_IMAGE = BaseImage(
@@ -46,7 +48,7 @@ def _buildpack(root: Path, bp_id: str = "example/python") -> Buildpack:
     return load_buildpack(root)
 
 
-def _analysis(layers: dict[str, dict], store: dict | None = None) -> Analysis:
+def _analysis(layers: dict[str, dict], store: StoreToml | None = None) -> Analysis:
     return Analysis(RUN_IMAGE, None, {"example/python": PreviousBuildpack(layers, store)})
 
 
@@ -91,8 +93,8 @@ def test_restore_table(tmp_path):
 
 def test_store_comes_back_per_buildpack(tmp_path):
     bp = _buildpack(tmp_path / "bp")
-    plan = plan_restore([bp], _analysis({}, {"count": 2}), CacheIndex())
-    assert plan.stores == {"example/python": {"count": 2}}
+    plan = plan_restore([bp], _analysis({}, StoreToml({"count": 2})), CacheIndex())
+    assert plan.stores == {"example/python": StoreToml({"count": 2})}
 
 
 def test_previous_label_is_read_as_data():
@@ -100,14 +102,16 @@ def test_previous_label_is_read_as_data():
         "buildpacks": [
             {"key": "a", "layers": {"x": {"sha": "sha256:1", "launch": True}}, "store": {"metadata": {"n": 1}}},
             {"key": "b", "layers": "not a table"},
+            {"key": "c", "layers": {}, "store": {"metadata": None}},
             "not a buildpack",
         ]
     }
     image = BaseImage("app", "sha256:9", (), {}, "linux", "amd64", {spec.LIFECYCLE_METADATA_LABEL: json.dumps(label)})
     found = previous_buildpacks(image)
-    assert found["a"] == PreviousBuildpack({"x": {"sha": "sha256:1", "launch": True}}, {"n": 1})
+    assert found["a"] == PreviousBuildpack({"x": {"sha": "sha256:1", "launch": True}}, StoreToml({"n": 1}))
     assert found["b"] == PreviousBuildpack({}, None)
-    assert set(found) == {"a", "b"}
+    assert found["c"] == PreviousBuildpack({}, StoreToml(None))  # a store.toml without [metadata]
+    assert set(found) == {"a", "b", "c"}
 
 
 def _built(tmp_path: Path, layer_tomls: dict[str, str], *, store: str | None = None, launch_toml: str = ""):
@@ -196,38 +200,65 @@ def test_a_launch_layer_without_a_directory_reuses_the_previous_images_layer(tmp
     assert "kept is launch=true but has no directory" in caught.value.message
 
 
-@pytest.mark.parametrize(
-    ("store", "problem"), [("[metadata\n", "malformed store.toml"), ("metadata = 2\n", "metadata that is not a table")]
-)
-def test_a_bad_store_toml_fails_the_export_naming_the_in_image_path(tmp_path, store, problem):
+def test_a_malformed_store_toml_fails_the_export_naming_the_in_image_path(tmp_path):
     """The lifecycle decodes store.toml only when the exporter reads the layers dir
     (buildpack/layers.go:56-62 from phase/exporter.go:367), so a bad one is an export error (62);
     the build phase, which reads every other file the buildpack wrote, passes."""
-    _, dirs, outcome = _built(tmp_path, {}, store=store)  # read_buildpack_output: no error
+    _, dirs, outcome = _built(tmp_path, {}, store="[metadata\n")  # read_buildpack_output: no error
     with pytest.raises(PlatformError) as caught:
         assemble(outcome, _analysis({}), Restored(), BuildCache(tmp_path / "cache"), CacheIndex(), dirs,
                  ExportInputs(Owner(1000, 1000)))  # fmt: skip
     assert caught.value.exit_code == spec.ExitCode.EXPORT_ERROR
-    assert problem in caught.value.message and "example/python" in caught.value.message
+    assert "malformed store.toml" in caught.value.message and "example/python" in caught.value.message
     assert "/layers/example_python/store.toml" in caught.value.message
     assert str(tmp_path) not in caught.value.message
 
 
-def test_a_store_toml_without_metadata_adds_no_store_to_the_label(tmp_path):
-    _, dirs, outcome = _built(tmp_path, {}, store="")
+@pytest.mark.parametrize(
+    ("store", "label"),
+    [
+        (None, None),
+        ("", {"metadata": None}),
+        ("[other]\nx = 1\n", {"metadata": None}),
+        ("metadata = 2\n", {"metadata": None}),  # BurntSushi leaves the map nil, no error
+        ("[metadata]\n", {"metadata": {}}),
+        ("[metadata]\nb = 1\na = 2\n", {"metadata": {"a": 2, "b": 1}}),
+    ],
+)
+def test_store_toml_in_the_label_as_the_lifecycle_marshals_it(tmp_path, store, label):
+    """What `buildpacks[].store` says for each store.toml, as Go marshals the lifecycle's `*StoreTOML`
+    decoded with BurntSushi/toml v1.6.0 (checked with that decoder): no file, no key; a file without
+    a `[metadata]` table (or with a `metadata` that is not one), `{"metadata": null}`."""
+    _, dirs, outcome = _built(tmp_path, {}, store=store)
     plan = assemble(outcome, _analysis({}), Restored(), BuildCache(tmp_path / "cache"), CacheIndex(), dirs,
                     ExportInputs(Owner(1000, 1000)))  # fmt: skip
     (bp_meta,) = json.loads(plan.config["config"]["Labels"][spec.LIFECYCLE_METADATA_LABEL])["buildpacks"]
-    assert "store" not in bp_meta
+    assert bp_meta.get("store") == label
+    found = previous_buildpacks(
+        BaseImage("app", "sha256:9", (), {}, "linux", "amd64", plan.config["config"]["Labels"])
+    )["example/python"]
+    assert found.store == (None if label is None else StoreToml(label["metadata"]))
+
+
+def test_a_store_without_metadata_comes_back_as_an_empty_store_toml(tmp_path):
+    """internal/layer/metadata_restorer.go:57-66 writes the label's store back when it is there at
+    all; a nil `metadata` encodes to nothing (BurntSushi encode.go:521), so the file is empty."""
+    bp = _buildpack(tmp_path / "bp")
+    dirs = WorkDirs(tmp_path / "work")
+    dirs.layers.mkdir(parents=True)
+    analysis = Analysis(RUN_IMAGE, None, {bp.id: PreviousBuildpack({}, StoreToml(None))})
+    plan = plan_restore([bp], analysis, CacheIndex())
+    restore(plan, [bp], dirs, BuildCache(tmp_path / "cache"), BuildLog(None))
+    assert (dirs.layers / bp.escaped_id / "store.toml").read_bytes() == b""
 
 
 def test_a_cleared_cache_restores_only_store_toml(tmp_path):
     """`pack build --clear-cache` runs the creator with -skip-restore: acceptance/creator_test.go
     "rebuild with clear cache" restores store.toml but no layer metadata and no SBOM."""
     bp = _buildpack(tmp_path / "bp")
-    analysis = _analysis({"launch-only": {"sha": "sha256:a", "data": {"k": 1}, "launch": True}}, {"n": 1})
+    analysis = _analysis({"launch-only": {"sha": "sha256:a", "data": {"k": 1}, "launch": True}}, StoreToml({"n": 1}))
     index = CacheIndex({"example/python": {"cache-only": _cached("sha256:d")}})
     plan = plan_restore([bp], analysis, index, skip_layers=True)
     assert plan.steps == [] and plan.skipped == []
-    assert plan.stores == {"example/python": {"n": 1}}
+    assert plan.stores == {"example/python": StoreToml({"n": 1})}
     assert plan.sbom_cache is None and plan.sbom_launch is None

@@ -10,6 +10,7 @@ from conformance.platform import spec
 from conformance.platform.layers import (
     LayerTypes,
     Process,
+    StoreToml,
     container_layer_path,
     default_process_type,
     merge_processes,
@@ -19,7 +20,7 @@ from conformance.platform.layers import (
     read_store_toml,
     write_layer_metadata,
 )
-from conformance.tomlcompat import load_toml
+from conformance.tomlcompat import load_toml, tomllib
 
 
 def write(path: Path, text: str) -> Path:
@@ -227,15 +228,19 @@ def test_store_toml(tmp_path):
     bp_dir = tmp_path / "layers" / "bp"
     assert read_store_toml(bp_dir, "bp") is None  # no layers dir, no store.toml
     write(bp_dir / "store.toml", "[metadata]\nruns = 3\n")
-    assert read_store_toml(bp_dir, "bp") == {"runs": 3}
+    assert read_store_toml(bp_dir, "bp") == StoreToml({"runs": 3})
     write(bp_dir / "store.toml", "[other]\nruns = 3\n")
-    assert read_store_toml(bp_dir, "bp") is None
-    write(bp_dir / "store.toml", "metadata = 2\n")
-    with pytest.raises(PlatformError, match="metadata that is not a table") as caught:
-        read_store_toml(bp_dir, "bp")
-    assert caught.value.exit_code == spec.ExitCode.EXPORT_ERROR
+    assert read_store_toml(bp_dir, "bp") == StoreToml(None)
+    write(bp_dir / "store.toml", "metadata = 2\n")  # decodes to a nil map in the lifecycle, no error
+    assert read_store_toml(bp_dir, "bp") == StoreToml(None)
     write(bp_dir / "store.toml", "[metadata\n")
     with pytest.raises(PlatformError) as caught:
         read_store_toml(bp_dir, "bp")
     assert caught.value.message.startswith("buildpack bp wrote a malformed store.toml /layers/bp/store.toml: ")
     assert caught.value.exit_code == spec.ExitCode.EXPORT_ERROR
+
+
+def test_store_toml_written_back_as_the_lifecycle_restores_it():
+    assert StoreToml(None).toml_text() == ""
+    assert tomllib.loads(StoreToml({"runs": 3}).toml_text()) == {"metadata": {"runs": 3}}
+    assert tomllib.loads(StoreToml({}).toml_text()) == {"metadata": {}}
