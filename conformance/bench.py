@@ -302,11 +302,13 @@ def _export_throughput(tree: Path, rounds: int) -> dict[str, object]:
     """Our tar+hash of `tree` against `tar | sha256sum`, alternating, wall and CPU seconds.
 
     Our tar goes where a build's layer tars go (a dir under `work_root()`, in memory when /dev/shm
-    allows) and to a new file each round, as the exporter writes them: written to the disk, or over
-    the previous round's file, the figure was the disk's (ext4 flushes a file truncated and written
-    again when it is closed, and the disk is shared), not the exporter's. The files are removed
-    outside the timed part. The CPU seconds are the steady figure on a shared machine: wall time
-    also counts waiting for a core.
+    allows) and to a new file each round, as the exporter writes them. The bench used to write one
+    file under /tmp (the shared disk) over and over: ext4 starts writing back a file that was
+    truncated and rewritten when it is closed (`auto_da_alloc`), and truncating it again on the next
+    round waits for that, so part of "our" wall time was the disk's (profiled: 24 ms in `open` and
+    10 ms in `close`, for an export of about 140 ms of CPU). The files are removed outside the timed part.
+    The CPU seconds are the steady figure on a shared machine: wall time also counts waiting for a
+    core, and `tar | sha256sum` is two processes, so under load it gets two shares of the CPU to our one.
     """
     ours, ours_cpu, baseline, baseline_cpu, size = [], [], [], [], 0
     with tempfile.TemporaryDirectory(prefix="bench-export-", dir=work_root()) as out:
