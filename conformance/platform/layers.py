@@ -524,7 +524,7 @@ class StoreToml:
     decoded with BurntSushi/toml v1.6.0): its `[metadata]` table, or None when the file has none or
     its `metadata` is not a table (the decoder leaves the Go map nil without an error,
     decode.go:350-356 `unifyMap`). The label then says `"metadata": null`, and the next build gets an
-    empty store.toml back (the encoder writes nothing for a nil field, encode.go:521)."""
+    empty store.toml back (the encoder writes nothing for a nil field, encode.go:526)."""
 
     metadata: dict[str, Any] | None = None
 

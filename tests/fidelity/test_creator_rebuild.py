@@ -157,7 +157,7 @@ def test_a_store_toml_without_a_metadata_table_is_kept_as_null(
     """buildpack/layers.go:56-62 decodes store.toml into `StoreTOML{Data map[string]any}` with
     BurntSushi/toml v1.6.0, which leaves the map nil for a `metadata` that is not a table, without an
     error (decode.go:350-356): the export passes, the label says `"store": {"metadata": null}`, and
-    the rebuild gets an empty store.toml back (metadata_restorer.go:57-66; encode.go:521 writes
+    the rebuild gets an empty store.toml back (metadata_restorer.go:57-66; encode.go:526 writes
     nothing for the nil map)."""
     root = tmp_path_factory.mktemp("store-without-table")
     bp = make_buildpack(root / "bp", "fixture/store", STORE_WITHOUT_TABLE)

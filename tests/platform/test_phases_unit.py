@@ -242,7 +242,7 @@ def test_store_toml_in_the_label_as_the_lifecycle_marshals_it(tmp_path, store, l
 
 def test_a_store_without_metadata_comes_back_as_an_empty_store_toml(tmp_path):
     """internal/layer/metadata_restorer.go:57-66 writes the label's store back when it is there at
-    all; a nil `metadata` encodes to nothing (BurntSushi encode.go:521), so the file is empty."""
+    all; a nil `metadata` encodes to nothing (BurntSushi encode.go:526), so the file is empty."""
     bp = _buildpack(tmp_path / "bp")
     dirs = WorkDirs(tmp_path / "work")
     dirs.layers.mkdir(parents=True)
