@@ -1,11 +1,9 @@
 """Under pytest-xdist every check of one chain of builds runs in one worker (`conformance.scheduling`).
 
-A fixture suite stands in for the package-manager checks: a session fixture "builds" a chain once
-per process (as `LockfileHistory` does) and appends `<chain> <worker>` to a file for each build, so
-the file counts the builds. Its chain checks are collected interleaved (a1, b1, a2, b2), which xdist's
-plain `--dist load` splits over the two workers (its first batches are two consecutive tests each),
-building each chain twice. The real suite's chains, with Docker, are in
-tests/integration/test_suite_xdist.py.
+The fixture suite `tests/integration/fixtures/chain_suite.py` stands in for the package-manager
+checks and counts its chains' builds; on the scheduling before this (xdist's `--dist load`), each
+of its two chains is built by both workers. The real suite's chains, with Docker, are in
+tests/integration/test_suite_xdist.py (slow), the installed wheel's in test_installed_wheel.py.
 """
 
 from __future__ import annotations
@@ -30,57 +28,12 @@ from conformance.scheduling import (
 
 pytest_plugins = ["pytester"]
 
-FIXTURE_SUITE = """
-import os
-from pathlib import Path
-
-import pytest
-
-BUILDS = Path(os.environ["CHAIN_BUILDS"])
-
-
-@pytest.fixture(scope="session")
-def chain():
-    made = set()
-
-    def get(key):
-        if key not in made:  # one build per chain and process, like LockfileHistory
-            made.add(key)
-            with BUILDS.open("a") as log:
-                log.write(f"{key} {os.environ.get('PYTEST_XDIST_WORKER', 'main')}\\n")
-        return key
-
-    return get
-
-
-def pytest_generate_tests(metafunc):
-    if "step" in metafunc.fixturenames:  # chain b: the mark on each parameter, as the suite does
-        metafunc.parametrize("step", [pytest.param(n, marks=pytest.mark.bpconform_chain("b")) for n in (1, 2)])
-
-
-@pytest.mark.bpconform_chain("a")
-def test_a1(chain):
-    chain("a")
-
-
-def test_b(chain, step):
-    chain("b")
-
-
-@pytest.mark.bpconform_chain("a")
-def test_a2(chain):
-    chain("a")
-
-
-@pytest.mark.parametrize("n", range(4))
-def test_other(n):
-    pass
-"""
+CHAIN_SUITE = REPO_ROOT / "tests" / "integration" / "fixtures" / "chain_suite.py"
 
 
 def _run(pytester: pytest.Pytester, tmp_path: Path, *args: str) -> tuple[dict[str, list[str]], dict[str, set[str]]]:
     """Run the fixture suite; (chain -> the workers that built it, one entry per build; test -> workers)."""
-    pytester.makepyfile(test_chains=FIXTURE_SUITE)
+    pytester.makepyfile(test_chains=CHAIN_SUITE.read_text())
     builds = tmp_path / "builds.txt"
     pytester._monkeypatch.setenv("CHAIN_BUILDS", str(builds))
     pytester._monkeypatch.setenv("BPCONFORM_CACHE", str(tmp_path / "cache"))
