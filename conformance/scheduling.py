@@ -115,7 +115,7 @@ class ChainScheduling(LoadScopeScheduling):
 
     def __init__(self, config: pytest.Config, log: Producer | None = None, *, shared: Path) -> None:
         super().__init__(config, log)
-        self.log = (log or Producer("chainsched")).chainsched
+        self.log = log.chainsched if log is not None else Producer("chainsched")
         self.shared = shared
         self.chains: dict[str, str] = {}
 
