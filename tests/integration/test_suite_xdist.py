@@ -171,12 +171,14 @@ def test_each_package_managers_chain_is_built_once_by_one_worker() -> None:
         ran[manager].add(worker)
         checks[manager] += 1
     assert checks == CHAIN_CHECKS, f"every chain check must pass: {checks}\n{output[-3000:]}"
+    by_worker = collections.Counter(event["Actor"]["Attributes"][engine.SESSION].rsplit("-", 1)[-1] for event in loads)
+    assert sum(by_worker.values()) == sum(CHAIN_STEPS.values()), (
+        f"{sum(by_worker.values())} lock-file app images were built ({dict(by_worker)} per worker), expected each"
+        f" chain's steps once: {CHAIN_STEPS}; the workers that ran each chain's checks: {ran}"
+    )
     assert all(len(found) == 1 for found in ran.values()) and ran["uv"] != ran["poetry"], (
         f"each chain's checks must run in one worker, the two chains side by side: {ran}"
     )
-    by_worker = collections.Counter(event["Actor"]["Attributes"][engine.SESSION].rsplit("-", 1)[-1] for event in loads)
     expected = {next(iter(found)): CHAIN_STEPS[manager] for manager, found in ran.items()}
-    assert dict(by_worker) == expected, (
-        f"app images built per worker {dict(by_worker)}, expected each chain's steps once {expected}"
-    )
+    assert dict(by_worker) == expected, f"app images built per worker {dict(by_worker)}, expected {expected}"
     assert _leftovers(run) == []
