@@ -53,7 +53,7 @@ from conformance.suite.requirements import (
 from conformance.tomlcompat import tomllib
 
 BUILDPACK_FAILED = 51
-chain = getattr(pytest.mark, CHAIN_MARKER)  # `chain(key)`: the check uses the session chain `key`
+uses_chain = getattr(pytest.mark, CHAIN_MARKER)  # `uses_chain(key)`: the check uses the session chain `key`
 LOCK_FILES = {"uv": "uv.lock", "poetry": "poetry.lock"}
 # The user variable the refused-variable app is built with: it would send pip's install elsewhere.
 REFUSED_VARIABLE = ("PIP_TARGET", "/tmp/elsewhere")
@@ -67,7 +67,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "manager" not in metafunc.fixturenames:
         return
     if "history" in metafunc.fixturenames:
-        metafunc.parametrize("manager", [pytest.param(name, marks=chain(name)) for name in PACKAGE_MANAGERS])
+        metafunc.parametrize("manager", [pytest.param(name, marks=uses_chain(name)) for name in PACKAGE_MANAGERS])
         return
     if "tool" not in metafunc.fixturenames:
         metafunc.parametrize("manager", PACKAGE_MANAGERS)
@@ -338,7 +338,7 @@ def test_removed_dependency_gone_after_rebuild(pm: PackageManagerProfile, histor
     )
 
 
-@chain(SWITCH[0])
+@uses_chain(SWITCH[0])
 def test_package_manager_switch_discards_venv(profile: Profile, lockfile_history, step_of) -> None:
     """The same app rebuilt (same image, same cache) as a uv app, then as a Poetry app."""
     source = need_package_manager(profile, SWITCH[0])
