@@ -8,6 +8,9 @@ It also keeps verdicts honest: a failure that is the harness's (the engine went 
 input, the probe left no record) is marked on its report so the report counts an ERROR, never the
 buildpack's FAIL; a build that failed is the buildpack's FAIL even when it happened in a fixture;
 and SIGINT/SIGTERM stop a suite run at once (`conformance.signals`).
+
+Under pytest-xdist a suite run schedules every check of one chain of builds (marker
+`bpconform_chain`) in one worker, and the other checks one by one (`conformance.scheduling`).
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from conformance.errors import ConformanceError
 from conformance.fixtures import *  # noqa: F403  (fixtures are registered by being importable here)
 from conformance.fixtures import BuildFailed, build_outputs
 from conformance.results import BUILD_FAILED_ATTR, COLLECTED_KEY, DESELECTED_KEY, ERROR_ATTR, CheckNamer
-from conformance.shared_builds import RUN_ID_KEY, SharedBuilds, is_worker, release_run, run_id
+from conformance.scheduling import MARKER_HELP, ChainScheduling, chains_of, write_chain_map
+from conformance.shared_builds import RUN_ID_KEY, SharedBuilds, is_worker, release_run, run_id, shared_dir
 
 CHECK_NAME = pytest.StashKey[tuple[str, str]]()
 HAD_WORKERS = pytest.StashKey[bool]()
@@ -84,6 +88,7 @@ def _is_suite_run(config: pytest.Config) -> bool:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "bpconform_check(name): the conformance check a test implements")
+    config.addinivalue_line("markers", MARKER_HELP)
     if is_worker(config):
         SharedBuilds(run_id(config)).register_session(SESSION_ID)
     if _is_suite_run(config):
@@ -95,6 +100,15 @@ def pytest_configure_node(node) -> None:
     """(pytest-xdist controller) Workers join this process's run: the builds they share belong to it."""
     node.workerinput[RUN_ID_KEY] = SESSION_ID
     node.config.stash[HAD_WORKERS] = True
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log) -> ChainScheduling | None:
+    """(pytest-xdist controller) A suite run under `--dist load` (xdist's default with `-n`) keeps each
+    chain of builds in one worker; anything else is xdist's own choice (`conformance.scheduling`)."""
+    if config.getvalue("dist") != "load" or not _is_suite_run(config):
+        return None
+    return ChainScheduling(config, log, shared=shared_dir(SESSION_ID))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -115,11 +129,15 @@ def pytest_deselected(items: list[pytest.Item]) -> None:
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """In an xdist worker, name each test as the report does: the controller, which collects
-    nothing, then gets (check, app) with each result instead of guessing from the node id."""
+    nothing, then gets (check, app) with each result instead of guessing from the node id; and
+    leave the controller the map of which selected checks share a chain of builds (trylast: after
+    `-k`/`-m` deselection; before `pytest_collection_finish` sends the controller the collection)."""
     if is_worker(config):
         namer = CheckNamer()
         for item in items:
             item.stash[CHECK_NAME] = namer(item)
+        if _is_suite_run(config):  # the runs the controller's scheduler is for
+            write_chain_map(shared_dir(run_id(config)), str(config.workerinput["workerid"]), chains_of(items))
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -22,10 +22,15 @@ later step, as the buildpack's failure (its checks are FAILs whose reason is tha
 What a check needs of a step is taken right after the build, before the next step replaces the
 image: the output, the layer records, the Python version and the venv's distributions.
 
-The chain is per process: under `bpconform run --workers N` a manager's checks may land in two
-workers, and each then builds the chain up to the step its checks need. (Grouping them with
-`--dist loadgroup` does not work here: pytest-xdist 3.8 renames grouped node ids through
-`item._nodeid`, which pytest 9 no longer reads, so the groups are ignored.)
+The chain is per process (a session fixture's memo), so under `bpconform run --workers N`
+(pytest-xdist) its checks must all run in one worker, or each worker that gets one builds the
+chain again up to the step it needs. Every check that uses a chain is marked
+`bpconform_chain(<manager>)` (`test_package_managers.py`; `step_of` refuses a check without the
+mark), and the plugin's xdist scheduler (`conformance.scheduling`) sends all checks of one chain to
+one worker as one unit, while every other check goes to any free worker as under `--dist load`.
+So each chain is built once per run; the uv and Poetry chains run side by side on two workers.
+(xdist's own `--dist loadgroup` would not do: pytest-xdist 3.8 renames grouped node ids through
+`item._nodeid`, which pytest 9 no longer reads, so its groups are ignored.)
 """
 
 from __future__ import annotations

@@ -6,7 +6,10 @@ gets a skip whose reason names the missing key, never a pass and never a failure
 names an app which does not exist is an ERROR (`find_app`).
 
 The checks on the manager's main app share the run's build of it (`built_app`); the rebuild
-promises share one chain of builds per manager (`lockfile_history.LockfileHistory`).
+promises share one chain of builds per manager (`lockfile_history.LockfileHistory`), and each of
+them carries `bpconform_chain(<manager>)` so that under xdist a chain's checks run in one worker
+(`conformance.scheduling`): the ones that ask for `history` get it from `pytest_generate_tests`,
+the switch check (uv's chain) has it written on it, and `step_of` refuses a check without it.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from conformance.assertions import (
 from conformance.backends import AppBuilder, Build
 from conformance.fixtures import find_app, record_build_output
 from conformance.profile import PACKAGE_MANAGERS, PackageManagerProfile, Profile, reason_pattern
+from conformance.scheduling import CHAIN_MARKER, chain_key
 from conformance.suite.lockfile_history import (
     SWITCH,
     LockfileHistory,
@@ -49,6 +53,7 @@ from conformance.suite.requirements import (
 from conformance.tomlcompat import tomllib
 
 BUILDPACK_FAILED = 51
+uses_chain = getattr(pytest.mark, CHAIN_MARKER)  # `uses_chain(key)`: the check uses the session chain `key`
 LOCK_FILES = {"uv": "uv.lock", "poetry": "poetry.lock"}
 # The user variable the refused-variable app is built with: it would send pip's install elsewhere.
 REFUSED_VARIABLE = ("PIP_TARGET", "/tmp/elsewhere")
@@ -57,8 +62,12 @@ TOOL_ABSENT_RULE = "build-only tools must be absent at run time (they live in bu
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """`manager` over every package manager the suite knows (a missing table skips); `tool` over what
-    must be absent at run time for that manager: pip always, plus the profile's `absent-at-runtime`."""
+    must be absent at run time for that manager: pip always, plus the profile's `absent-at-runtime`.
+    A check that asks for `history` uses its manager's chain, and is marked so."""
     if "manager" not in metafunc.fixturenames:
+        return
+    if "history" in metafunc.fixturenames:
+        metafunc.parametrize("manager", [pytest.param(name, marks=uses_chain(name)) for name in PACKAGE_MANAGERS])
         return
     if "tool" not in metafunc.fixturenames:
         metafunc.parametrize("manager", PACKAGE_MANAGERS)
@@ -118,9 +127,19 @@ def history(
 @pytest.fixture
 def step_of(request: pytest.FixtureRequest) -> Callable[[LockfileHistory, str], StepResult]:
     """`step_of(chain, name)`: the chain's step (skip when the profile cannot make it), its build output
-    kept with the check's report; a failed build of this or an earlier step is raised as the FAIL."""
+    kept with the check's report; a failed build of this or an earlier step is raised as the FAIL.
+    A check not marked with the chain it uses is the suite's error: under xdist it could run in a
+    worker of its own and build the whole chain again."""
 
     def get(chain: LockfileHistory, name: str) -> StepResult:
+        marked = chain_key(request.node)
+        if marked != chain.manager.name:
+            said = f"is marked {CHAIN_MARKER}({marked!r})" if marked else f"is not marked {CHAIN_MARKER}"
+            raise HarnessError(
+                f"{request.node.nodeid} uses the {chain.manager.name} chain of builds but {said}",
+                f"mark it @pytest.mark.{CHAIN_MARKER}({chain.manager.name!r}), so that under xdist it runs in"
+                " the worker that builds that chain",
+            )
         try:
             result = chain.step(name)
         except Exception:
@@ -319,6 +338,7 @@ def test_removed_dependency_gone_after_rebuild(pm: PackageManagerProfile, histor
     )
 
 
+@uses_chain(SWITCH[0])
 def test_package_manager_switch_discards_venv(profile: Profile, lockfile_history, step_of) -> None:
     """The same app rebuilt (same image, same cache) as a uv app, then as a Poetry app."""
     source = need_package_manager(profile, SWITCH[0])

@@ -24,6 +24,7 @@ pytestmark = pytest.mark.docker
 # The default app through every kind of check (layers, PATH, pip, runtime, the packaged snapshots): the
 # whole suite takes as long again, and `make conformance` runs it.
 SLICE = "minimal and not caching and not upgrade and not reproducib and not bogus"
+CHAIN_SUITE = Path(__file__).parent / "fixtures" / "chain_suite.py"
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +41,26 @@ def test_the_wheel_carries_what_the_suite_needs(installed: Installed) -> None:
     assert (data / "snapshots" / "reference" / "bookworm" / "test_snapshots.ambr").is_file()
     assert (data / "buildpack_under_test" / "bin" / "build").stat().st_mode & 0o111, "bin/build stays executable"
     assert (installed.package / "suite" / "probe" / "bin" / "build").stat().st_mode & 0o111
+
+
+def test_the_installed_plugin_keeps_each_chain_of_builds_in_one_worker(installed: Installed, tmp_path: Path) -> None:
+    """The wheel's plugin (loaded by its entry point, no `-p`) brings the chain scheduler: the fixture
+    chain suite under `pytest -n 2` builds each chain once (`conformance.scheduling`)."""
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(CHAIN_SUITE, project / "test_chains.py")
+    builds = tmp_path / "builds.txt"
+    run = f"wheel{uuid.uuid4().hex[:8]}"
+    env = {**user_env(run, tmp_path / "work"), "CHAIN_BUILDS": str(builds)}
+    buildpack = installed.package / "_data" / "buildpack_under_test"
+    command = [str(installed.bin / "python"), "-m", "pytest", "-p", "no:cacheprovider", "-n", "2", "test_chains.py"]
+    proc = subprocess.run(
+        [*command, "--buildpack", str(buildpack)], cwd=project, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    built = sorted(line.split()[0] for line in builds.read_text().splitlines())
+    assert built == ["a", "b"], f"each chain must be built once, by one worker: {builds.read_text()}"
+    assert leftovers(run, tmp_path / "work") == []
 
 
 def test_installed_suite_conforms_from_outside_any_checkout(installed: Installed, tmp_path: Path) -> None:
