@@ -483,6 +483,7 @@ class LearntMessage:
     template: str
     line: str  # the log line it was made from
     alternatives: tuple[str, ...] = ()  # other candidate lines, for the comment
+    output: str = ""  # the buildpack's output it was learnt from (a failing app's), for checking the template
 
 
 def learn_message(

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -633,7 +633,7 @@ def learn_failing_apps(builder: Builder, draft: Draft, apps_dir: Path, say: Call
         if isinstance(learnt, str):
             draft.message_notes[key] = learnt
         else:
-            draft.messages[key] = learnt
+            draft.messages[key] = replace(learnt, output="\n".join(lines))
 
 
 # ------------------------------------------------------------------------------------------------
