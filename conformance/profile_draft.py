@@ -12,6 +12,9 @@ reuse. This module does exactly that, in three separate parts:
 - *writing*, a commented TOML draft: each value says how it was found and what to check by hand;
   a key that could not be inferred is written commented out with a TODO, never guessed.
 
+The lock-file package managers (`[package-managers.*]`), `[sbom]` and the one-package-manager
+rule's messages are learnt the same way in `conformance.profile_draft_managers`.
+
 Trust: the layers tree was written by the buildpack. It is only listed (`lstat`, never following a
 link, never opening a file), after the build container is gone, and a link is only resolved by
 string arithmetic inside the layer.
@@ -1366,8 +1369,9 @@ def add_profile_command(subparsers: argparse._SubParsersAction) -> None:
     init = profile.add_parser(
         "init",
         help="draft a profile for a buildpack by building a sample app with it",
-        description="Build a sample app with the buildpack (twice, plus a few learning builds), infer its layer roles,"
-        " versions, launch env and log wording, and write a commented draft profile. See docs/profile-init.md.",
+        description="Build a sample app with the buildpack (twice, plus learning builds: version changes, failing apps,"
+        " the uv and Poetry apps), infer its layer roles, versions, launch env and log wording, and write a commented"
+        " draft profile. See docs/profile-init.md.",
     )
     init.add_argument("--buildpack", type=Path, required=True, metavar="DIR", help="the buildpack directory")
     init.add_argument(
@@ -1381,7 +1385,8 @@ def add_profile_command(subparsers: argparse._SubParsersAction) -> None:
     init.add_argument(
         "--no-learn",
         action="store_true",
-        help="only the build and the rebuild: skip the version-change and failing-app builds (their keys become TODOs)",
+        help="only the build and the rebuild: skip the version-change, failing-app and uv/Poetry builds (their keys"
+        " become TODOs)",
     )
     init.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     init.set_defaults(func=cmd_profile_init)
