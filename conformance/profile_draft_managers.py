@@ -369,7 +369,12 @@ def learn_managers(builder: Builder, draft: Draft, apps_dir: Path, say: Callable
     if draft.managers is None:
         draft.managers = ManagersDraft()
     result = draft.managers
-    for name in sorted(PACKAGE_MANAGERS, key=lambda n: list(MANAGER_APPS).index(n)):  # uv first, as the suite
+    for name in PACKAGE_MANAGERS:
+        if name not in MANAGER_APPS:
+            result.managers[name] = ManagerDraft(name, why_not=f"profile init has no sample apps for {name}")
+    for name in [
+        n for n in MANAGER_APPS if n in PACKAGE_MANAGERS
+    ]:  # uv first: Poetry's first build then discards uv's venv
         result.managers[name] = learn_manager(builder, draft, name, apps_dir, say)
     result.sbom_launch, result.sbom_note = sbom_verdict(result.sbom_listings)
 
