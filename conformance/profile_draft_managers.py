@@ -75,6 +75,10 @@ STALE_WORDS = re.compile(
 _VERSION = re.compile(r"(?<![\w.])(\d+\.\d+(?:\.\d+)*)(?![\w.])")
 BUILDPACK_FAILED = 51
 
+LayerRoles = Mapping[str, str]  # layer name -> the role a log line can be about ("tool", "venv")
+Keywords = Mapping[str, tuple[str, ...]]  # role -> words naming it in a log line
+Say = Callable[[str], None]
+
 
 # ------------------------------------------------------------------------------------------------
 # Inference: pure functions over layer facts, observer records, logs and app files
@@ -182,7 +186,9 @@ def reason_template(line: str, old: str, new: str) -> str | None:
     return _escape(head) + "{reason}"
 
 
-def learn_reason(key: str, fresh: Sequence[str], layers: Mapping[str, str], keywords, old: str, new: str):
+def learn_reason(
+    key: str, fresh: Sequence[str], layers: LayerRoles, keywords: Keywords, old: str, new: str
+) -> LearntMessage | None:
     """The venv discard line of a change from `old` to `new`, as a `{reason}` template."""
     about = [ln for ln in fresh if line_role(ln, layers, keywords) == "venv" and old in ln and new in ln]
     about.sort(key=lambda ln: 0 if DISCARD_WORDS.search(ln) else 1)
@@ -476,7 +482,15 @@ def _infer_runtime(pm: ManagerDraft, app: Path, image: Mapping[str, Any] | None)
         pm.dev_note = f"NOTE the dev group's {', '.join(leaked)} is installed at run time, so it is left out"
 
 
-def _learn_reuse(builder: Builder, pm: ManagerDraft, main: Path, baseline, layers, keywords, say) -> list[str]:
+def _learn_reuse(
+    builder: Builder,
+    pm: ManagerDraft,
+    main: Path,
+    baseline: list[str],
+    layers: LayerRoles,
+    keywords: Keywords,
+    say: Say,
+) -> list[str]:
     """The rebuild's new line about the venv; returns the rebuild's lines (the next step's baseline)."""
     bp = builder.descriptor
     say(f"profile init: rebuilding {main.name} to learn the {pm.name} venv reuse line")
@@ -495,7 +509,14 @@ def _learn_reuse(builder: Builder, pm: ManagerDraft, main: Path, baseline, layer
 
 
 def _learn_tool_version(
-    builder: Builder, draft: Draft, pm: ManagerDraft, main: Path, before: list[str], layers, keywords, say
+    builder: Builder,
+    draft: Draft,
+    pm: ManagerDraft,
+    main: Path,
+    before: list[str],
+    layers: LayerRoles,
+    keywords: Keywords,
+    say: Say,
 ) -> None:
     """A copy of the buildpack with another tool version in the one TOML key holding the observed one:
     the tool must report the new version, and the venv discard line must name old and new."""
@@ -550,7 +571,9 @@ def _learn_tool_version(
         pm.messages[key] = learnt
 
 
-def _check_on_switch(pm: ManagerDraft, draft: Draft, baseline: list[str], layers, keywords) -> None:
+def _check_on_switch(
+    pm: ManagerDraft, draft: Draft, baseline: list[str], layers: LayerRoles, keywords: Keywords
+) -> None:
     """The first build of the second manager's app discarded the first manager's venv: if that line
     names the switch, the learnt `{reason}` template must match it (else the template is too narrow)."""
     learnt = pm.messages.get("venv-discarded")
@@ -570,7 +593,7 @@ def _check_on_switch(pm: ManagerDraft, draft: Draft, baseline: list[str], layers
         )
 
 
-def _learn_stale_lock(builder: Builder, draft: Draft, pm: ManagerDraft, apps_dir: Path, say) -> None:
+def _learn_stale_lock(builder: Builder, draft: Draft, pm: ManagerDraft, apps_dir: Path, say: Say) -> None:
     key, lock = "stale-lock", LOCK_FILES[pm.name]
     app = apps_dir / MANAGER_APPS[pm.name]["stale-lock"]
     if not app.is_dir():
