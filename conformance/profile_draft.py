@@ -12,6 +12,9 @@ reuse. This module does exactly that, in three separate parts:
 - *writing*, a commented TOML draft: each value says how it was found and what to check by hand;
   a key that could not be inferred is written commented out with a TODO, never guessed.
 
+The lock-file package managers (`[package-managers.*]`), `[sbom]` and the one-package-manager
+rule's messages are learnt the same way in `conformance.profile_draft_managers`.
+
 Trust: the layers tree was written by the buildpack. It is only listed (`lstat`, never following a
 link, never opening a file), after the build container is gone, and a link is only resolved by
 string arithmetic inside the layer.
@@ -174,6 +177,7 @@ class LayerFacts:
         str, ...
     ] = ()  # variables the layer sets at build only (env.build/, or env/ of a build-only layer)
     env_launch: tuple[str, ...] = ()  # variables it sets at launch (env/ and env.launch/ of a launch layer)
+    executables: tuple[str, ...] = ()  # names in bin/ that are executable files or links (`uv`, `poetry`)
     truncated: bool = False
 
     @property
@@ -238,6 +242,14 @@ def layer_facts(tree: LayerTree) -> LayerFacts:
             pip_cache = rel + "/"
             break
 
+    executables = sorted(
+        rel[len("bin/") :]
+        for rel, entry in tree.entries.items()
+        if rel.startswith("bin/")
+        and "/" not in rel[len("bin/") :]
+        and (entry.kind == "link" or (entry.kind == "file" and entry.executable))
+    )
+
     launch = tree.types.get("launch", False)
     shared = _env_names(tree, "env")
     env_build = _env_names(tree, "env.build") | (set() if launch else shared)
@@ -255,6 +267,7 @@ def layer_facts(tree: LayerTree) -> LayerFacts:
         pip_cache=pip_cache,
         env_build=tuple(sorted(env_build)),
         env_launch=tuple(sorted(env_launch)),
+        executables=tuple(executables),
         truncated=tree.truncated,
     )
 
@@ -473,6 +486,7 @@ class LearntMessage:
     template: str
     line: str  # the log line it was made from
     alternatives: tuple[str, ...] = ()  # other candidate lines, for the comment
+    output: str = ""  # the buildpack's output it was learnt from (a failing app's), for checking the template
 
 
 def learn_message(
@@ -541,6 +555,9 @@ class Draft:
     volatile: list[str] = field(default_factory=list)
     other_layers: list[str] = field(default_factory=list)  # layers no role took, with their types
     apps_note: str = ""
+    # [package-managers.*] and [sbom] (conformance.profile_draft_managers.ManagersDraft); None: not tried
+    managers: Any = None
+    managers_tried: bool = False
 
 
 def _toml_string(value: str) -> str:
@@ -570,11 +587,9 @@ MESSAGE_HELP: dict[str, str] = {
     "requires-python-mismatch": "the build fails on a .python-version outside requires-python",
     "refused-variables": "the build fails on a user variable such as PIP_TARGET, naming it ({variable})",
 }
-# Message keys `profile init` does not learn (yet): the draft leaves a TODO saying so, and the checks
-# needing them skip until they are written by hand (docs/profiles.md). The same holds for the
-# `[package-managers.<name>]` tables and `[sbom]`.
-NOT_LEARNT: tuple[str, ...] = ("two-package-managers", "requires-python-mismatch", "refused-variables")
-NOT_LEARNT_NOTE = "profile init does not learn this message yet; write it by hand (docs/profiles.md)"
+# The one-package-manager rule's messages, learnt from the suite's failing apps by
+# `profile_draft_managers.learn_failing_apps` (with the `[package-managers.<name>]` tables and `[sbom]`).
+RULE_MESSAGES: tuple[str, ...] = ("two-package-managers", "requires-python-mismatch", "refused-variables")
 
 
 def render_draft(draft: Draft) -> str:
@@ -605,6 +620,9 @@ def render_draft(draft: Draft) -> str:
     _render_python(draft, add)
     _render_pip(draft, add)
     _render_messages(draft, add)
+    from conformance.profile_draft_managers import ManagersDraft, render_managers
+
+    render_managers(draft.managers or ManagersDraft(), add, learnt=draft.managers_tried)
     add("")
     add("[launch-env]")
     add("# required: variables a launch layer's env files set (env/, env.launch/) or the launcher adds, seen in")
@@ -717,12 +735,12 @@ def _render_messages(draft: Draft, add: Callable[[str], None]) -> None:
         "detect-fail",
         "invalid-version",
         "missing-dependency",
-        *NOT_LEARNT,
+        *RULE_MESSAGES,
     ):
         learnt = draft.messages.get(key)
         add("")
         if learnt is None:
-            note = NOT_LEARNT_NOTE if key in NOT_LEARNT else draft.message_notes.get(key, "not observed")
+            note = draft.message_notes.get(key, "not observed")
             add(f"# TODO {key} ({MESSAGE_HELP[key]}): {note}")
             add(f"# {key} = '...'")
             continue
@@ -805,6 +823,12 @@ class Observed:
     raw_env: dict[str, str] = field(default_factory=dict)
     exit_code: int = 0
     message: str = ""
+    observer: dict[str, Any] | None = None  # the observer buildpack's record (`observe=True`), when it is sound
+
+
+# The observer buildpack (conformance/draft_observer) and where its record is in the image.
+OBSERVER_DIR = Path(__file__).parent / "draft_observer"
+OBSERVER_RECORD = "/layers/bpconform_draft-observer/record/record.json"
 
 
 class Builder:
@@ -844,7 +868,17 @@ class Builder:
                 self._access = access.offline(self.wheelhouse)
         return self._access
 
-    def build(self, app: Path, buildpack: Path | None = None, *, inspect: bool = True) -> Observed:
+    def build(
+        self,
+        app: Path,
+        buildpack: Path | None = None,
+        *,
+        inspect: bool = True,
+        observe: bool = False,
+        user_env: Mapping[str, str] | None = None,
+    ) -> Observed:
+        """One build into the draft's image and cache. `observe` adds the observer buildpack after the
+        buildpack under test (what a later buildpack sees); `user_env` goes to `<platform>/env`."""
         from conformance.errors import PlatformError
         from conformance.image import AppImage
         from conformance.platform.creator import create
@@ -865,9 +899,10 @@ class Builder:
         request = stack_build_request(
             image=self.image,
             app_dir=app,
-            buildpacks=[buildpack or self.descriptor.path],
+            buildpacks=[buildpack or self.descriptor.path, *([OBSERVER_DIR] if observe else [])],
             stack=self.stack,
             access=self.access(app),
+            user_env=dict(user_env or {}),
             runtimes_dir=self.runtimes_dir,
             cache=self.cache,
             on_output=lambda text: None,
@@ -885,6 +920,8 @@ class Builder:
             tree = LayerTree(report.name, dict(report.types), dict(report.metadata), tree.entries, tree.truncated)
             observed.layers.append(layer_facts(tree))
             observed.metadata[report.name] = dict(report.metadata)
+        if observe:
+            observed.observer = read_observer_record(AppImage.load(self.image).read_file(OBSERVER_RECORD))
         if inspect:
             image = AppImage.load(self.image)
             run = image.run(["python", "-c", "import platform; print(platform.python_version())"])
@@ -895,6 +932,21 @@ class Builder:
             raw = image.run(["env", "-0"], via_launcher=False)
             observed.raw_env = dict(item.split("=", 1) for item in raw.stdout.split("\0") if "=" in item)
         return observed
+
+    def image_json(self, code: str, *args: str) -> dict[str, Any] | None:
+        """Run `python -c code args` at launch in the image just built; its last stdout line as a JSON
+        object, or None when it did not run (the caller says what could not be observed)."""
+        from conformance.image import AppImage
+
+        result = AppImage.load(self.image).run(["python", "-c", code, *args])
+        lines = result.stdout.strip().splitlines()
+        if result.exit_code != 0 or not lines:
+            return None
+        try:
+            value = json.loads(lines[-1])
+        except ValueError:
+            return None
+        return value if isinstance(value, dict) else None
 
     def scratch(self, name: str) -> Path:
         path = self.work / name
@@ -907,6 +959,21 @@ class Builder:
         with contextlib.suppress(Exception):  # never built, or already gone
             ensure_engine().images.remove(self.image, force=True)
         shutil.rmtree(self.work, ignore_errors=True)
+
+
+def read_observer_record(text: str | None) -> dict[str, Any] | None:
+    """The observer's record if it is complete and of the expected shape, else None (not observed)."""
+    if text is None:
+        return None
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(record, dict) or record.get("format") != 1 or record.get("complete") is not True:
+        return None
+    if not isinstance(record.get("env"), dict) or not isinstance(record.get("tools"), dict):
+        return None
+    return record
 
 
 def _copy_tree(source: Path, dest: Path) -> Path:
@@ -933,9 +1000,11 @@ def draft_profile(
     ca_bundle: Path | None = None,
     learn: bool = True,
     apps_dir: Path | None = None,
+    package_managers: bool = True,
     say: Callable[[str], None] = lambda text: None,
 ) -> Draft:
-    """Build `app` twice (and, with `learn`, the version changes and failing apps) and infer a Draft."""
+    """Build `app` twice (and, with `learn`, the version changes and failing apps, and with
+    `package_managers` too the uv and Poetry apps) and infer a Draft."""
     if not (buildpack / "buildpack.toml").is_file():
         raise ConformanceError(
             f"{buildpack} is not a buildpack directory (no buildpack.toml)",
@@ -945,13 +1014,22 @@ def draft_profile(
         raise ConformanceError(f"sample app {app} is not a directory", "pass --app DIR, an app the buildpack builds")
     builder = Builder(buildpack, stack, online=online, ca_bundle=ca_bundle, say=say)
     try:
-        return _draft_with(builder, app, stack, learn=learn, apps_dir=apps_dir, say=say)
+        return _draft_with(
+            builder, app, stack, learn=learn, apps_dir=apps_dir, package_managers=package_managers, say=say
+        )
     finally:
         builder.close()
 
 
 def _draft_with(
-    builder: Builder, app: Path, stack: str, *, learn: bool, apps_dir: Path | None, say: Callable[[str], None]
+    builder: Builder,
+    app: Path,
+    stack: str,
+    *,
+    learn: bool,
+    apps_dir: Path | None,
+    package_managers: bool = True,
+    say: Callable[[str], None],
 ) -> Draft:
     bp = builder.descriptor
     say(f"profile init: building {app.name} with {bp.id} {bp.version} on {stack}")
@@ -987,6 +1065,12 @@ def _draft_with(
     draft.launch_required = required_launch_env(second.layers, second.launch_env, second.raw_env)
     draft.launch_forbidden = forbidden_launch_env(second.layers, second.launch_env)
     draft.volatile = volatile_metadata(first.metadata, second.metadata)
+    if learn and package_managers and "app-deps" in roles.roles:
+        from conformance.profile_draft_managers import ManagersDraft, image_facts, sbom_files
+
+        draft.managers = ManagersDraft()  # the pip app's venv, looked at before the next build replaces the image
+        venv = roles.roles["app-deps"].layer
+        draft.managers.sbom_listings[f"venv of the pip app {app.name}"] = sbom_files(image_facts(builder, "pip"), venv)
 
     layers, keywords = _roles_layers(roles), _keywords(draft)
     before = buildpack_output(first.output, bp.id, bp.version)
@@ -1009,6 +1093,12 @@ def _draft_with(
         _learn_pip_change(builder, app, draft, after, layers, keywords, say)
         _learn_python_change(builder, app, draft, after, layers, keywords, say)
         _learn_failures(builder, draft, apps_dir or _default_apps_dir(), say)
+        from conformance.profile_draft_managers import learn_failing_apps, learn_managers
+
+        learn_failing_apps(builder, draft, apps_dir or _default_apps_dir(), say)
+        if package_managers:
+            learn_managers(builder, draft, apps_dir or _default_apps_dir(), say)
+            draft.managers_tried = True
     else:
         for key in (
             "runtime-invalidated",
@@ -1016,6 +1106,7 @@ def _draft_with(
             "detect-fail",
             "invalid-version",
             "missing-dependency",
+            *RULE_MESSAGES,
         ):
             draft.message_notes[key] = "not tried (--no-learn)"
         draft.alternative_note = "not tried (--no-learn)"
@@ -1278,8 +1369,9 @@ def add_profile_command(subparsers: argparse._SubParsersAction) -> None:
     init = profile.add_parser(
         "init",
         help="draft a profile for a buildpack by building a sample app with it",
-        description="Build a sample app with the buildpack (twice, plus a few learning builds), infer its layer roles,"
-        " versions, launch env and log wording, and write a commented draft profile. See docs/profile-init.md.",
+        description="Build a sample app with the buildpack (twice, plus learning builds: version changes, failing apps,"
+        " the uv and Poetry apps), infer its layer roles, versions, launch env and log wording, and write a commented"
+        " draft profile. See docs/profile-init.md.",
     )
     init.add_argument("--buildpack", type=Path, required=True, metavar="DIR", help="the buildpack directory")
     init.add_argument(
@@ -1293,7 +1385,8 @@ def add_profile_command(subparsers: argparse._SubParsersAction) -> None:
     init.add_argument(
         "--no-learn",
         action="store_true",
-        help="only the build and the rebuild: skip the version-change and failing-app builds (their keys become TODOs)",
+        help="only the build and the rebuild: skip the version-change, failing-app and uv/Poetry builds (their keys"
+        " become TODOs)",
     )
     init.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     init.set_defaults(func=cmd_profile_init)

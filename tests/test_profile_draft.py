@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from conformance import profile_draft as pd
+from conformance import profile_draft_managers as pdm
 from conformance.paths import REPO_ROOT
 from conformance.profile import MESSAGE_FALLBACKS, load_profile
 
@@ -376,13 +377,294 @@ def test_rendered_draft_loads_and_comments_out_what_was_not_found(tmp_path: Path
     assert re.search(r"^# alternative = ", text, re.MULTILINE)
 
 
+# -- lock-file package managers, SBOM, the one-package-manager rule (recorded facts, no Docker) ---
+
+UV_BUILD_ONLY = {"build": True, "launch": False, "cache": False}
+LOCK_VENV = {"build": True, "launch": True, "cache": True}
+
+
+@pytest.fixture
+def uv_layers(tmp_path: Path) -> list[pd.LayerFacts]:
+    """An acme-like uv build: names unlike the reference's, so a name shortcut would fail here."""
+    tool = _tree(
+        tmp_path / "astral",
+        {"bin/uv": "#!elf", "env.build/UV_PYTHON_DOWNLOADS.override": "never", "env/UV_NO_MANAGED_PYTHON": "1"},
+        exe=("bin/uv",),
+    )
+    scratch = _tree(tmp_path / "scratch", {"env.build/UV_CACHE_DIR.default": "/layers/acme_python/scratch"})
+    return [
+        _facts(tmp_path, "cpython", _runtime, ALL),
+        pd.layer_facts(pd.scan_layer(tool, "astral", BUILD_CACHE)),
+        pd.layer_facts(pd.scan_layer(scratch, "scratch", UV_BUILD_ONLY)),
+        _facts(tmp_path, "deps", _deps, LOCK_VENV),
+        _facts(tmp_path, "installer", _installer, BUILD_CACHE),  # a pip role's layer: never a uv tool layer
+        pd.layer_facts(pd.LayerTree("ignored", {"build": False, "launch": False, "cache": False})),
+    ]
+
+
+def test_tool_layers_are_the_build_only_layers_when_one_holds_the_tool(uv_layers) -> None:
+    found = pdm.tool_layers(uv_layers, "uv", taken={"cpython", "installer"})
+    assert [f.name for f in found.layers] == ["astral", "scratch"] and found.holders == ("astral",)
+    assert "astral (holds bin/uv)" in found.note and "scratch (no tool)" in found.note
+    # no layer holds bin/poetry: nothing is taken, and the note says why
+    none = pdm.tool_layers(uv_layers, "poetry", taken={"cpython", "installer"})
+    assert none.layers == () and "holds bin/poetry" in none.note
+
+
+def test_a_tool_in_a_launch_layer_is_no_tool_layer(tmp_path: Path) -> None:
+    shipped = _tree(tmp_path / "tools", {"bin/uv": "#!elf"}, exe=("bin/uv",))
+    facts = [pd.layer_facts(pd.scan_layer(shipped, "tools", ALL))]
+    found = pdm.tool_layers(facts, "uv", taken=set())
+    assert found.layers == () and "launch layer 'tools'" in found.note and "ships in the image" in found.note
+
+
+def test_a_non_executable_bin_file_is_not_the_tool(tmp_path: Path) -> None:
+    layer = _tree(tmp_path / "t", {"bin/uv": "not executable", "bin/sub/uv": "#!"}, exe=("bin/sub/uv",))
+    assert pd.layer_facts(pd.scan_layer(layer, "t", BUILD_CACHE)).executables == ()
+
+
+def test_tool_version_from_the_observer_record() -> None:
+    record = {
+        "tools": {
+            "uv": {"exit": 0, "stdout": "uv 0.13.9 (5e1e5e0a1 2026-11-20)\n"},
+            "poetry": {"exit": 0, "stdout": "Poetry (version 2.5.1)\n"},
+        }
+    }
+    assert pdm.tool_version(record, "uv") == "0.13.9" and pdm.tool_version(record, "poetry") == "2.5.1"
+    assert pdm.tool_version({"tools": {"uv": {"exit": 127, "stdout": "uv 1.0"}}}, "uv") is None  # not found
+    assert pdm.tool_version(None, "uv") is None
+
+
+def test_observer_record_must_be_complete() -> None:
+    good = {"format": 1, "complete": True, "env": {}, "tools": {}}
+    assert pd.read_observer_record(json.dumps(good)) == good
+    assert pd.read_observer_record(json.dumps({**good, "complete": False})) is None
+    assert pd.read_observer_record("not json") is None and pd.read_observer_record(None) is None
+
+
+def test_build_env_is_the_tool_layers_build_variables_as_a_later_buildpack_saw_them(uv_layers) -> None:
+    holder = next(f for f in uv_layers if f.name == "astral")
+    assert set(holder.env_build) == {"UV_PYTHON_DOWNLOADS", "UV_NO_MANAGED_PYTHON"}  # env/ of a build-only layer
+    seen = {"UV_PYTHON_DOWNLOADS": "never", "UV_NO_MANAGED_PYTHON": "1", "UV_CACHE_DIR": "/x", "PATH": "/a:/b"}
+    assert pdm.observed_build_env([holder], seen) == {"UV_NO_MANAGED_PYTHON": "1", "UV_PYTHON_DOWNLOADS": "never"}
+    # a variable the layer sets but a later buildpack did not see (overridden away) is not promised
+    assert pdm.observed_build_env([holder], {"UV_PYTHON_DOWNLOADS": "never"}) == {"UV_PYTHON_DOWNLOADS": "never"}
+
+
+def test_dev_dependencies_are_the_apps_declared_dev_group(tmp_path: Path) -> None:
+    assert pdm.declared_dev_dependencies(REPO_ROOT / "testapps" / "uv", "uv") == ["idna"]
+    assert pdm.declared_dev_dependencies(REPO_ROOT / "testapps" / "poetry", "poetry") == ["idna"]
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.poetry.dependencies]\npython = '^3.11'\nsix = '*'\n[tool.poetry.dev-dependencies]\nPy_Test = '*'\n"
+        "[dependency-groups]\ndev = ['Black>=24', 'ruff']\n"
+    )
+    assert pdm.declared_dev_dependencies(tmp_path, "poetry") == ["py-test"]
+    assert pdm.declared_dev_dependencies(tmp_path, "uv") == ["black", "ruff"]
+    assert pdm.declared_dev_dependencies(tmp_path / "none", "uv") == []
+
+
+def test_venv_discard_reason_becomes_the_reason_placeholder(tmp_path: Path) -> None:
+    line = "Discarding cached virtual environment since: The package manager version has changed from 0.13.9 to 0.13.8"
+    template = pdm.reason_template(line, "0.13.9", "0.13.8")
+    assert template == "Discarding cached virtual environment since: {reason}"
+    assert pdm.reason_template("[deps] venv dropped because uv went 1.0 -> 1.1", "1.0", "1.1") == (
+        r"\[deps\] venv dropped because {reason}"
+    )
+    assert pdm.reason_template("venv 1.0 -> 1.1", "1.0", "1.1") is None  # no separator: nothing is the wording
+    assert pdm.reason_template("venv since: 1.1 then 1.0", "1.0", "1.1") is None  # old must come before new
+    # the template, as the suite fills it for another change, matches that change's line and not a bare discard
+    text = (
+        f"[buildpack]\nid = '{BP}'\n[python]\ndefault = '3.13'\n[package-managers.uv]\n"
+        f"[package-managers.uv.messages]\nvenv-discarded = '{template}'\n"
+    )
+    (tmp_path / "p.toml").write_text(text)
+    manager = load_profile(tmp_path / "p.toml").package_manager("uv")
+    from conformance.profile import reason_pattern
+
+    pattern = manager.message("venv-discarded", reason=reason_pattern("uv", "poetry"))
+    assert pattern.search(
+        "Discarding cached virtual environment since: The package manager has changed from uv to poetry"
+    )
+    assert not pattern.search("Discarding cached virtual environment since: its files were not restored")
+
+
+def test_venv_reuse_and_discard_lines_are_told_from_the_tools_own() -> None:
+    layers = {"uv": "tool", "uv-cache": "tool", "venv": "venv"}
+    keywords = {"venv": pdm.VENV_WORDS, "tool": ("uv", "0.13.9")}
+    fresh = [
+        "Discarding cached uv since: The uv version has changed from 0.13.9 to 0.13.8",
+        "Discarding cached virtual environment since: The uv version has changed from 0.13.9 to 0.13.8",
+        "Running uv sync --locked --no-default-groups",
+    ]
+    learnt = pdm.learn_reason("venv-discarded", fresh, layers, keywords, "0.13.9", "0.13.8")
+    assert learnt is not None and learnt.line == fresh[1]
+    reuse = pd.learn_message(
+        "venv-reused",
+        ["Using cached uv 0.13.9", "Using cached virtual environment"],
+        "venv",
+        layers,
+        keywords,
+        {},
+        pd.REUSE_WORDS,
+    )
+    assert reuse is not None and reuse.template == "Using cached virtual environment"
+
+
+# The reference buildpack's output for the uv-stale-lock app (uv's own lines first), as recorded.
+STALE_LOCK = [
+    "Using cached virtual environment",
+    "Running uv sync --locked --no-default-groups",
+    "Resolved 3 packages in 17ms",
+    "error: The lockfile at `uv.lock` needs to be updated, but `--locked` was provided.",
+    "hint: To update the lockfile, run `uv lock`.",
+    "[Error: uv.lock is out of date]",
+    "uv.lock does not match pyproject.toml (see uv's output above): pyproject.toml was changed after uv.lock was"
+    " last generated. Run `uv lock` and commit the updated uv.lock.",
+]
+
+
+def test_stale_lock_message_is_the_buildpacks_not_the_tools() -> None:
+    learnt = pdm.stale_lock_message(["Installing dependencies with uv (found uv.lock)", *STALE_LOCK], "uv.lock")
+    assert isinstance(learnt, pd.LearntMessage)
+    assert learnt.template == r"\[Error: {file} is out of date\]"
+    assert not any(line.startswith(("error:", "hint:")) for line in (learnt.line, *learnt.alternatives))
+    only_tool = pdm.stale_lock_message(STALE_LOCK[:5], "uv.lock")
+    assert only_tool == "no line of the failed build, other than the tool's own, names uv.lock"
+
+
+def test_rule_messages_from_the_failing_apps_output() -> None:
+    two = [
+        "bpconform/python 0.1.0 on debian 12 (amd64)",
+        "[Error: Multiple package manager files]",
+        "The app has files for more than one package manager: requirements.txt, uv.lock. The buildpack installs"
+        " dependencies with exactly one of pip (requirements.txt), Poetry (poetry.lock) or uv (uv.lock).",
+    ]
+    learnt = pdm.files_message("two-package-managers", two, ["requirements.txt", "uv.lock"])
+    assert isinstance(learnt, pd.LearntMessage)
+    assert learnt.template == (
+        r"(?s)\[Error: Multiple package manager files\].*?"
+        r"The app has files for more than one package manager: requirements\.txt, uv\.lock"
+    )
+    assert re.search(learnt.template, "\n".join(two))
+    # acme-like wording with no heading: the line alone, cut after the last file it names first
+    plain = pdm.files_message(
+        "requires-python-mismatch",
+        ["[acme] .python-version says 3.11, pyproject.toml no"],
+        [".python-version", "pyproject.toml"],
+    )
+    assert (
+        isinstance(plain, pd.LearntMessage)
+        and plain.template == r"\[acme\] \.python-version says \d+\.\d+, pyproject\.toml"
+    )
+    assert "names all of" in pdm.files_message("two-package-managers", two[:2], ["requirements.txt", "uv.lock"])
+
+    refused = [
+        "[Error: Unsupported build environment variables]",
+        "The build environment sets PIP_TARGET='/tmp/elsewhere'. This variable would make pip install elsewhere.",
+    ]
+    variable = pdm.variable_message(refused, *pdm.REFUSED_VARIABLE)
+    assert isinstance(variable, pd.LearntMessage)
+    assert variable.template == (
+        r"(?s)\[Error: Unsupported build environment variables\].*?The build environment sets {variable}="
+    )
+    assert (
+        pdm.variable_message(["PIP_TARGETS is odd"], "PIP_TARGET", "/x")
+        == "no line of the failed build names PIP_TARGET"
+    )
+
+
+def test_refused_variable_is_the_one_the_suite_builds_with() -> None:
+    from conformance.suite.test_package_managers import REFUSED_VARIABLE
+
+    assert pdm.REFUSED_VARIABLE == REFUSED_VARIABLE
+
+
+def test_sbom_verdict() -> None:
+    assert pdm.sbom_verdict({"venv of a": ["sbom.cdx.json"], "venv of b": ["sbom.cdx.json"]})[0] is True
+    mixed = pdm.sbom_verdict({"venv of a": ["sbom.cdx.json"], "venv of b": []})
+    assert mixed[0] is True and "none for the venv of b" in mixed[1]
+    assert pdm.sbom_verdict({"venv of a": [], "venv of b": None}) == (
+        False,
+        "no launch SBOM was exported for the venv of a",
+    )
+    other = pdm.sbom_verdict({"venv of a": ["sbom.syft.json"]})
+    assert other[0] is False and "sbom.syft.json" in other[1]
+    assert pdm.sbom_verdict({"venv of a": None})[0] is None
+
+
+def test_wheel_versions(tmp_path: Path) -> None:
+    for name in (
+        "uv-0.13.9-py3-none-manylinux_2_17_x86_64.whl",
+        "uv-0.13.10-py3-none-any.whl",
+        "uvicorn-1.0-py3-none-any.whl",
+    ):
+        (tmp_path / name).write_text("")
+    assert pdm.wheel_versions(tmp_path, "uv") == ["0.13.10", "0.13.9"]
+    assert pdm.wheel_versions(None, "uv") == []
+
+
+def test_rendered_manager_tables_load(tmp_path: Path, layers) -> None:
+    """A supported manager becomes a table that loads with the observed values; one the buildpack does not
+    build is left out with its reason, so its checks skip; a missing tool-version source stays a TODO."""
+    uv = pdm.ManagerDraft(
+        "uv",
+        apps={"main": "uv", "stale-lock": "uv-stale-lock"},
+        tool_layers=[("astral", {"build": True, "cache": True}), ("scratch", {"build": True})],
+        venv=("deps", LOCK_VENV),
+        absent=["uv"],
+        dev=["idna"],
+        build_env={"UV_PYTHON_DOWNLOADS": "never"},
+        current="0.13.9",
+        version_note="pinned in source",
+        messages={
+            "venv-reused": pd.LearntMessage("venv-reused", "deps: kept", "deps: kept"),
+            "stale-lock": pd.LearntMessage("stale-lock", r"\[{file}\] is stale", "[uv.lock] is stale"),
+        },
+        message_notes={"venv-discarded": "no line names the change"},
+    )
+    poetry = pdm.ManagerDraft("poetry", why_not="acme/python does not detect the poetry app poetry")
+    draft = pd.Draft(tmp_path, BP, "1.2.0", "bookworm", "minimal", pd.infer_roles(layers), python_version="3.13.5")
+    draft.managers = pdm.ManagersDraft({"uv": uv, "poetry": poetry}, sbom_launch=False, sbom_note="none seen")
+    draft.managers_tried = True
+    draft.message_notes["two-package-managers"] = "the sample app built successfully instead of failing"
+    text = pd.render_draft(draft)
+    (tmp_path / "draft.toml").write_text(text)
+    profile = load_profile(tmp_path / "draft.toml")
+    assert set(profile.package_managers) == {"uv"} and profile.sbom_launch is False
+    got = profile.package_managers["uv"]
+    assert [(layer.name, layer.types) for layer in got.tool_layers] == [
+        ("astral", BUILD_CACHE),
+        ("scratch", UV_BUILD_ONLY),
+    ]
+    assert (got.venv.name, got.venv.types) == ("deps", LOCK_VENV)
+    assert (got.absent_at_runtime, got.dev_dependencies, got.build_env) == (("uv",), ("idna",), uv.build_env)
+    assert got.tool_version.current == "0.13.9" and got.tool_version_gap() is not None
+    assert got.messages == {"venv-reused": "deps: kept", "stale-lock": r"\[{file}\] is stale"}
+    assert got.apps == {"main": "uv", "stale-lock": "uv-stale-lock"}
+    assert "# [package-managers.poetry] is left out: acme/python does not detect the poetry app poetry." in text
+    assert "# TODO venv-discarded (" in text and "no line names the change" in text
+    assert "# TODO two-package-managers (" in text and "built successfully instead of failing" in text
+
+
+def test_not_learning_leaves_the_manager_tables_out(tmp_path: Path, layers) -> None:
+    draft = pd.Draft(tmp_path, BP, "1.2.0", "bookworm", "minimal", pd.infer_roles(layers), python_version="3.13.5")
+    text = pd.render_draft(draft)
+    (tmp_path / "draft.toml").write_text(text)
+    profile = load_profile(tmp_path / "draft.toml")
+    assert profile.package_managers == {} and profile.sbom_launch is None
+    assert "# TODO not tried (--no-learn): [package-managers.uv]" in text
+
+
 # -- a real draft ---------------------------------------------------------------------------------
 
 
 @pytest.mark.docker
 def test_draft_of_the_reference_buildpack_matches_the_reference_profile(tmp_path: Path) -> None:
-    """Build testapps/minimal with the reference buildpack (twice, plus the learning builds: ~30 s)."""
-    draft = pd.draft_profile(REPO_ROOT / "buildpack_under_test", REPO_ROOT / "testapps" / "minimal")
+    """Build testapps/minimal with the reference buildpack (twice, plus the learning builds and the failing
+    apps: ~1.5 min). The uv/Poetry tables take several minutes more: the slow test below checks them."""
+    draft = pd.draft_profile(
+        REPO_ROOT / "buildpack_under_test", REPO_ROOT / "testapps" / "minimal", package_managers=False
+    )
     path = tmp_path / "draft.toml"
     path.write_text(pd.render_draft(draft))
     got, want = load_profile(path), load_profile("reference")
@@ -399,11 +681,19 @@ def test_draft_of_the_reference_buildpack_matches_the_reference_profile(tmp_path
     )
     # a message with a documented fallback (the upgrade's discard wording) cannot be learnt without a
     # previous release: the draft leaves it to the fallback
-    # and the issue-14 messages are not learnt yet (the draft says so in a TODO)
-    assert set(got.messages) == set(want.messages) - set(MESSAGE_FALLBACKS) - set(pd.NOT_LEARNT), draft.message_notes
-    rendered = path.read_text()
-    assert all(f"# TODO {key} (" in rendered for key in pd.NOT_LEARNT) and pd.NOT_LEARNT_NOTE in rendered
+    assert set(got.messages) == set(want.messages) - set(MESSAGE_FALLBACKS), draft.message_notes
     assert all(got.message_template(key) for key in MESSAGE_FALLBACKS)
+    # the one-package-manager rule's messages: the drafted and the hand-written template both match the
+    # output of the failing app they were learnt from (and name the refused variable)
+    for key in pd.RULE_MESSAGES:
+        values = {"variable": pdm.REFUSED_VARIABLE[0]} if key == "refused-variables" else {}
+        output = draft.messages[key].output
+        assert got.message(key, **values).search(output) and want.message(key, **values).search(output), key
+    assert not got.message("refused-variables", variable="PIP_PREFIX").search(
+        draft.messages["refused-variables"].output
+    )
+    # without the lock-file builds there are no [package-managers] tables and no [sbom]: their checks skip
+    assert got.package_managers == {} and got.sbom_launch is None
     assert set(want.launch_env_required) <= set(got.launch_env_required)
     assert set(want.launch_env_forbidden) <= set(got.launch_env_forbidden)
     # the learnt templates match the lines the suite will look for
@@ -430,24 +720,61 @@ def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+# The checks each drafted profile may skip for a key it left out (the reason names the draft profile):
+# none for the reference buildpack; for acme/python, which has no uv/Poetry support, writes no SBOMs and
+# builds the one-package-manager rule's failing apps without complaint, exactly those, and the draft
+# must say why for each (see _draft_says_why).
+ALLOWED_GAPS: dict[str, re.Pattern[str] | None] = {
+    "reference": None,
+    "acme-python": re.compile(
+        r"^profile acme-python-draft(?: has no (?P<manager>package-managers\.(?:uv|poetry))\b"
+        r"|: (?P<sbom>sbom\.launch = false)"
+        r"| has no (?P<message>two-package-managers|requires-python-mismatch|refused-variables) message)"
+    ),
+}
+
+
+def _draft_says_why(text: str, match: re.Match[str]) -> bool:
+    """The draft's comment for the key a check skipped on: the left-out table, the sbom verdict, the TODO."""
+    if match.group("manager"):
+        return f"# [{match.group('manager')}] is left out: " in text
+    if match.group("sbom"):
+        return re.search(r"^# no launch SBOM was exported for .*\n^launch = false$", text, re.MULTILINE) is not None
+    return f"# TODO {match.group('message')} (" in text and "built successfully instead of failing" in text
+
+
+def _assert_reference_tables(draft: Path) -> None:
+    """The drafted [package-managers.*] and [sbom] of the reference buildpack say what reference.toml says."""
+    got, want = load_profile(draft), load_profile("reference")
+    assert set(got.package_managers) == set(want.package_managers)
+    for name, expected in want.package_managers.items():
+        drafted = got.package_managers[name]
+        for attribute in ("apps", "absent_at_runtime", "dev_dependencies", "build_env", "tool_version"):
+            assert getattr(drafted, attribute) == getattr(expected, attribute), (name, attribute)
+        assert [(t.name, t.types) for t in drafted.tool_layers] == [(t.name, t.types) for t in expected.tool_layers]
+        assert (drafted.venv.name, drafted.venv.types) == (expected.venv.name, expected.venv.types)
+        assert drafted.messages == expected.messages, name  # the same wording, learnt from the builds
+    assert got.sbom_launch is want.sbom_launch is True
+    assert set(got.messages) >= set(pd.RULE_MESSAGES)
+
+
 @pytest.mark.docker
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 14: profile init does not draft [package-managers] / [sbom] yet, so their checks skip for"
-    " keys the draft did not write",
-)
 @pytest.mark.parametrize("name", sorted(DRAFTED))
 def test_buildpack_conforms_with_its_drafted_profile(tmp_path: Path, name: str) -> None:
     """Issue 11: "run on our buildpack, the draft profile must conform without edits; on a second
     buildpack, likewise". The first run creates the new profile's snapshots (in tmp_path), the second
-    is the verdict; no check may be skipped for a key the draft left out."""
+    is the verdict; no check may be skipped for a key the draft left out, except where the buildpack
+    does not make the promise (ALLOWED_GAPS) and the draft says why."""
     buildpack = DRAFTED[name]
     if not (buildpack / "buildpack.toml").is_file():
         pytest.skip(f"{buildpack} is not in this checkout")
     draft = tmp_path / "draft.toml"
     init = _cli(tmp_path, "profile", "init", "--buildpack", str(buildpack), "--output", str(draft), "--quiet")
     assert init.returncode == 0, init.stderr[-3000:]
+    text = draft.read_text()
+    if name == "reference":
+        _assert_reference_tables(draft)
     common = ["run", "--buildpack", str(buildpack), "--profile", str(draft), "--workers", "2"]
     update = _cli(tmp_path, *common, "--snapshot-update", "--report-dir", str(tmp_path / "update"))
     assert (tmp_path / "update" / "report.json").is_file(), update.stderr[-3000:]
@@ -455,6 +782,18 @@ def test_buildpack_conforms_with_its_drafted_profile(tmp_path: Path, name: str) 
     records = json.loads((tmp_path / "check" / "report.json").read_text())["records"]
     bad = [f"{r['check']}[{r['app']}]: {r.get('reason', '')}" for r in records if r["outcome"] in ("failed", "error")]
     assert result.returncode == 0 and not bad, f"{bad}\n{result.stdout[-3000:]}"
-    gaps = [r for r in records if r["outcome"] == "skipped" and "profile" in (r.get("reason") or "")]
-    assert not gaps, f"checks skipped for keys the draft did not write: {gaps}"
+    allowed = ALLOWED_GAPS[name]
+    gaps, explained = [], 0
+    for record in records:
+        reason = record.get("reason") or ""
+        if record["outcome"] != "skipped" or "profile" not in reason:
+            continue
+        match = allowed.match(reason) if allowed else None
+        if match is None or not _draft_says_why(text, match):
+            gaps.append(f"{record['check']}[{record['app']}]: {reason}")
+        else:
+            explained += 1
+    assert not gaps, f"checks skipped for keys the draft did not write (or without its reason): {gaps}"
+    if allowed is not None:  # acme/python: the uv/Poetry/SBOM/rule checks are skips with a reason, never passes
+        assert explained >= 20, explained
     assert sum(r["outcome"] == "passed" for r in records) >= 80
