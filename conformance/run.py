@@ -7,7 +7,6 @@ Each side of a comparison runs in its own Python process, so session-scoped stat
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import os
 import shutil
@@ -31,7 +30,7 @@ from conformance.compare import (
     render_compare,
 )
 from conformance.data import reference_buildpack, reference_snapshots
-from conformance.errors import ConformanceError, RunAborted
+from conformance.errors import ConformanceError, RunAborted, UsageError, usage_errors
 from conformance.profile import Profile
 from conformance.render import render_text_report, write_reports
 from conformance.results import RECORDS_ENV, SIGNAL_EXIT, Record, ResultCollector, RunResult, Verdict
@@ -240,9 +239,7 @@ class Identity:
 
 
 def setup_error(message: str, hint: str) -> ConformanceError:
-    error = ConformanceError(message, hint)
-    error.exit_code = 2
-    return error
+    return UsageError(message, hint)
 
 
 def resolve_buildpacks(values: list[Path]) -> list[Path]:
@@ -317,10 +314,8 @@ def check_stack_ready(name: str, *, images_given: bool = False) -> None:
     if images_given and name not in stacks.STACK_NAMES:
         return  # a distro we have no runtimes for: a third-party buildpack brings its own
 
-    if name not in stacks.STACK_NAMES:
-        close = difflib.get_close_matches(name, list(stacks.STACK_NAMES), n=1, cutoff=0.5)
-        maybe = f" (did you mean {close[0]!r}?)" if close else ""
-        raise setup_error(f"unknown stack {name!r}{maybe}", f"use one of: {', '.join(stacks.STACK_NAMES)}")
+    with usage_errors():
+        stacks.check_stack_name(name)
     from conformance.engine import ensure_engine
 
     ensure_engine()
