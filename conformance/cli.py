@@ -558,10 +558,44 @@ def build_parser() -> argparse.ArgumentParser:
     clean.set_defaults(func=cmd_clean)
 
     _add_run_command(sub)
-    from conformance.profile_draft import add_profile_command  # `bpconform profile init`
+    _add_profile_command(sub)
+    return parser
+
+
+def _add_profile_command(sub: argparse._SubParsersAction) -> None:
+    """`bpconform profile init` (conformance.profile_draft), its inputs checked first as a usage error."""
+    from conformance.profile_draft import add_profile_command, cmd_profile_init
 
     add_profile_command(sub)
-    return parser
+    profile = sub.choices["profile"]
+    [commands] = [action for action in profile._actions if isinstance(action, argparse._SubParsersAction)]
+
+    def checked(args: argparse.Namespace) -> int:
+        _check_profile_init_inputs(args)
+        return cmd_profile_init(args)
+
+    commands.choices["init"].set_defaults(func=checked)
+
+
+def _check_profile_init_inputs(args: argparse.Namespace) -> None:
+    """What `profile init` is given, before any build: exit 2, as every command's usage errors; and
+    `--buildpack reference` is the shipped reference buildpack, as for build and run."""
+    from conformance import stacks
+    from conformance.run import resolve_buildpacks
+
+    with usage_errors():
+        [args.buildpack] = resolve_buildpacks([args.buildpack])
+        if not (args.buildpack / "buildpack.toml").is_file():
+            raise UsageError(
+                f"{args.buildpack} is not a buildpack directory (no buildpack.toml)",
+                "pass the directory that holds buildpack.toml and bin/ (`--buildpack reference`: the reference"
+                " buildpack)",
+            )
+        if args.app is not None and not args.app.is_dir():
+            raise UsageError(f"sample app {args.app} is not a directory", "pass --app DIR, an app the buildpack builds")
+        if args.output is not None and args.output.exists() and not args.force:
+            raise UsageError(f"{args.output} exists", "pass --force to overwrite it, or another --output")
+        stacks.check_stack_name(args.stack)
 
 
 def _add_run_command(sub: argparse._SubParsersAction) -> None:

@@ -105,3 +105,28 @@ def test_no_message_names_a_docs_path_that_only_a_checkout_has() -> None:
         if DOCS_PATH.search(text) and Path(where).name not in BARE_DOCS_PATH_PENDING
     )
     assert not bare, f"name the guide as `bpconform docs TOPIC` (data.doc_reference), not a docs/ path: {bare}"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--buildpack", "/nonexistent-bp"], "/nonexistent-bp is not a buildpack directory"),
+        (["--buildpack", "reference", "--stack", "bookwrm"], "unknown stack 'bookwrm' (did you mean 'bookworm'?)"),
+        (["--buildpack", "reference", "--app", "/nonexistent-app"], "sample app /nonexistent-app is not a directory"),
+    ],
+)
+def test_profile_init_usage_errors_exit_2(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """As every command's: checked before any build (profile init builds a sample app several times)."""
+    assert cli.main(["profile", "init", *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_profile_init_takes_reference_as_build_and_run_do(tmp_path: Path) -> None:
+    args = cli.build_parser().parse_args(["profile", "init", "--buildpack", "reference"])
+    cli._check_profile_init_inputs(args)
+    assert args.buildpack == data.reference_buildpack()
+    existing = tmp_path / "draft.toml"
+    existing.write_text("")
+    args = cli.build_parser().parse_args(["profile", "init", "--buildpack", "reference", "--output", str(existing)])
+    with pytest.raises(cli.UsageError, match="draft.toml exists"):
+        cli._check_profile_init_inputs(args)
