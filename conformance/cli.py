@@ -128,10 +128,11 @@ def check_build_inputs(args: argparse.Namespace) -> BuildInputs:
 
 def cmd_build(args: argparse.Namespace) -> int:
     """`bpconform build IMAGE --path APP -b BP -e NAME[=VALUE]`: pack's shape and meaning (`bpconform docs
-    build`). Exit status: see BUILD_EXIT_STATUS (usage errors 2; a failed build the lifecycle's code)."""
+    build`). Exit status: `build_exit_status` (usage errors 2; a failed build the lifecycle's code)."""
     from conformance import runtimes
     from conformance.base_images import stack_for
     from conformance.build_caches import tracked_cache
+    from conformance.errors import EngineError
     from conformance.platform.creator import create
     from conformance.platform.oci import check_build_target
     from conformance.platform_inputs import stack_build_request
@@ -139,12 +140,12 @@ def cmd_build(args: argparse.Namespace) -> int:
     inputs = check_build_inputs(args)
     for warning in inputs.project.warnings:
         _progress(f"warning: {warning}")
-    if args.build_image:
-        with usage_errors():  # images that break the base-image contract: the command line's, as in run
+    if args.build_image:  # images that are missing or break the base-image contract: the command line's, as in run
+        with usage_errors(except_for=(EngineError,)):
             stack = stack_for(args.stack, args.build_image, args.run_image, on_output=_progress)
     else:
         stack = stack_for(args.stack, on_output=_progress)  # made if missing: a failure there is the machine's
-    with usage_errors():
+    with usage_errors(except_for=(EngineError,)):  # IMAGE names a stack image
         check_build_target(args.image, stack.run_image, stack.build_image)
     package_access = _package_access(args, inputs.app) if _needs_sample_wheelhouse(args) else inputs.package_access
     cache = tracked_cache(args.image)

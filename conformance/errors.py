@@ -37,15 +37,19 @@ class UsageError(ConformanceError):
 
 
 @contextlib.contextmanager
-def usage_errors() -> Iterator[None]:
-    """Within: every `ConformanceError` is a usage error (exit 2), message and hint unchanged. For the
-    checks a command makes of its inputs before anything slow: the same `EngineError` that means "the
-    engine is gone" elsewhere means "--timeout 0 is not a timeout" here."""
+def usage_errors(*, except_for: tuple[type[ConformanceError], ...] = ()) -> Iterator[None]:
+    """Within: every `ConformanceError` but those `except_for` is a usage error (exit 2), message and hint
+    unchanged. For the checks a command makes of its inputs before anything slow: the same
+    `EngineError` that means "the engine is gone" elsewhere means "--timeout 0 is not a timeout" here;
+    where the engine is asked (are these base images usable?), `except_for=(EngineError,)` keeps
+    "the engine is gone" what it is."""
     try:
         yield
     except UsageError:
         raise
     except ConformanceError as exc:
+        if isinstance(exc, except_for):
+            raise
         raise UsageError(exc.message, exc.hint) from exc
 
 

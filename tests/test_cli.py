@@ -128,5 +128,19 @@ def test_profile_init_takes_reference_as_build_and_run_do(tmp_path: Path) -> Non
     existing = tmp_path / "draft.toml"
     existing.write_text("")
     args = cli.build_parser().parse_args(["profile", "init", "--buildpack", "reference", "--output", str(existing)])
-    with pytest.raises(cli.UsageError, match="draft.toml exists"):
+    with pytest.raises(cli.UsageError, match=r"draft\.toml exists"):
         cli._check_profile_init_inputs(args)
+
+
+def test_usage_errors_keep_message_and_hint_and_what_they_are_told_to_keep() -> None:
+    from conformance.errors import ConformanceError, EngineError, PlatformError, UsageError, usage_errors
+
+    with pytest.raises(UsageError) as caught, usage_errors():
+        raise PlatformError("bad image name", "use lowercase", exit_code=52)
+    assert (caught.value.message, caught.value.hint, caught.value.exit_code) == ("bad image name", "use lowercase", 2)
+    with pytest.raises(EngineError) as kept, usage_errors(except_for=(EngineError,)):
+        raise EngineError("the Docker engine is not reachable", "start dockerd")
+    assert kept.value.exit_code == 1, "the engine being gone is not the command line's fault"
+    with pytest.raises(ValueError), usage_errors():  # not a ConformanceError: a bug, left alone
+        raise ValueError("boom")
+    assert issubclass(UsageError, ConformanceError)
