@@ -1,6 +1,6 @@
 """Packaging hook: the wheel carries the data the suite needs, from where the repository keeps it.
 
-`testapps/`, `snapshots/` and `buildpack_under_test/` stay at the top of the repository (the
+`testapps/`, `snapshots/`, `buildpack_under_test/` and `docs/` stay at the top of the repository (the
 project's layout); `build_py` copies them into `conformance/_data/` of the built package, where
 `conformance.data.data_path` finds them. An editable install needs no copy: `data_path` falls
 back to the checkout. Everything else is in pyproject.toml.
@@ -15,7 +15,7 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 HERE = Path(__file__).resolve().parent
-DATA_DIRS = ("testapps", "snapshots", "buildpack_under_test")
+DATA_DIRS = ("testapps", "snapshots", "buildpack_under_test", "docs")  # as conformance.data.DATA_NAMES
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".ruff_cache", ".pytest_cache")
 
 

@@ -653,6 +653,13 @@ def as_stack(images: BaseImages) -> Stack:
     )
 
 
+def check_image_pair(build_image: str | None, run_image: str | None) -> None:
+    """`--build-image` and `--run-image` come as a pair, or not at all (then a stack is used)."""
+    if (build_image is None) != (run_image is None):
+        given, missing = ("--build-image", "--run-image") if build_image else ("--run-image", "--build-image")
+        raise StackError(f"{given} was given without {missing}", "pass both images of the pair, or neither (a stack)")
+
+
 def stack_for(
     name: str,
     build_image: str | None = None,
@@ -664,9 +671,7 @@ def stack_for(
     up front) when given, else our stack `name` (made if missing)."""
     from conformance.stacks import ensure_stack
 
-    if (build_image is None) != (run_image is None):
-        given, missing = ("--build-image", "--run-image") if build_image else ("--run-image", "--build-image")
-        raise StackError(f"{given} was given without {missing}", "pass both images of the pair, or neither (a stack)")
+    check_image_pair(build_image, run_image)
     if build_image is None or run_image is None:
         return ensure_stack(name, on_output=on_output)
     images = check_base_images(build_image, run_image)

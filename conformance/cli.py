@@ -12,9 +12,11 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from conformance.errors import ConformanceError
+from conformance.errors import ConformanceError, UsageError, did_you_mean, usage_errors
 
 DEFAULT_STACK = "bookworm"
 
@@ -33,6 +35,11 @@ def cmd_setup(args: argparse.Namespace) -> int:
     from conformance import access, engine, runtimes, stacks
 
     started = time.monotonic()
+    with usage_errors():
+        for name in args.stack:
+            stacks.check_stack_name(name)
+        for version in args.python or []:
+            runtimes.check_runtime_request(version)
     engine.ensure_engine()
     for name in args.stack:
         stacks.ensure_stack(name, on_output=_progress)
@@ -47,6 +54,8 @@ def cmd_setup(args: argparse.Namespace) -> int:
 def cmd_stack_build(args: argparse.Namespace) -> int:
     from conformance import stacks
 
+    with usage_errors():
+        stacks.check_stack_name(args.name)
     stack = stacks.ensure_stack(args.name, force=args.force, on_output=_progress)
     print(f"{stack.build_image}\n{stack.run_image}")
     return 0
@@ -55,6 +64,9 @@ def cmd_stack_build(args: argparse.Namespace) -> int:
 def cmd_runtime_build(args: argparse.Namespace) -> int:
     from conformance import runtimes, stacks
 
+    with usage_errors():
+        stacks.check_stack_name(args.stack)
+        runtimes.check_runtime_request(args.version, args.source, args.prebuilt)
     stacks.ensure_stack(args.stack, on_output=_progress)
     archive = runtimes.ensure_runtime(
         args.version,
@@ -69,47 +81,90 @@ def cmd_runtime_build(args: argparse.Namespace) -> int:
     return 0
 
 
+@dataclass(frozen=True)
+class BuildInputs:
+    """What `bpconform build` was asked to do, checked before anything slow (the engine, a stack)."""
+
+    app: Path
+    project: Any  # conformance.project.Project
+    buildpacks: list[Path]
+    user_env: dict[str, str]
+    timeout: float
+    limits: Any  # engine.ContainerLimits
+    package_access: Any  # access.PackageAccess | None; None also while --offline's wheelhouse is not made yet
+
+
+def check_build_inputs(args: argparse.Namespace) -> BuildInputs:
+    """Every check of the command line and the files it names, without the engine: a problem here
+    is a usage error (exit 2), never mistaken for a failed build (the lifecycle's codes)."""
+    from conformance import engine, stacks
+    from conformance.base_images import check_image_pair
+    from conformance.platform import spec
+    from conformance.project import read_project
+
+    with usage_errors():
+        _refuse_old_spelling(args)
+        spec.check_image_reference(args.image, "IMAGE")  # before anything slow, and before any cache dir
+        timeout = engine.check_timeout(args.timeout, "--timeout")
+        limits = _limits(args)
+        app = Path(args.path)
+        if not app.is_dir():
+            raise UsageError(f"--path {app}: the app directory does not exist", "pass the directory of your app")
+        project = read_project(app, args.descriptor)
+        buildpacks = _buildpacks(args, project)
+        for buildpack in buildpacks:
+            if not (buildpack / "buildpack.toml").is_file():
+                raise UsageError(
+                    f"{buildpack} is not a buildpack directory (no buildpack.toml)",
+                    "pass the directory that holds buildpack.toml and bin/ (`-b reference`: the reference buildpack)",
+                )
+        user_env = project.build_env(_user_env(args))  # pack: project.toml's build env, the user's values win
+        check_image_pair(args.build_image, args.run_image)
+        if args.build_image is None:
+            stacks.check_stack_name(args.stack)
+        package_access = None if _needs_sample_wheelhouse(args) else _package_access(args, app)
+    return BuildInputs(app, project, buildpacks, user_env, timeout, limits, package_access)
+
+
 def cmd_build(args: argparse.Namespace) -> int:
-    """`bpconform build IMAGE --path APP -b BP -e NAME[=VALUE]`: pack's shape and meaning (see docs/build.md)."""
-    from conformance import engine, runtimes
+    """`bpconform build IMAGE --path APP -b BP -e NAME[=VALUE]`: pack's shape and meaning (`bpconform docs
+    build`). Exit status: `build_exit_status` (usage errors 2; a failed build the lifecycle's code)."""
+    from conformance import runtimes
     from conformance.base_images import stack_for
     from conformance.build_caches import tracked_cache
-    from conformance.platform import spec
+    from conformance.errors import EngineError
     from conformance.platform.creator import create
     from conformance.platform.oci import check_build_target
     from conformance.platform_inputs import stack_build_request
-    from conformance.project import read_project
 
-    _refuse_old_spelling(args)
-    spec.check_image_reference(args.image, "IMAGE")  # before anything slow, and before any cache dir
-    timeout = engine.check_timeout(args.timeout, "--timeout")
-    limits = _limits(args)
-    app = Path(args.path)
-    project = read_project(app, args.descriptor)
-    for warning in project.warnings:
+    inputs = check_build_inputs(args)
+    for warning in inputs.project.warnings:
         _progress(f"warning: {warning}")
-    buildpacks = _buildpacks(args, project)
-    user_env = project.build_env(_user_env(args))  # pack: project.toml's build env, the user's values win
-    package_access = _package_access(args, app)
-    stack = stack_for(args.stack, args.build_image, args.run_image, on_output=_progress)
-    check_build_target(args.image, stack.run_image, stack.build_image)
+    if args.build_image:  # images that are missing or break the base-image contract: the command line's, as in run
+        with usage_errors(except_for=(EngineError,)):
+            stack = stack_for(args.stack, args.build_image, args.run_image, on_output=_progress)
+    else:
+        stack = stack_for(args.stack, on_output=_progress)  # made if missing: a failure there is the machine's
+    with usage_errors(except_for=(EngineError,)):  # IMAGE names a stack image
+        check_build_target(args.image, stack.run_image, stack.build_image)
+    package_access = _package_access(args, inputs.app) if _needs_sample_wheelhouse(args) else inputs.package_access
     cache = tracked_cache(args.image)
     result = create(
         stack_build_request(
             image=args.image,
-            app_dir=app,
-            buildpacks=buildpacks,
+            app_dir=inputs.app,
+            buildpacks=inputs.buildpacks,
             stack=stack,
             access=package_access,
             runtimes_dir=runtimes.runtimes_dir(),
-            user_env=user_env,
-            app_filter=project.copy_filter,
+            user_env=inputs.user_env,
+            app_filter=inputs.project.copy_filter,
             env_order="lifecycle-1393" if args.emulate_lifecycle_1393 else "sorted",
             clear_cache=args.clear_cache,
-            timeout=timeout,
+            timeout=inputs.timeout,
             keep_image=True,
             cache=cache,
-            limits=limits,
+            limits=inputs.limits,
         )
     )
     tracked_cache(args.image)  # the save replaced the cache dir: record it again, now that the image exists
@@ -118,6 +173,30 @@ def cmd_build(args: argparse.Namespace) -> int:
         flags = ",".join(name for name, on in layer.types.items() if on) or "-"
         print(f"  {layer.buildpack_id}:{layer.name:<12} {flags:<20} {layer.action:<12} {layer.diff_id or ''}")
     print("  timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items()))
+    return 0
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    """`bpconform docs [TOPIC] [--path]`: the guides ship with the package, so every message can point at
+    one by a command that works from an installed wheel (a `docs/...` path exists only in a checkout)."""
+    from conformance.data import DOC_TOPICS, doc_path
+
+    if args.topic is None:
+        for topic in DOC_TOPICS:
+            print(f"{topic:<14} {doc_path(topic)}")
+        return 0
+    if args.topic not in DOC_TOPICS:
+        raise UsageError(
+            f"no guide {args.topic!r}{did_you_mean(args.topic, DOC_TOPICS, cutoff=0.5)}",
+            f"use one of: {', '.join(DOC_TOPICS)} (`bpconform docs` lists them with their files)",
+        )
+    path = doc_path(args.topic)
+    if not path.is_file():  # a broken install: say so instead of a traceback
+        raise ConformanceError(f"the guide {path} is missing", "reinstall the buildpack-conformance wheel")
+    if args.path:
+        print(path)
+    else:
+        print(path.read_text(), end="")
     return 0
 
 
@@ -280,6 +359,11 @@ def _user_env(args: argparse.Namespace) -> dict[str, str]:
     return env
 
 
+def _needs_sample_wheelhouse(args: argparse.Namespace) -> bool:
+    """`--offline` without `--wheelhouse`: the harness's wheelhouse is made (downloaded) first."""
+    return bool(args.offline and args.wheelhouse is None)
+
+
 def _package_access(args: argparse.Namespace, app: Path):  # -> PackageAccess | None
     """Only what the user asks for, like pack: by default no mounts and nothing in <platform>/env.
 
@@ -300,6 +384,25 @@ def _package_access(args: argparse.Namespace, app: Path):  # -> PackageAccess | 
     return None
 
 
+def build_exit_status() -> str:
+    """`bpconform build`'s exit codes, from the one table of the lifecycle's (spec.ExitCode): a failed
+    build passes its phase's code through, as the lifecycle (and so pack) does."""
+    from conformance.errors import USAGE_EXIT
+    from conformance.platform.spec import ExitCode
+
+    failed = ", ".join(
+        f"{code.value} {code.name.lower().replace('_', ' ').replace(' api', ' API')}"
+        for code in ExitCode
+        if code is not ExitCode.FAILED
+    )
+    return (
+        f"Exit status: 0 the image was built; {USAGE_EXIT} usage error (the command line, or a file, buildpack,"
+        f" stack or base image it names, is not usable: nothing was built); a failed build exits with the"
+        f" lifecycle's code of its phase ({failed}); {ExitCode.FAILED.value} anything else (e.g. no Docker"
+        " engine, a stack that could not be made); 130 interrupted."
+    )
+
+
 def _add_build_command(sub: argparse._SubParsersAction) -> None:
     from conformance import access
 
@@ -309,7 +412,8 @@ def _add_build_command(sub: argparse._SubParsersAction) -> None:
         description="Build the app at --path into IMAGE, like `pack build IMAGE --path APP -b BP -e NAME=VALUE`."
         " project.toml in the app (include/exclude, build env, buildpacks) is applied as pack applies it."
         " <platform>/env holds only what you pass (-e, --env-file, project.toml, and the variables --offline,"
-        " --wheelhouse and --ca-bundle document).",
+        " --wheelhouse and --ca-bundle document). Guide: `bpconform docs build`.",
+        epilog=build_exit_status(),
     )
     build.add_argument("image", metavar="IMAGE", nargs="?", help="name of the image to create")
     build.add_argument("--path", "-p", type=Path, default=Path("."), help="the app's directory (default: .)")
@@ -362,8 +466,50 @@ def _add_build_command(sub: argparse._SubParsersAction) -> None:
     build.set_defaults(func=cmd_build)
 
 
+DISTRIBUTION = "buildpack-conformance"
+
+
+def version_text() -> str:
+    """`bpconform --version`: the package's version, and the CNB APIs the embedded platform speaks."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from conformance.platform import spec
+    from conformance.platform.buildpack import SUPPORTED_APIS
+
+    try:
+        installed = version(DISTRIBUTION)
+    except PackageNotFoundError:  # run from a checkout that was never pip-installed
+        installed = "unknown (not installed)"
+    return (
+        f"bpconform {installed} ({DISTRIBUTION})\n"
+        f"Platform API {spec.PLATFORM_API} (the embedded platform)\n"
+        f"Buildpack APIs {', '.join(SUPPORTED_APIS)}"
+    )
+
+
+class _VersionAction(argparse.Action):
+    """argparse's "version" action, with the text made only when asked (it imports the platform spec)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest=dest, default=argparse.SUPPRESS, nargs=0, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option_string=None):
+        print(version_text())
+        parser.exit()
+
+
+USAGE_NOTE = (
+    "Every command exits 2 on a usage error (a wrong option, or a file or name it gives that is not"
+    " usable: nothing was built or run); `bpconform run --help` and `bpconform build --help` list their"
+    " other exit codes. Guides: `bpconform docs`."
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bpconform", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="bpconform", description=__doc__.splitlines()[0], epilog=USAGE_NOTE)
+    parser.add_argument(
+        "--version", action=_VersionAction, help="show the version and the Platform and Buildpack APIs, and exit"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     setup = sub.add_parser("setup", help="prepare the engine, stacks, Python runtimes and the wheelhouse")
@@ -395,10 +541,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     inspect = sub.add_parser("inspect", help="show what a CNB-built image holds, like `pack inspect`")
     inspect.add_argument("image", help="the app image (name or id) in the Docker engine")
-    inspect.add_argument("--json", action="store_true", help="print a JSON document (see docs/inspect.md)")
+    inspect.add_argument("--json", action="store_true", help="print a JSON document (`bpconform docs inspect`)")
     inspect.add_argument("--cache-dir", type=Path, help="build cache to read (default: the one kept for IMAGE)")
     inspect.add_argument("--no-trunc", action="store_true", help="full digests, no cut cells")
     inspect.set_defaults(func=cmd_inspect)
+
+    docs = sub.add_parser("docs", help="show a guide shipped with the package (the messages name them)")
+    docs.add_argument("topic", nargs="?", metavar="TOPIC", help="build, inspect, profile-init, profiles, third-party")
+    docs.add_argument("--path", action="store_true", help="print the guide's file name instead of its text")
+    docs.set_defaults(func=cmd_docs)
 
     clean = sub.add_parser(
         "clean", help="remove what the harness created in the Docker engine, and build caches of removed images"
@@ -408,10 +559,44 @@ def build_parser() -> argparse.ArgumentParser:
     clean.set_defaults(func=cmd_clean)
 
     _add_run_command(sub)
-    from conformance.profile_draft import add_profile_command  # `bpconform profile init`
+    _add_profile_command(sub)
+    return parser
+
+
+def _add_profile_command(sub: argparse._SubParsersAction) -> None:
+    """`bpconform profile init` (conformance.profile_draft), its inputs checked first as a usage error."""
+    from conformance.profile_draft import add_profile_command, cmd_profile_init
 
     add_profile_command(sub)
-    return parser
+    profile = sub.choices["profile"]
+    [commands] = [action for action in profile._actions if isinstance(action, argparse._SubParsersAction)]
+
+    def checked(args: argparse.Namespace) -> int:
+        _check_profile_init_inputs(args)
+        return cmd_profile_init(args)
+
+    commands.choices["init"].set_defaults(func=checked)
+
+
+def _check_profile_init_inputs(args: argparse.Namespace) -> None:
+    """What `profile init` is given, before any build: exit 2, as every command's usage errors; and
+    `--buildpack reference` is the shipped reference buildpack, as for build and run."""
+    from conformance import stacks
+    from conformance.run import resolve_buildpacks
+
+    with usage_errors():
+        [args.buildpack] = resolve_buildpacks([args.buildpack])
+        if not (args.buildpack / "buildpack.toml").is_file():
+            raise UsageError(
+                f"{args.buildpack} is not a buildpack directory (no buildpack.toml)",
+                "pass the directory that holds buildpack.toml and bin/ (`--buildpack reference`: the reference"
+                " buildpack)",
+            )
+        if args.app is not None and not args.app.is_dir():
+            raise UsageError(f"sample app {args.app} is not a directory", "pass --app DIR, an app the buildpack builds")
+        if args.output is not None and args.output.exists() and not args.force:
+            raise UsageError(f"{args.output} exists", "pass --force to overwrite it, or another --output")
+        stacks.check_stack_name(args.stack)
 
 
 def _add_run_command(sub: argparse._SubParsersAction) -> None:

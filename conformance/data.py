@@ -1,6 +1,6 @@
-"""The data the suite ships with: sample apps, the reference snapshots and the reference buildpack.
+"""The data the suite ships with: sample apps, the reference snapshots, the reference buildpack, the guides.
 
-In the repository they stay at the top (`testapps/`, `snapshots/`, `buildpack_under_test/`), as the
+In the repository they stay at the top (`testapps/`, `snapshots/`, `buildpack_under_test/`, `docs/`), as the
 project's layout asks; the wheel carries copies under `conformance/_data/` (see setup.py). Every
 part of the harness finds them through `data_path`, so a checkout, an editable install and an
 installed wheel behave the same. What is packaged is read-only input: nothing ever writes there,
@@ -15,8 +15,8 @@ from typing import Literal
 PACKAGE_DATA = Path(__file__).resolve().parent / "_data"
 CHECKOUT = Path(__file__).resolve().parent.parent
 
-DataName = Literal["testapps", "snapshots", "buildpack_under_test"]
-DATA_NAMES: tuple[DataName, ...] = ("testapps", "snapshots", "buildpack_under_test")
+DataName = Literal["testapps", "snapshots", "buildpack_under_test", "docs"]
+DATA_NAMES: tuple[DataName, ...] = ("testapps", "snapshots", "buildpack_under_test", "docs")
 
 
 def data_path(name: DataName) -> Path:
@@ -47,3 +47,21 @@ def reference_buildpack() -> Path:
 def reference_snapshots() -> Path:
     """The snapshots of the built-in reference profile (`<dir>/reference/<stack>/`)."""
     return data_path("snapshots")
+
+
+# The guides (`docs/<topic>.md`). A message never names `docs/...`, a path that exists only in a checkout:
+# it names `bpconform docs TOPIC` (see `doc_reference`), which prints the shipped guide anywhere.
+DOC_TOPICS: tuple[str, ...] = ("build", "inspect", "profile-init", "profiles", "third-party")
+
+
+def doc_path(topic: str) -> Path:
+    """The shipped guide `topic` (in the installed package, else in the checkout)."""
+    if topic not in DOC_TOPICS:
+        raise ValueError(f"unknown guide {topic!r}; known: {', '.join(DOC_TOPICS)}")
+    return data_path("docs") / f"{topic}.md"
+
+
+def doc_reference(topic: str) -> str:
+    """How a message points a user at a guide: a command that works from a wheel as from a checkout."""
+    doc_path(topic)  # a typo in a topic fails where the message is made, not in front of the user
+    return f"`bpconform docs {topic}`"

@@ -7,6 +7,14 @@ these as two short paragraphs instead of a traceback.
 
 from __future__ import annotations
 
+import contextlib
+import difflib
+from collections.abc import Iterable, Iterator
+
+USAGE_EXIT = 2
+"""Every `bpconform` command's exit status for a usage error (argparse's own convention): the command
+line, or a file or name it gives, is wrong, and nothing was built or run."""
+
 
 class ConformanceError(Exception):
     """A problem the user can act on; `hint` says how."""
@@ -20,6 +28,35 @@ class ConformanceError(Exception):
 
     def __str__(self) -> str:
         return f"{self.message}\n  -> {self.hint}" if self.hint else self.message
+
+
+class UsageError(ConformanceError):
+    """The command line (or a file or name it gives) is wrong: exit 2, as argparse's own errors."""
+
+    exit_code = USAGE_EXIT
+
+
+@contextlib.contextmanager
+def usage_errors(*, except_for: tuple[type[ConformanceError], ...] = ()) -> Iterator[None]:
+    """Within: every `ConformanceError` but those `except_for` is a usage error (exit 2), message and hint
+    unchanged. For the checks a command makes of its inputs before anything slow: the same
+    `EngineError` that means "the engine is gone" elsewhere means "--timeout 0 is not a timeout" here;
+    where the engine is asked (are these base images usable?), `except_for=(EngineError,)` keeps
+    "the engine is gone" what it is."""
+    try:
+        yield
+    except UsageError:
+        raise
+    except ConformanceError as exc:
+        if isinstance(exc, except_for):
+            raise
+        raise UsageError(exc.message, exc.hint) from exc
+
+
+def did_you_mean(value: str, known: Iterable[str], *, cutoff: float = 0.6) -> str:
+    """` (did you mean 'x'?)` for the closest of `known` to a mistyped `value`, or "" when none is close."""
+    close = difflib.get_close_matches(value, list(known), n=1, cutoff=cutoff)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 class EngineError(ConformanceError):

@@ -10,12 +10,11 @@ A Profile is data: its methods return values or None and never decide a test's o
 app the profile names but that does not exist into an error, so a gap can never pass as green.
 
 The schema is validated strictly (unknown keys are errors with a "did you mean" hint), because a
-misspelt key would otherwise silently turn a check into a skip. See docs/profiles.md.
+misspelt key would otherwise silently turn a check into a skip. See docs/profiles.md (`bpconform docs profiles`).
 """
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,8 +22,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from conformance.data import sample_apps_dir
-from conformance.errors import ConformanceError
+from conformance.data import doc_reference, sample_apps_dir
+from conformance.errors import ConformanceError, did_you_mean
 from conformance.tomlcompat import dump_toml, load_toml
 
 BUILTIN_PROFILES: tuple[str, ...] = ("reference", "heroku-python")
@@ -430,12 +429,7 @@ class ProfileGap(LookupError):
 
 def _check_known(value: str, known: tuple[str, ...], what: str) -> None:
     if value not in known:
-        raise ValueError(f"unknown {what} {value!r}{_did_you_mean(value, known)}; known: {', '.join(known)}")
-
-
-def _did_you_mean(value: str, known: tuple[str, ...] | list[str]) -> str:
-    close = difflib.get_close_matches(value, list(known), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"unknown {what} {value!r}{did_you_mean(value, known)}; known: {', '.join(known)}")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -452,7 +446,7 @@ class _Validator:
     def fail(self, key: str, problem: str, hint: str = "") -> None:  # -> NoReturn
         raise ConformanceError(
             f"profile {self.path}: {key}: {problem}",
-            hint or "see docs/profiles.md for the profile schema",
+            hint or f"the profile schema: {doc_reference('profiles')}",
         )
 
     def table(self, data: Any, key: str, allowed: tuple[str, ...]) -> dict[str, Any]:
@@ -465,8 +459,8 @@ class _Validator:
                 where = f"{key}.{name}" if key else name
                 self.fail(
                     where,
-                    f"unknown key{_did_you_mean(name, allowed)}",
-                    f"allowed here: {', '.join(allowed)} (see docs/profiles.md)",
+                    f"unknown key{did_you_mean(name, allowed)}",
+                    f"allowed here: {', '.join(allowed)} (see {doc_reference('profiles')})",
                 )
         return data
 
@@ -806,7 +800,8 @@ def load_profile(name_or_path: str | Path) -> Profile:
     path = Path(text).expanduser()
     if not path.is_file():
         raise ConformanceError(
-            f"unknown profile {text!r}{_did_you_mean(text, BUILTIN_PROFILES)}: not a built-in profile nor a file",
-            f"use one of {', '.join(BUILTIN_PROFILES)} or the path of a profile .toml (see docs/profiles.md)",
+            f"unknown profile {text!r}{did_you_mean(text, BUILTIN_PROFILES)}: not a built-in profile nor a file",
+            f"use one of {', '.join(BUILTIN_PROFILES)} or the path of a profile .toml"
+            f" (see {doc_reference('profiles')})",
         )
     return parse_profile(load_toml(path, what="profile"), path.resolve())

@@ -140,6 +140,46 @@ def render_text_report(result: RunResult) -> str:
     return "\n".join(parts)
 
 
+LOG_TAIL_LINES = 20  # of pytest's output, in the lean report, when pytest itself failed (exit 2-4)
+
+
+def render_console_report(result: RunResult, pytest_log: Path) -> str:
+    """`bpconform run`'s default output after its progress lines: the title, every failure and error in
+    full (the whole reason, the end of the build output), one line for the skips, the snapshot
+    findings, and the verdict. The table of checks x apps is in report.md (and `-v` prints it);
+    pytest's own output is in `pytest_log`, whose end is shown when pytest itself failed."""
+    parts = [title(result)]
+    for heading, records in _reason_sections(result.records):
+        if records and heading != "Skipped":
+            parts += ["", f"{heading}:"]
+            for record in records:
+                parts.append(f"  {CELL.get(record.outcome, record.outcome)} {record.label}")
+                parts += [f"      {line}" for line in wrap(record.reason or "(no reason given)", WRAP_WIDTH - 6)]
+    parts += _build_output_lines(result.records)
+    skipped = sum(1 for record in result.records if record.outcome == "skipped")
+    if skipped:
+        parts += ["", f"{skipped} check{'s' if skipped != 1 else ''} skipped: the reasons are in report.md"]
+    parts += _snapshot_lines(result, bullet="  ")
+    if result.exit_code not in (0, 1) and not result.aborted:
+        meaning = PYTEST_EXIT_MEANINGS.get(result.exit_code, "see its output above").replace(
+            "above", f"in {pytest_log}"
+        )
+        parts += ["", f"pytest exited with code {result.exit_code}: {meaning}"]
+        tail = _log_tail(pytest_log) if result.exit_code in (2, 3) else []
+        if tail:
+            parts += [f"The end of {pytest_log}:", *(f"  | {line}" for line in tail)]
+    parts += ["", summary_line(result)]
+    return "\n".join(parts)
+
+
+def _log_tail(path: Path) -> list[str]:
+    try:
+        lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return []
+    return lines[-LOG_TAIL_LINES:]
+
+
 def _build_output_lines(records: Sequence[Record]) -> list[str]:
     """The end of each failed build's output, once per build (the same shared build fails many checks)."""
     lines: list[str] = []

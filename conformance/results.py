@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import textwrap
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 
@@ -287,6 +288,14 @@ class _Pending:
     output: str = ""
 
 
+class Progress(Protocol):
+    """Told what was selected, then each record as it is made (conformance.progress.GroupProgress)."""
+
+    def expect(self, nodeids: Iterable[str]) -> None: ...
+
+    def __call__(self, record: Record) -> None: ...
+
+
 class ResultCollector:
     """A pytest plugin object recording every test as a `Record`, in collection order.
 
@@ -295,7 +304,8 @@ class ResultCollector:
     out as in a serial run.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, progress: Progress | None = None) -> None:
+        self.progress = progress  # told the selection and each record as it is made (`bpconform run`'s lines)
         self.records: list[Record] = []
         self.unused_snapshots: list[str] = []
         self.failed_snapshots: list[str] = []
@@ -332,6 +342,8 @@ class ResultCollector:
             self._order[item.nodeid] = index
         self.selected = len(items)
         self.deselected = self.deselected or 0
+        if self.progress is not None:
+            self.progress.expect([item.nodeid for item in items])
 
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
         """-k, -m, --lf and --deselect all report what they leave out here (not under xdist, where
@@ -344,6 +356,8 @@ class ResultCollector:
         if not self._order:
             self._order = {nodeid: index for index, nodeid in enumerate(ids)}
             self.selected = len(ids)
+            if self.progress is not None:
+                self.progress.expect(ids)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
@@ -395,7 +409,10 @@ class ResultCollector:
         if pending is not None:
             duration = round(pending.duration, 3)
             outcome, reason, output = pending.outcome, pending.reason, pending.output
-            self.records.append(Record(pending.check, pending.app, outcome, reason, duration, nodeid, output))
+            record = Record(pending.check, pending.app, outcome, reason, duration, nodeid, output)
+            self.records.append(record)
+            if self.progress is not None:
+                self.progress(record)
 
     def _close(self) -> None:
         for nodeid in list(self._pending):  # e.g. the test an xdist worker crashed in: reported, never finished
@@ -459,4 +476,19 @@ def pytest_configure(config: pytest.Config) -> None:
     (in the xdist controller only: each worker sees only its share of the tests)."""
     in_worker = hasattr(config, "workerinput")
     if os.environ.get(RECORDS_ENV) and not in_worker and not config.pluginmanager.has_plugin("bpconform-collector"):
-        config.pluginmanager.register(ResultCollector(), "bpconform-collector")
+        config.pluginmanager.register(ResultCollector(_progress_from_env()), "bpconform-collector")
+
+
+def _progress_from_env() -> Progress | None:
+    """`bpconform run`'s lean output for a run in a subprocess: its stdout (pytest's) goes to the log,
+    the progress lines to its stderr, which is the console's."""
+    from conformance.progress import PROGRESS_ENV, GroupProgress
+
+    if not os.environ.get(PROGRESS_ENV):
+        return None
+    stderr = sys.stderr  # now, while pytest captures nothing: the console's
+
+    def say(line: str) -> None:
+        print(f"bpconform run: {line}", file=stderr, flush=True)
+
+    return GroupProgress(say)

@@ -7,17 +7,19 @@ Each side of a comparison runs in its own Python process, so session-scoped stat
 from __future__ import annotations
 
 import argparse
-import difflib
+import contextlib
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, TextIO
 
 import pytest
 
@@ -31,10 +33,11 @@ from conformance.compare import (
     render_compare,
 )
 from conformance.data import reference_buildpack, reference_snapshots
-from conformance.errors import ConformanceError, RunAborted
+from conformance.errors import ConformanceError, RunAborted, UsageError, usage_errors
 from conformance.profile import Profile
-from conformance.render import render_text_report, write_reports
-from conformance.results import RECORDS_ENV, SIGNAL_EXIT, Record, ResultCollector, RunResult, Verdict
+from conformance.progress import GroupProgress
+from conformance.render import render_console_report, render_text_report, write_reports
+from conformance.results import RECORDS_ENV, SIGNAL_EXIT, Progress, Record, ResultCollector, RunResult, Verdict
 from conformance.tomlcompat import load_toml
 
 SUITE_MODULE = "conformance.suite"
@@ -134,12 +137,43 @@ def settings_of(args: argparse.Namespace, variant: Variant | None = None) -> dic
     }
 
 
-def run_pytest_inprocess(argv: list[str]) -> tuple[int, ResultCollector]:
-    """pytest in this process. A crash of pytest itself (it happens: e.g. in its own clean-up) is
+PYTEST_LOG = "pytest.log"  # in the report dir: pytest's whole output (the console shows it only with -v)
+
+
+class _Tee(io.TextIOBase):
+    """pytest's terminal output, to the console and to the log (`bpconform run -v`)."""
+
+    def __init__(self, console: TextIO, log: TextIO) -> None:
+        self._console, self._log = console, log
+
+    def write(self, text: str) -> int:
+        self._console.write(text)
+        self._log.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        self._console.flush()
+        self._log.flush()
+
+    def isatty(self) -> bool:  # pytest colours only a terminal; the log then gets the colour codes too
+        return self._console.isatty()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self._console, "encoding", None) or "utf-8"
+
+
+def run_pytest_inprocess(
+    argv: list[str], log: TextIO | None = None, *, verbose: bool = False, progress: Progress | None = None
+) -> tuple[int, ResultCollector]:
+    """pytest in this process, its terminal output to `log` (and the console with `verbose`; without a
+    log, to the console only). A crash of pytest itself (it happens: e.g. in its own clean-up) is
     exit 3, an internal error, with the records collected so far: never a pass, never lost."""
-    collector = ResultCollector()
+    collector = ResultCollector(progress)
+    output = sys.stdout if log is None else _Tee(sys.stdout, log) if verbose else log
     try:
-        exit_code = pytest.main(argv, plugins=[collector])
+        with contextlib.redirect_stdout(output):  # pytest's terminal reporter writes to sys.stdout
+            exit_code = pytest.main(argv, plugins=[collector])
     except Exception as exc:
         print(f"bpconform run: pytest crashed: {type(exc).__name__}: {exc}", file=sys.stderr)
         collector.close_after_crash()
@@ -147,16 +181,31 @@ def run_pytest_inprocess(argv: list[str]) -> tuple[int, ResultCollector]:
     return int(exit_code), collector
 
 
-def run_pytest_subprocess(argv: list[str], records_file: Path) -> tuple[int, ResultCollector]:
+def run_pytest_subprocess(
+    argv: list[str], records_file: Path, log: TextIO | None = None, *, verbose: bool = False
+) -> tuple[int, ResultCollector]:
     """Run pytest in a fresh interpreter; its collector (`-p conformance.results`) writes `records_file`.
+    Its stdout (pytest's output) goes to `log`, and with `verbose` to the console too; without
+    `verbose` the child prints progress lines to its stderr, which is ours. Without a log, its
+    output is the console's.
 
     On SIGINT/SIGTERM (forwarded to the child by `conformance.signals`) the child is given time to
     clean up after itself instead of being killed, as `subprocess.run` would do."""
+    from conformance.progress import PROGRESS_ENV
+
     records_file.unlink(missing_ok=True)
     package_root = str(Path(__file__).resolve().parent.parent)  # importable even when not installed
     python_path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
     env = {**os.environ, RECORDS_ENV: str(records_file), "PYTHONPATH": python_path}
-    child = subprocess.Popen([sys.executable, "-m", "pytest", "-p", RESULTS_PLUGIN, *argv], env=env)
+    tee = log is not None and verbose
+    if log is not None and not verbose:
+        env[PROGRESS_ENV] = "1"
+        log.flush()
+    command = [sys.executable, "-m", "pytest", "-p", RESULTS_PLUGIN, *argv]
+    child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE if tee else log, text=tee)
+    pump = threading.Thread(target=_copy_lines, args=(child.stdout, sys.stdout, log), daemon=True)
+    if tee:
+        pump.start()
     try:
         returncode = child.wait()
     except KeyboardInterrupt:
@@ -166,6 +215,9 @@ def run_pytest_subprocess(argv: list[str], records_file: Path) -> tuple[int, Res
             child.kill()
             child.wait()
         raise
+    finally:
+        if tee:
+            pump.join(timeout=CHILD_CLEANUP_SECONDS)
     collector = ResultCollector()
     if records_file.is_file():
         data = json.loads(records_file.read_text())
@@ -180,9 +232,28 @@ def run_pytest_subprocess(argv: list[str], records_file: Path) -> tuple[int, Res
 CHILD_CLEANUP_SECONDS = 60.0
 
 
-def run_once(argv: list[str], settings: dict[str, Any], report_dir: Path, *, isolated: bool = False) -> RunResult:
-    """One run of the suite. Nothing is written but the reports: no bytecode next to the installed
-    suite (pytest's assertion rewriting would write it into site-packages), no pytest cache."""
+def _copy_lines(source: IO[str] | None, *sinks: TextIO) -> None:
+    """A child's output, line by line, to each sink (the console and the log) until it closes."""
+    if source is None:
+        return
+    for line in source:
+        for sink in sinks:
+            sink.write(line)
+            sink.flush()
+
+
+def run_once(
+    argv: list[str],
+    settings: dict[str, Any],
+    report_dir: Path,
+    *,
+    isolated: bool = False,
+    verbose: bool = False,
+    progress: Progress | None = None,
+) -> RunResult:
+    """One run of the suite. Nothing is written but the reports (pytest's output in `PYTEST_LOG`): no
+    bytecode next to the installed suite (pytest's assertion rewriting would write it into
+    site-packages), no pytest cache."""
     report_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     # A private tmp root: pytest's default one is shared by every pytest run of this user, and its
@@ -193,10 +264,11 @@ def run_once(argv: list[str], settings: dict[str, Any], report_dir: Path, *, iso
     sys.dont_write_bytecode = True
     os.environ["PYTHONDONTWRITEBYTECODE"] = "1"  # for xdist workers and isolated runs
     try:
-        if isolated:
-            exit_code, collector = run_pytest_subprocess(argv, report_dir / "records.json")
-        else:
-            exit_code, collector = run_pytest_inprocess(argv)
+        with (report_dir / PYTEST_LOG).open("w", encoding="utf-8", errors="replace") as log:
+            if isolated:
+                exit_code, collector = run_pytest_subprocess(argv, report_dir / "records.json", log, verbose=verbose)
+            else:
+                exit_code, collector = run_pytest_inprocess(argv, log, verbose=verbose, progress=progress)
     except KeyboardInterrupt:
         exit_code, collector = 2, ResultCollector()
     finally:
@@ -240,9 +312,7 @@ class Identity:
 
 
 def setup_error(message: str, hint: str) -> ConformanceError:
-    error = ConformanceError(message, hint)
-    error.exit_code = 2
-    return error
+    return UsageError(message, hint)
 
 
 def resolve_buildpacks(values: list[Path]) -> list[Path]:
@@ -317,10 +387,8 @@ def check_stack_ready(name: str, *, images_given: bool = False) -> None:
     if images_given and name not in stacks.STACK_NAMES:
         return  # a distro we have no runtimes for: a third-party buildpack brings its own
 
-    if name not in stacks.STACK_NAMES:
-        close = difflib.get_close_matches(name, list(stacks.STACK_NAMES), n=1, cutoff=0.5)
-        maybe = f" (did you mean {close[0]!r}?)" if close else ""
-        raise setup_error(f"unknown stack {name!r}{maybe}", f"use one of: {', '.join(stacks.STACK_NAMES)}")
+    with usage_errors():
+        stacks.check_stack_name(name)
     from conformance.engine import ensure_engine
 
     ensure_engine()
@@ -432,13 +500,29 @@ def _cmd_run(args: argparse.Namespace) -> int:
         _progress(note)
     identities = ", ".join(identity.label for identity in args.identities)
     _progress(f"running {SUITE_MODULE} on {identities} with profile {args.profile} on stack {args.stack}")
-    result = run_once(build_pytest_argv(args, report_dir), settings_of(args), report_dir)
+    progress = None if args.verbose else GroupProgress(_progress)
+    result = run_once(
+        build_pytest_argv(args, report_dir), settings_of(args), report_dir, verbose=args.verbose, progress=progress
+    )
     junit.finish(report_dir / "junit.xml", junit_properties(args))
     paths = write_reports(result, report_dir)
     print()
-    print(render_text_report(result))
-    print(f"\nreports: {paths['markdown']}, {paths['json']}, {report_dir / 'junit.xml'}")
+    print(_render_result(result, report_dir, verbose=args.verbose))
+    print()
+    print(reports_line(paths["markdown"], paths["json"], report_dir / "junit.xml", report_dir / PYTEST_LOG))
     return result.status
+
+
+def _render_result(result: RunResult, report_dir: Path, *, verbose: bool) -> str:
+    """-v: today's table of every check and app after pytest's own output; by default the lean form
+    (failures and errors in full, the verdict; the table is in report.md, pytest's output in the log)."""
+    return render_text_report(result) if verbose else render_console_report(result, report_dir / PYTEST_LOG)
+
+
+def reports_line(*paths: Path) -> str:
+    """The last line of a run: where everything is, pytest's full output last."""
+    *reports, log = paths
+    return f"reports: {', '.join(str(path) for path in reports)}; pytest's full output: {log}"
 
 
 def junit_properties(args: argparse.Namespace) -> dict[str, str]:
@@ -468,11 +552,17 @@ def _cmd_compare(args: argparse.Namespace, report_dir: Path) -> int:
     for side in (baseline, variant):
         side_dir = report_dir / _slug(side.label)
         _progress(f"comparison run {side.label!r} (reports in {side_dir})")
-        result = run_once(build_pytest_argv(args, side_dir, side), settings_of(args, side), side_dir, isolated=True)
+        result = run_once(
+            build_pytest_argv(args, side_dir, side),
+            settings_of(args, side),
+            side_dir,
+            isolated=True,
+            verbose=args.verbose,
+        )
         junit.finish(side_dir / "junit.xml", junit_properties(args))
         write_reports(result, side_dir)
         print()
-        print(render_text_report(result))
+        print(_render_result(result, side_dir, verbose=args.verbose))
         results.append(result)
         if result.aborted:
             return result.status
@@ -482,7 +572,11 @@ def _cmd_compare(args: argparse.Namespace, report_dir: Path) -> int:
     (report_dir / "compare.json").write_text(json.dumps(compare_json(baseline.label, variant.label, a, b), indent=2))
     print()
     print(text)
-    print(f"reports: {report_dir / 'compare.md'}, {report_dir / 'compare.json'}")
+    sides = ", ".join(str(report_dir / _slug(side.label)) for side in (baseline, variant))
+    print(
+        f"reports: {report_dir / 'compare.md'}, {report_dir / 'compare.json'}; each side's, with pytest's full output"
+        f" ({PYTEST_LOG}): {sides}"
+    )
     changed = (
         compare(a.records, b.records) or compare_snapshots(a.failed_snapshots, b.failed_snapshots)["newly_failing"]
     )
@@ -562,6 +656,13 @@ def add_run_command(subparsers: argparse._SubParsersAction) -> argparse.Argument
         help="record or update snapshots (in --snapshot-dir, else ./snapshots)",
     )
     run.add_argument("-x", "--exitfirst", action="store_true", help="stop at the first failure")
+    run.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help=f"print pytest's whole output and the table of checks x apps (by default: a line per check group,"
+        f" the failures and the verdict; pytest's output is always in <report dir>/{PYTEST_LOG})",
+    )
     run.add_argument(
         "--workers",
         type=_worker_count,

@@ -589,6 +589,22 @@ def _mb(size: int) -> str:
     return f"{size / 1e6:.1f} MB"
 
 
+def check_runtime_request(version: str, source: Path | None = None, prebuilt: Path | None = None) -> None:
+    """What the caller asks for can be made: a version we pin, or their own source or tree, which exists
+    (checked before any stack is made: `bpconform runtime build` reports it as a usage error)."""
+    if source is not None and prebuilt is not None:
+        raise RuntimeBuildError("give either a source tarball or a prebuilt tree, not both")
+    minor_version(version)
+    if source is None and prebuilt is None and version not in PINNED:
+        raise RuntimeBuildError(
+            f"Python {version} is not pinned (pinned: {', '.join(PINNED)})",
+            "pass a CPython source tarball with `--source PATH` or an install tree with `--prebuilt DIR`",
+        )
+    for given, what in ((source, "source tarball"), (prebuilt, "prebuilt tree")):
+        if given is not None and not given.exists():
+            raise RuntimeBuildError(f"the {what} {given} does not exist", "check the path")
+
+
 def ensure_runtime(
     version: str,
     stack_name: str,
@@ -605,18 +621,7 @@ def ensure_runtime(
     install tree to validate and pack as it is. Either way the manifest records where it came from.
     """
     say = on_output or _print_to_stderr
-    if source is not None and prebuilt is not None:
-        raise RuntimeBuildError("give either a source tarball or a prebuilt tree, not both")
-    minor_version(version)
-    if source is None and prebuilt is None and version not in PINNED:
-        raise RuntimeBuildError(
-            f"Python {version} is not pinned (pinned: {', '.join(PINNED)})",
-            "pass a CPython source tarball with `--source PATH` or an install tree with `--prebuilt DIR`",
-        )
-    for given, what in ((source, "source tarball"), (prebuilt, "prebuilt tree")):
-        if given is not None and not given.exists():
-            raise RuntimeBuildError(f"the {what} {given} does not exist", "check the path")
-
+    check_runtime_request(version, source, prebuilt)
     stack = _stack(stack_name, say)
     name = archive_name(version, stack.name, stack.arch)
     path = runtimes_dir() / name

@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from conformance import host
-from conformance.errors import StackError
+from conformance.errors import StackError, did_you_mean
 from conformance.locks import exclusive_lock
 from conformance.paths import cache_dir
 
@@ -229,12 +229,17 @@ def stack_repo() -> str:
     return repo
 
 
-def get_stack(name: str) -> Stack:
+def check_stack_name(name: str) -> None:
+    """One of our stacks, or one error with a "did you mean" (shared by every command taking --stack)."""
     if name not in DISTRO_VERSIONS:
         raise StackError(
-            f"unknown stack {name!r}",
+            f"unknown stack {name!r}{did_you_mean(name, STACK_NAMES, cutoff=0.5)}",
             f"use one of: {', '.join(STACK_NAMES)}",
         )
+
+
+def get_stack(name: str) -> Stack:
+    check_stack_name(name)
     repo = stack_repo()
     return Stack(
         name=name,

@@ -75,14 +75,80 @@ def test_the_project_group_is_used_only_without_b(tmp_path: Path) -> None:
 def test_the_old_spelling_is_refused_with_the_new_command(capsys: pytest.CaptureFixture[str]) -> None:
     code = cli.main(["build", "testapps/minimal", "--buildpack", "reference", "--image", "my-app"])
     err = capsys.readouterr().err
-    assert code == 1
+    assert code == 2  # a usage error, as argparse's own and `bpconform run`'s
     assert "bpconform: error: --image is gone" in err
     assert "-> write: bpconform build my-app --path testapps/minimal -b BUILDPACK" in err
 
 
 def test_the_image_is_required(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["build", "-b", "reference"]) == 1
+    assert cli.main(["build", "-b", "reference"]) == 2
     assert "needs the name of the image to create" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["bad image name!"], "IMAGE"),
+        (["img", "--timeout", "0"], "--timeout"),
+        (["img", "--memory", "lots"], "--memory"),
+        (["img", "-e", "1BAD=x"], "is not a variable name"),
+        (["img", "--path", "/nonexistent-app-dir"], "the app directory does not exist"),
+        (["img", "-b", "/nonexistent-buildpack"], "is not a buildpack directory"),
+        (["img", "--build-image", "b:1"], "--build-image was given without --run-image"),
+        (["img", "--wheelhouse", "/nonexistent-wheels"], "wheelhouse /nonexistent-wheels is not a directory"),
+        (["img", "--descriptor", "/nonexistent/project.toml"], "does not exist"),
+    ],
+)
+def test_usage_errors_exit_2_before_anything_slow(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each is the command line's fault: exit 2 (argparse's convention, and `bpconform run`'s), never 1 or
+    a lifecycle code, which mean a build ran and failed. No engine is touched: `create` must not run."""
+    from conformance.platform import creator
+
+    monkeypatch.setattr(creator, "create", lambda request: pytest.fail("a usage error must stop before the build"))
+    args = argv if "-b" in argv else [*argv, "-b", "reference"]
+    assert cli.main(["build", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("bpconform: error: ") and message in err, err
+    assert "  -> " in err  # the hint line
+
+
+def test_an_unknown_stack_has_a_did_you_mean_as_in_run(capsys: pytest.CaptureFixture[str]) -> None:
+    """One helper (stacks.check_stack_name) for build, run, setup, stack build and runtime build."""
+    assert cli.main(["build", "img", "-b", "reference", "--stack", "bookwrm"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown stack 'bookwrm' (did you mean 'bookworm'?)" in err
+    assert "use one of: bookworm, trixie" in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["stack", "build", "bookwrm"],
+        ["runtime", "build", "3.13.5", "--stack", "bookwrm"],
+        ["setup", "--stack", "bookwrm"],
+    ],
+)
+def test_other_commands_share_the_stack_check_and_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(argv) == 2
+    assert "unknown stack 'bookwrm' (did you mean 'bookworm'?)" in capsys.readouterr().err
+
+
+def test_an_unpinned_runtime_is_a_usage_error_before_any_stack_is_made(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["runtime", "build", "3.9.1"]) == 2
+    assert "Python 3.9.1 is not pinned" in capsys.readouterr().err
+
+
+def test_the_exit_codes_are_documented_in_the_help(capsys: pytest.CaptureFixture[str]) -> None:
+    from conformance.platform.spec import ExitCode
+
+    with pytest.raises(SystemExit):
+        cli.main(["build", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "2 usage error" in text
+    for code in ExitCode:  # every lifecycle code a failed build passes through
+        assert f"{code.value} " in text, code
 
 
 def test_no_package_access_unless_asked(tmp_path: Path) -> None:

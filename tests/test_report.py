@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import textwrap
 from pathlib import Path
 
@@ -372,9 +373,10 @@ def fake_suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> py
 
 def test_cmd_run_prints_and_writes_the_report(fake_suite: pytest.Pytester, capsys: pytest.CaptureFixture) -> None:
     reports = fake_suite.path / "reports"
-    args = parse_run("--buildpack", str(BUILDPACK_DIR), "--report-dir", str(reports), *NO_ENTRY_POINT)
+    args = parse_run("--buildpack", str(BUILDPACK_DIR), "--report-dir", str(reports), "-v", *NO_ENTRY_POINT)
     assert run.cmd_run(args) == 0
     out = capsys.readouterr().out
+    assert "test session starts" in out and "PASSED" in out, "-v: pytest's own output, as before"
     table = out[out.index("check ") :].splitlines()
     assert table[0].split() == ["check", "minimal", "pinned-311", "-"]
     assert table[2].split() == ["build_time_path", "pass", "pass"]
@@ -384,6 +386,43 @@ def test_cmd_run_prints_and_writes_the_report(fake_suite: pytest.Pytester, capsy
     assert data["ok"] is True and data["totals"]["total"] == 5
     assert (reports / "report.md").is_file()
     assert "testcase" in (reports / "junit.xml").read_text()
+
+
+def test_cmd_run_is_lean_by_default(fake_suite: pytest.Pytester, capsys: pytest.CaptureFixture) -> None:
+    """A line per check group on stderr, then the verdict; pytest's output and the table are in the report
+    dir (the last line says where), and the report files are the same as with -v."""
+    reports = fake_suite.path / "reports"
+    args = parse_run("--buildpack", str(BUILDPACK_DIR), "--report-dir", str(reports), *NO_ENTRY_POINT)
+    assert run.cmd_run(args) == 0
+    captured = capsys.readouterr()
+    out, err = captured.out, captured.err
+    assert "test session starts" not in out + err and "PASSED" not in out + err and "check  " not in out
+    assert "bpconform run: 5 checks in 1 groups" in err
+    assert re.search(r"^bpconform run: \[5/5\] checks  4 passed, 1 skipped  \(\d+s\)$", err, re.M), err
+    assert "CONFORMS: 5 of 5 checks ran: 4 passed, 0 failed, 0 error, 1 skipped" in out
+    assert "1 check skipped: the reasons are in report.md" in out
+    last = out.rstrip().splitlines()[-1]
+    log = reports / run.PYTEST_LOG
+    assert last.startswith(f"reports: {reports / 'report.md'}") and last.endswith(f"pytest's full output: {log}")
+    text = log.read_text()
+    assert "test session starts" in text and "test_checks.py::test_launch_path[minimal] PASSED" in text
+    data = json.loads((reports / "report.json").read_text())
+    assert data["ok"] is True and data["totals"]["total"] == 5
+    assert "| `build_time_path` | pass | pass |" in (reports / "report.md").read_text()
+
+
+def test_a_lean_run_prints_each_failure_in_full(fake_suite: pytest.Pytester, capsys: pytest.CaptureFixture) -> None:
+    """The terminal table report cuts a long reason at MAX_TERMINAL_LINES; the lean one, which has no
+    table, shows all of it (and report.md, as always)."""
+    long_check = "def test_long_reason():\n    assert False, '\\n'.join(f'line {i}' for i in range(60))\n"
+    (fake_suite.path / "fakesuite" / "test_long.py").write_text(long_check)
+    reports = fake_suite.path / "reports"
+    args = parse_run("--buildpack", str(BUILDPACK_DIR), "--report-dir", str(reports), *NO_ENTRY_POINT)
+    assert run.cmd_run(args) == 1
+    out = capsys.readouterr().out
+    assert "Failures:\n  FAIL long_reason\n" in out and "line 0" in out and "line 59" in out
+    assert "more lines in report.md" not in out
+    assert out.rstrip().splitlines()[-3].startswith("DOES NOT CONFORM: 6 of 6 checks ran: 4 passed, 1 failed")
 
 
 def test_cmd_run_fails_when_a_check_fails(fake_suite: pytest.Pytester, capsys: pytest.CaptureFixture) -> None:
@@ -397,14 +436,19 @@ def test_cmd_run_fails_when_a_check_fails(fake_suite: pytest.Pytester, capsys: p
 
 
 def test_cmd_run_compare_finds_exactly_the_changed_check(
-    fake_suite: pytest.Pytester, capsys: pytest.CaptureFixture
+    fake_suite: pytest.Pytester, capfd: pytest.CaptureFixture
 ) -> None:
     reports = fake_suite.path / "reports"
     args = parse_run(
         "--buildpack", str(BUILDPACK_DIR), "--report-dir", str(reports), "--compare", "lifecycle-1393", *NO_ENTRY_POINT
     )  # fmt: skip
     assert run.cmd_run(args) == 1  # the variant changed behaviour
-    out = capsys.readouterr().out
+    captured = capfd.readouterr()  # the children's stderr (their progress lines) is the process's
+    out = captured.out
+    assert "PASSED" not in out + captured.err, "lean: each side's pytest output is in its report dir"
+    assert captured.err.count("bpconform run: [5/5] checks") == 2, captured.err  # the children's progress
+    for side in ("baseline", "lifecycle-1393"):
+        assert "test session starts" in (reports / side / run.PYTEST_LOG).read_text()
     assert "2 check(s) changed outcome:" in out
     assert "build_time_path[minimal]: pass -> FAIL" in out
     assert "venv/bin after python/bin for minimal" in out

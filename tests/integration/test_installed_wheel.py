@@ -63,6 +63,37 @@ def test_the_installed_plugin_keeps_each_chain_of_builds_in_one_worker(installed
     assert leftovers(run, tmp_path / "work") == []
 
 
+def test_the_installed_cli_has_its_version_and_the_guides_its_messages_name(
+    installed: Installed, tmp_path: Path
+) -> None:
+    """A message from the wheel points at `bpconform docs TOPIC`, never a docs/ path only a checkout has; the
+    guide it names is in site-packages. `--version` names the installed version and the CNB APIs."""
+    bpconform = str(installed.bin / "bpconform")
+
+    def run_cli(*argv: str) -> subprocess.CompletedProcess[str]:
+        env = user_env(f"wheelcli{uuid.uuid4().hex[:6]}", tmp_path / "work")
+        return subprocess.run([bpconform, *argv], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+
+    shown = run_cli("--version")
+    assert shown.returncode == 0, shown.stderr
+    assert re.fullmatch(
+        r"bpconform 0\.1\.0 \(buildpack-conformance\)\nPlatform API 0\.\d+ .*\nBuildpack APIs 0\.7, .*",
+        shown.stdout.strip(),
+    )
+
+    refused = run_cli("run", "--buildpack", "reference", "--profile", "nope")
+    assert refused.returncode == 2, refused.stderr
+    assert "docs/" not in refused.stderr
+    [topic] = re.findall(r"`bpconform docs ([\w-]+)`", refused.stderr)
+    guide = run_cli("docs", topic, "--path")
+    assert guide.returncode == 0, guide.stderr
+    path = Path(guide.stdout.strip())
+    assert path.is_file() and path.is_relative_to(installed.site_packages), path
+    assert run_cli("docs", topic).stdout == path.read_text()
+    listed = run_cli("docs").stdout.split()
+    assert all(Path(item).is_file() for item in listed[1::2]) and len(listed) >= 10, listed
+
+
 def test_installed_suite_conforms_from_outside_any_checkout(installed: Installed, tmp_path: Path) -> None:
     project = tmp_path / "project"
     project.mkdir()

@@ -220,7 +220,7 @@ def test_cli_malformed_launch_toml_exits_with_a_message_and_leaks_nothing(app, t
         tmp_path,
     )
 
-    assert run.exit_code != 0, run.output
+    assert run.exit_code == 52, run.output  # the lifecycle's build error, passed through (not 2: a usage error)
     assert "Traceback" not in run.output
     error_lines = [line for line in run.stderr.splitlines() if line.startswith("bpconform: error:")]
     assert len(error_lines) == 1 and "launch.toml" in error_lines[0], run.stderr[-2000:]

@@ -91,7 +91,7 @@ def test_an_invalid_image_name_is_a_clear_cli_error(box: Box, image: str) -> Non
     bp = hostile_buildpack(box.tmp_path)
     result = box.cli("build", "--path", str(box.app), "--buildpack", str(bp), "--", image)
 
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a usage error, as every command's (not 1, not a lifecycle code)
     assert f"bpconform: error: IMAGE {image!r} is not a valid image name" in result.stderr
     assert "  -> name the image like my-app" in result.stderr
     box.assert_no_leaks()
@@ -103,7 +103,7 @@ def test_the_run_image_can_never_be_the_target_of_a_cli_build(box: Box) -> None:
     before = ensure_engine().images.get(run_image).id
     result = box.cli("build", run_image, "--path", str(box.app), "--buildpack", str(bp))
 
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # the command line names a stack image: a usage error
     assert f"the image to build, {run_image}, is one of the stack's images" in result.stderr
     assert ensure_engine().images.get(run_image).id == before
     box.assert_no_leaks()
@@ -133,7 +133,7 @@ def test_a_timeout_that_is_not_a_positive_finite_number_is_refused(box: Box, tim
     result = box.cli("build", "ok-name", "--path", str(box.app), "--buildpack", str(bp), "--timeout", timeout)
     in_process = box.fail([bp], timeout=float(timeout))
 
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a usage error
     assert f"bpconform: error: --timeout {float(timeout)!r} is not a positive, finite number of seconds" in (
         result.stderr
     )
@@ -237,6 +237,6 @@ def test_the_limit_flags_refuse_nonsense_before_building(box: Box) -> None:
     memory = box.cli("build", "ok-name", "-p", str(box.app), "-b", str(bp), "--memory", "lots")
     pids = box.cli("build", "ok-name", "-p", str(box.app), "-b", str(bp), "--pids-limit", "3")
 
-    assert memory.exit_code == 1 and "--memory 'lots' is not a memory size" in memory.stderr
-    assert pids.exit_code == 1 and "--pids-limit 3 is below the minimum of 16" in pids.stderr
+    assert memory.exit_code == 2 and "--memory 'lots' is not a memory size" in memory.stderr  # usage errors
+    assert pids.exit_code == 2 and "--pids-limit 3 is below the minimum of 16" in pids.stderr
     box.assert_no_leaks()

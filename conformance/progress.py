@@ -1,0 +1,73 @@
+"""`bpconform run`'s progress lines: one per check group (a module of the suite) when its last check ends.
+
+The full pytest output of a run goes to `<report dir>/pytest.log`; the console gets only these
+lines, then the failures and the verdict. A group is the module (`test_layers.py` -> `layers`),
+so a line means "every check of this kind, for every app, is done"; under pytest-xdist groups
+end in any order, each line says how far the whole run is.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from pathlib import PurePosixPath
+
+from conformance.results import CELL, OUTCOMES, Record
+
+PROGRESS_ENV = "BPCONFORM_PROGRESS"  # set for a run in a subprocess: its collector prints progress to stderr
+
+
+def group_of(nodeid: str) -> str:
+    """`.../conformance/suite/test_layers.py::test_layer_types[minimal]` -> `layers`."""
+    return PurePosixPath(nodeid.split("::", 1)[0]).stem.removeprefix("test_") or "collection"
+
+
+def describe(counts: Counter[str]) -> str:
+    """`9 passed, 1 FAIL, 2 ERROR` (outcomes that did not happen are left out; failures shout)."""
+    parts = []
+    for outcome in OUTCOMES:
+        if counts[outcome]:
+            word = CELL[outcome] if outcome in ("failed", "error") else outcome
+            parts.append(f"{counts[outcome]} {word}")
+    return ", ".join(parts) or "nothing ran"
+
+
+class GroupProgress:
+    """Fed every record as it is made (`ResultCollector.on_record`); says a line when a group is complete."""
+
+    def __init__(self, say: Callable[[str], None], clock: Callable[[], float] = time.monotonic) -> None:
+        self._say = say
+        self._clock = clock
+        self._started = clock()
+        self._expected: Counter[str] = Counter()
+        self._done: dict[str, Counter[str]] = {}
+        self._total = 0
+        self._finished = 0
+        self._width = 0
+
+    def expect(self, nodeids: Iterable[str]) -> None:
+        """The selected tests, once known (after collection; from the first xdist worker's)."""
+        if self._total:
+            return
+        self._expected = Counter(group_of(nodeid) for nodeid in nodeids)
+        self._total = sum(self._expected.values())
+        self._width = max((len(group) for group in self._expected), default=0)
+        self._say(f"{self._total} checks in {len(self._expected)} groups")
+
+    def __call__(self, record: Record) -> None:
+        if not record.nodeid or not self._total:
+            return
+        group = group_of(record.nodeid)
+        counts = self._done.setdefault(group, Counter())
+        counts[record.outcome] += 1
+        self._finished += 1
+        if sum(counts.values()) == self._expected.get(group):
+            elapsed = self._clock() - self._started
+            where = f"[{self._finished:>{len(str(self._total))}}/{self._total}]"
+            self._say(f"{where} {group:<{self._width}}  {describe(counts)}  ({_duration(elapsed)})")
+
+
+def _duration(seconds: float) -> str:
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes}m{rest:02d}s" if minutes else f"{rest}s"
