@@ -600,7 +600,8 @@ def render_draft(draft: Draft) -> str:
     add(f"# from builds of the sample app {draft.app!r} on stack {draft.stack} with {draft.buildpack_dir}.")
     add("# Every value below was observed; each comment says how and what to check by hand. Keys that could")
     add("# not be observed are commented out with a TODO: until you fill them in, the checks needing them are")
-    add("# skipped with a reason naming this profile. Schema: docs/profiles.md; this command: docs/profile-init.md.")
+    add("# skipped with a reason naming this profile. Schema: `bpconform docs profiles`;")
+    add("# this command: `bpconform docs profile-init`.")
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", draft.buildpack_id).strip("-")
     add(f"name = {_toml_string(slug + '-draft')}")
     add(f"description = {_toml_string(f'{draft.buildpack_id}: drafted by bpconform profile init')}")
@@ -637,7 +638,7 @@ def render_draft(draft: Draft) -> str:
     add(f"volatile-metadata = {_toml_list(draft.volatile)}")
     add("normalise-patch-versions = true")
     add("")
-    add("# [apps]: the sample apps per purpose default to the packaged testapps/ (docs/profiles.md).")
+    add("# [apps]: the sample apps per purpose default to the packaged testapps/ (`bpconform docs profiles`).")
     if draft.apps_note:
         out.extend(_comment(draft.apps_note))
     return "\n".join(out) + "\n"
@@ -1371,7 +1372,7 @@ def add_profile_command(subparsers: argparse._SubParsersAction) -> None:
         help="draft a profile for a buildpack by building a sample app with it",
         description="Build a sample app with the buildpack (twice, plus learning builds: version changes, failing apps,"
         " the uv and Poetry apps), infer its layer roles, versions, launch env and log wording, and write a commented"
-        " draft profile. See docs/profile-init.md.",
+        " draft profile. See `bpconform docs profile-init`.",
     )
     init.add_argument("--buildpack", type=Path, required=True, metavar="DIR", help="the buildpack directory")
     init.add_argument(

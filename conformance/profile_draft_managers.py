@@ -686,18 +686,19 @@ def _key(name: str) -> str:
 
 def render_managers(result: ManagersDraft, add: Callable[[str], None], *, learnt: bool) -> None:
     add("")
-    add('# Lock-file package managers (docs/profiles.md, "Package managers"): each table was learnt from a build')
-    add("# of the suite's sample app, followed by an observer buildpack recording what a later buildpack sees.")
+    add('# Lock-file package managers (`bpconform docs profiles`, "Package managers"): each table was learnt')
+    add("# from a build of the suite's sample app, followed by an observer buildpack recording what a later")
+    add("# buildpack sees.")
     if not learnt:
         add("# TODO not tried (--no-learn): [package-managers.uv], [package-managers.poetry] and [sbom] are left out,")
-        add("# so their checks are skipped until you write them (docs/profiles.md).")
+        add("# so their checks are skipped until you write them (`bpconform docs profiles`).")
         return
     for name, pm in result.managers.items():
         add("")
         if pm.why_not:
             add(f"# [package-managers.{name}] is left out: {pm.why_not}.")
             add(f"# Its checks are skipped (the profile does not promise {name}); write it by hand if the buildpack")
-            add("# supports it with other sample apps (docs/profiles.md).")
+            add("# supports it with other sample apps (`bpconform docs profiles`).")
             continue
         _render_manager(pm, add)
     add("")
