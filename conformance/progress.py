@@ -1,4 +1,6 @@
-"""`bpconform run`'s progress lines: one per check group (a module of the suite) when its last check ends.
+"""`bpconform run`'s progress lines: one per check group (a module of the suite) when its last check ends,
+and one per sample app when its first check ends (which is when its build is done: a full run
+would otherwise be silent for minutes while the first apps build).
 
 The full pytest output of a run goes to `<report dir>/pytest.log`; the console gets only these
 lines, then the failures and the verdict. A group is the module (`test_layers.py` -> `layers`),
@@ -13,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import PurePosixPath
 
-from conformance.results import CELL, OUTCOMES, Record
+from conformance.results import CELL, NO_APP, OUTCOMES, Record
 
 PROGRESS_ENV = "BPCONFORM_PROGRESS"  # set for a run in a subprocess: its collector prints progress to stderr
 
@@ -45,6 +47,7 @@ class GroupProgress:
         self._total = 0
         self._finished = 0
         self._width = 0
+        self._apps_seen: set[str] = set()
 
     def expect(self, nodeids: Iterable[str]) -> None:
         """The selected tests, once known (after collection; from the first xdist worker's)."""
@@ -62,10 +65,17 @@ class GroupProgress:
         counts = self._done.setdefault(group, Counter())
         counts[record.outcome] += 1
         self._finished += 1
+        lines = []
+        if record.app != NO_APP and record.app not in self._apps_seen:
+            self._apps_seen.add(record.app)
+            lines.append(f"app {record.app}: first check done")
         if sum(counts.values()) == self._expected.get(group):
-            elapsed = self._clock() - self._started
+            lines.append(f"{group:<{self._width}}  {describe(counts)}")
+        if lines:
             where = f"[{self._finished:>{len(str(self._total))}}/{self._total}]"
-            self._say(f"{where} {group:<{self._width}}  {describe(counts)}  ({_duration(elapsed)})")
+            elapsed = _duration(self._clock() - self._started)
+            for line in lines:
+                self._say(f"{where} {line}  ({elapsed})")
 
 
 def _duration(seconds: float) -> str:
