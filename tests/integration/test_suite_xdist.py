@@ -25,7 +25,7 @@ from conformance import engine
 from conformance.paths import REPO_ROOT
 from conformance.stacks import get_stack
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.serial]  # the serial pass (tests/conftest.py)
 APPS = ("minimal", "procfile-web")
 SLICE = "(minimal or procfile-web) and (layer_types or launch_path_order)"
 CRASH_PLUGIN = """

@@ -21,7 +21,7 @@ from conformance.engine import DEFAULT_BUILD_MEMORY, DEFAULT_BUILD_PIDS, KIND, S
 from conformance.platform.build_container import BuildContainer
 from conformance.platform.spec import ExitCode
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.serial]  # the serial pass (tests/conftest.py)
 box = hostile.box  # the fixtures (no conftest of ours in tests/security)
 security_stack = hostile.security_stack
 
