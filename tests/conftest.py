@@ -15,6 +15,7 @@ A plain `pytest` (serial, any selection) still runs everything in collection ord
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 
@@ -32,13 +33,20 @@ LONGEST_FIRST = (
     "tests/integration/test_lockfile_apps.py",
 )
 
-# A worker's children are not workers: a `bpconform run` or pytest started by a test must see the
-# environment it sees in a serial run (else it would take the worker's name into its session id, or
-# an inner xdist run would think itself a worker). This worker's own session id is already fixed
-# (conformance.engine reads these at import, before this file).
-if os.environ.get("PYTEST_XDIST_WORKER"):
-    for _name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
-        os.environ.pop(_name, None)
+XDIST_ENV = ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _children_of_a_worker_are_not_workers() -> Iterator[None]:
+    """A `bpconform run` or pytest that a test starts must see the environment it sees in a serial
+    run: else it would take this worker's name into its session id, and an inner xdist run's
+    workers would lose theirs. This worker's own session id is already fixed (conformance.engine
+    reads these at import). A fixture, not import-time code: this file is also loaded by suite runs
+    started from the checkout (`pytest --pyargs conformance.suite`), whose workers need the variables,
+    and a fixture of tests/ applies to tests/ only."""
+    saved = {name: os.environ.pop(name) for name in XDIST_ENV if name in os.environ}
+    yield
+    os.environ.update(saved)
 
 
 def _rank(item: pytest.Item) -> int:
@@ -47,5 +55,7 @@ def _rank(item: pytest.Item) -> int:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The longest modules first, each kept whole and in its own order (a stable sort)."""
-    items.sort(key=_rank)
+    """The longest modules first, each kept whole and in its own order (a stable sort); a run without
+    any of them (e.g. a suite run from the checkout, which loads this file too) is left as it is."""
+    if any(_rank(item) < len(LONGEST_FIRST) for item in items):
+        items.sort(key=_rank)
