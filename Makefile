@@ -17,9 +17,14 @@ setup: $(STAMP)
 	$(BIN)/bpconform setup --stack $(STACK)
 
 # The harness's own tests: unit, platform self-tests, and the suite on the default app.
-# Scenarios marked slow (e.g. the trixie stack) run in `make test-all`.
+# Scenarios marked slow (e.g. the trixie stack) run in `make test-all`. Two passes (tests/conftest.py):
+# the bulk on two workers, each module on one of them, the longest first; then the tests marked
+# serial (limits, signals, timeouts, engine faults) alone. Both passes always run; either failing fails.
+PYTEST_PARALLEL := -n 2 --dist loadscope --no-loadscope-reorder
 test: setup
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow and not serial" $(PYTEST_PARALLEL); bulk=$$?; \
+	$(BIN)/python -m pytest -q -m "not slow and serial"; alone=$$?; \
+	test $$bulk -eq 0 && test $$alone -eq 0
 
 # The lifecycle fidelity suite alone (also part of `make test`): fixture buildpacks re-expressing the
 # lifecycle's acceptance and unit tests. Against a real lifecycle:
@@ -29,7 +34,9 @@ fidelity: setup
 
 test-all: setup
 	$(BIN)/bpconform setup --stack trixie
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not serial" $(PYTEST_PARALLEL); bulk=$$?; \
+	$(BIN)/python -m pytest -q -m serial; alone=$$?; \
+	test $$bulk -eq 0 && test $$alone -eq 0
 
 conformance: setup
 	$(BIN)/bpconform run --buildpack buildpack_under_test --stack $(STACK) --report-dir reports

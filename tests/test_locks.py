@@ -76,6 +76,7 @@ def test_uncontended_lock_does_not_wait_and_is_released_after_the_block(lock: Pa
         assert waited_again is False
 
 
+@pytest.mark.serial
 def test_a_killed_holder_frees_the_lock(lock: Path, tmp_path: Path) -> None:
     held, never, results = CONTEXT.Event(), CONTEXT.Event(), CONTEXT.Queue()
     holder = CONTEXT.Process(target=_hold, args=(lock, held, never, tmp_path / "unused"))

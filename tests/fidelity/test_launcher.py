@@ -120,6 +120,7 @@ def test_default_working_dir_is_app_dir(launch_image: Built) -> None:
     assert launch_image.image.run(["pwd"]).output.strip() == "/workspace"
 
 
+@pytest.mark.serial
 def test_launcher_dies_on_sigterm_during_exec_d(launch_image: Built) -> None:
     """The Go launcher runs exec.d programs as children (launch/exec_d.go) and has no SIGTERM
     handler, so the Go runtime ends it on SIGTERM even as PID 1; `docker stop` need not escalate

@@ -38,6 +38,7 @@ def test_run_labels_and_removes_its_container() -> None:
     assert leftovers == [], "engine.run must remove its container"
 
 
+@pytest.mark.serial
 def test_run_times_out_and_still_cleans_up() -> None:
     stack = ensure_stack("bookworm")
     started = time.monotonic()
@@ -65,6 +66,7 @@ def test_cleanup_removes_only_the_given_session() -> None:
         engine.remove_container(mine)
 
 
+@pytest.mark.serial
 def test_interrupted_build_leaves_nothing_running(tmp_path: Path) -> None:
     """Ctrl-C during a build: the build container and everything else of that run is removed."""
     session = "int" + uuid.uuid4().hex[:9]

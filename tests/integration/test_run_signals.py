@@ -18,7 +18,7 @@ from installed import alive, leftovers, running_builds, stopped_on_exit, user_en
 from conformance.paths import REPO_ROOT
 from conformance.signals import child_pids
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.serial]  # the serial pass (tests/conftest.py)
 
 
 def _wait_for_a_build(process: subprocess.Popen, run: str, limit: float = 600) -> None:

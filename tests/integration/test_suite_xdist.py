@@ -27,7 +27,7 @@ from conformance import engine
 from conformance.paths import REPO_ROOT
 from conformance.stacks import get_stack
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.serial]  # the serial pass (tests/conftest.py)
 APPS = ("minimal", "procfile-web")
 SLICE = "(minimal or procfile-web) and (layer_types or launch_path_order)"
 CRASH_PLUGIN = """
@@ -146,7 +146,7 @@ def test_a_dead_workers_leftovers_are_removed_at_the_end_of_the_run(tmp_path: Pa
     }
     proc, loads = _run_suite(run, "-p", "xdist_crash", env=env)
     output = proc.stdout + proc.stderr
-    assert marker.read_text() == f"{run}-gw1", output[-4000:]
+    assert marker.is_file() and marker.read_text() == f"{run}-gw1", f"gw1 did not crash as planned\n{output[-4000:]}"
     assert "crashed" in output and proc.returncode == 1, output[-4000:]
     assert len(loads) == len(APPS), "a worker dying after a build must not make the others rebuild"
     assert _leftovers(run) == [], "the controller must remove what the dead worker left"

@@ -22,6 +22,8 @@ import pytest
 
 from tests.platform.test_launcher import BASE_PATH, FakeImage
 
+pytestmark = pytest.mark.serial  # the serial pass (tests/conftest.py)
+
 
 @pytest.fixture
 def image(tmp_path: Path) -> FakeImage:

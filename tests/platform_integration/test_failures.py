@@ -28,6 +28,7 @@ def _broken_copy(tmp_path: Path) -> Path:
     return target
 
 
+@pytest.mark.serial
 @pytest.mark.docker
 def test_build_past_timeout_is_stopped_without_leaking_containers(builder, app) -> None:
     before = _session_containers()
@@ -42,6 +43,7 @@ def test_build_past_timeout_is_stopped_without_leaking_containers(builder, app) 
     assert _session_containers() - before == set()  # the build container is gone
 
 
+@pytest.mark.serial
 @pytest.mark.docker
 def test_detect_past_timeout_is_stopped(builder, app) -> None:
     source = app({"layers.detect.sh": "sleep 4\n"})

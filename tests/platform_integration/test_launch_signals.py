@@ -16,7 +16,7 @@ from conformance.engine import ensure_engine, running_container
 
 from .conftest import Builder, write_app
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.serial]  # the serial pass (tests/conftest.py)
 
 HANGING_APP = {
     "layers.build.sh": """

@@ -77,6 +77,7 @@ def test_twenty_megabytes_of_output_build_fine_and_the_captured_log_stays_capped
     leak_guard.assert_clean(allowed_images=[result.image])
 
 
+@pytest.mark.serial
 def test_twenty_megabytes_of_output_do_not_take_more_memory_than_the_log_cap(builder, app, leak_guard) -> None:
     tracemalloc.start()
     try:
@@ -182,6 +183,7 @@ def test_app_symlink_inside_the_app_is_kept(builder, app, leak_guard) -> None:
     leak_guard.assert_clean(allowed_images=[result.image])
 
 
+@pytest.mark.serial
 def test_app_with_a_named_pipe_fails_instead_of_hanging(builder, app, leak_guard) -> None:
     """We run as root, so chmod 000 does not make a file unreadable; a FIFO is the realistic unreadable
     file (a copy that opened it would block forever)."""

@@ -14,6 +14,8 @@ from conformance import access, runtimes, stacks
 from conformance.platform.creator import BuildResult, create
 from conformance.tomlcompat import load_toml
 
+pytestmark = pytest.mark.serial  # the serial pass (tests/conftest.py)
+
 BUILDS = 3
 
 

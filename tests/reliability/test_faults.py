@@ -34,6 +34,8 @@ from conformance.stacks import Stack
 
 from .conftest import LeakGuard, assert_clear_error
 
+pytestmark = pytest.mark.serial  # the serial pass (tests/conftest.py)
+
 CACHED_LAYER_APP = {
     "layers.build.sh": """
         show deps/data.txt

@@ -27,6 +27,8 @@ from conformance.platform.cache import BuildCache, CachedLayer
 from conformance.platform.creator import create
 from conformance.platform.safefs import remove_tree
 
+pytestmark = pytest.mark.serial  # the serial pass (tests/conftest.py)
+
 LAYERS_BP = """
 for n in 1 2 3; do
     if [ -f "$1/c$n/f" ]; then echo "restored:c$n"; fi

@@ -18,9 +18,10 @@ from hostile import Box, assert_clear, hostile_buildpack, records, small_limits
 
 from conformance import engine
 from conformance.engine import DEFAULT_BUILD_MEMORY, DEFAULT_BUILD_PIDS, KIND, SESSION, SESSION_ID, ensure_engine
+from conformance.platform.build_container import BuildContainer
 from conformance.platform.spec import ExitCode
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.serial]  # the serial pass (tests/conftest.py)
 box = hostile.box  # the fixtures (no conftest of ours in tests/security)
 security_stack = hostile.security_stack
 
@@ -59,6 +60,27 @@ def test_a_fork_bomb_is_stopped_by_the_pids_limit_and_reported_as_such(box: Box)
     assert "spawned" not in records(error.build_output)  # it never got to 10000
     assert _build_containers() == []  # the container and its sleeping processes are gone
     box.assert_no_leaks()
+
+
+def test_the_limit_counters_are_read_on_the_host_so_a_full_pids_cgroup_cannot_hide_them(
+    security_stack: hostile.Stack,
+) -> None:
+    """The cause of a fork-bomb flake under load: with the container one slot below its pids limit
+    (the bomb's sleepers left behind), a `docker exec` of the in-container reader often cannot start
+    (runc's init needs more than one slot), and the stats show no full cgroup either. The platform
+    reads the counters from the host's cgroup files instead, where no process of the container is
+    needed; here, on a local engine, that view must be the one in use and must see the refused forks."""
+    limits = small_limits(pids=64)
+    with engine.running_container(
+        security_stack.build_image, ["sleep", "infinity"], kind="build", user="0:0", **limits.create_options()
+    ) as container:
+        fill = "i=0; while [ $i -lt 200 ]; do sleep 600 </dev/null >/dev/null 2>&1 & i=$((i+1)); done"
+        assert engine.exec_in(container, ["sh", "-c", fill], user="1000:1000").exit_code != 0  # fork refused
+        reader = BuildContainer(container, dirs=None, owner=None, limits=limits, timeout=None)  # type: ignore[arg-type]
+        counters = reader._host_limit_counters()
+
+    assert counters is not None, "the host's cgroup files of a local container were not found"
+    assert counters["pids_max"] >= 1 and counters["oom_kill"] == 0, counters
 
 
 def test_a_memory_hog_is_killed_at_the_memory_limit_given_with_the_cli_flag(box: Box) -> None:
