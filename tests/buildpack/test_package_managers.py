@@ -496,3 +496,16 @@ def test_one_refused_variable_is_named_in_the_singular() -> None:
     with pytest.raises(BuildpackError) as two:
         check_user_env({"PIP_TARGET": "/t", "PIP_USER": "1"})
     assert "These variables would make" in two.value.detail and "Remove them from" in two.value.detail
+
+
+def test_poetry_lock_from_pypi_offline_says_how_to_build_it() -> None:
+    """Poetry 2.5.1's words for a PyPI lock synced offline (measured in a --network none container)."""
+    output = "  - Installing six (1.17.0)\n\n    | All attempts to connect to pypi.org failed.\n"
+    offline = lockfile.poetry_failure(OFFLINE_ENV, output, 1)
+    assert offline.title == "Could not install dependencies"
+    assert "without --offline" in offline.detail and "cannot use the wheelhouse" in offline.detail
+    assert "file:///bpconform/wheelhouse/" in offline.detail
+    online = lockfile.poetry_failure({}, output, 1)
+    assert "without --offline" not in online.detail
+    stale = lockfile.poetry_failure(OFFLINE_ENV, "Run `poetry lock` to fix the lock file.", 1)
+    assert stale.title == "poetry.lock is out of date"

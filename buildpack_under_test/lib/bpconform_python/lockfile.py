@@ -248,12 +248,26 @@ def poetry_sync(python: Path, poetry_layer: Path, app_dir: Path, venv_dir: Path,
     with tempfile.TemporaryDirectory(prefix="bpconform-poetry-") as scratch:
         env = poetry_env(environ, venv_dir, poetry_layer, Path(scratch))
         code, output = run_streaming(poetry_sync_command(python, poetry_layer), env, app_dir)
-    if code == 0:
-        return
+    if code != 0:
+        raise poetry_failure(environ, output, code)
+
+
+def poetry_failure(environ: Mapping[str, str], output: str, code: int) -> BuildpackError:
+    """Why `poetry sync` failed. Unlike uv, Poetry 2.5.1 does not call a PyPI lock stale offline: it
+    says "All attempts to connect to pypi.org failed" (measured), so an offline build says what to do."""
     if is_stale_lock_output(output):
-        raise stale_lock_error("poetry.lock", "Poetry", "poetry lock")
-    raise BuildpackError(
-        "Could not install dependencies",
+        return stale_lock_error("poetry.lock", "Poetry", "poetry lock")
+    detail = (
         f"Poetry could not install the packages in poetry.lock: see Poetry's output above (Poetry exited with "
-        f"code {code}). When building offline, every locked package must be reachable without the network.",
+        f"code {code})."
     )
+    if _true(environ, "PIP_NO_INDEX") and "All attempts to connect to" in output:
+        detail += (
+            " This build has no network, and Poetry fetches the files of a lock made against PyPI (or any "
+            "index) from that index: it cannot use the wheelhouse. Build with network access (e.g. without "
+            "--offline), or make each dependency the wheel file itself (`six @ file:///bpconform/wheelhouse/"
+            "six-1.17.0-py2.py3-none-any.whl`) and run `poetry lock` with the wheelhouse mounted there."
+        )
+    else:
+        detail += " When building offline, every locked package must be reachable without the network."
+    return BuildpackError("Could not install dependencies", detail)
