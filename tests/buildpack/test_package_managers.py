@@ -486,6 +486,8 @@ def test_build_registries_follow_uv_and_pip_settings(tmp_path) -> None:
     assert lockfile.unreachable_registries(["/w"], ["file:///w/"]) == []
     error = lockfile.registry_mismatch_error("uv.lock", ["https://a", "https://b"], [])
     assert "registries `https://a`, `https://b`" in error.detail and "no index and no find-links" in error.detail
+    own = lockfile.registry_mismatch_error("uv.lock", ["https://pypi.org/simple"], ["file:///srv/wheels/"])
+    assert "`uv lock --no-index --find-links /srv/wheels`" in own.detail  # the build's own directory
 
 
 def test_one_refused_variable_is_named_in_the_singular() -> None:

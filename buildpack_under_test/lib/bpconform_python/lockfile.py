@@ -125,6 +125,8 @@ def _listing(names: list[str]) -> str:
 def registry_mismatch_error(lock_file: str, unreachable: list[str], build_registries: list[str]) -> BuildpackError:
     """The lock is fine but names a registry this build cannot use: say which, and the two ways out."""
     plural = len(unreachable) > 1
+    local = [location for location in build_registries if not location.startswith(("http://", "https://"))]
+    wheelhouse = normalize_location(local[0]) if local else WHEELHOUSE_HINT
     has = (
         f"this build uses {_listing(build_registries)}"
         if build_registries
@@ -136,7 +138,7 @@ def registry_mismatch_error(lock_file: str, unreachable: list[str], build_regist
         f"(its `source.registry`), but {has}; uv will not sync a lock from a registry it is not given, so "
         f"pyproject.toml need not have changed. Either build with network access to "
         f"{'those registries' if plural else 'that registry'} (e.g. without --offline), or lock against the "
-        f"wheelhouse at its in-container path: `uv lock --no-index --find-links {WHEELHOUSE_HINT}` with the "
+        f"wheelhouse at its in-container path: `uv lock --no-index --find-links {wheelhouse}` with the "
         f"wheelhouse mounted there, and commit the updated {lock_file}.",
     )
 
