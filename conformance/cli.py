@@ -446,9 +446,10 @@ def _add_build_command(sub: argparse._SubParsersAction) -> None:
     build.add_argument(
         "--offline",
         action="store_true",
-        help="no network; mount the harness's wheelhouse (wheels for the app's requirements.txt) at"
-        f" {access.WHEELHOUSE_TARGET} and add PIP_NO_INDEX=1 and PIP_FIND_LINKS={access.WHEELHOUSE_TARGET}"
-        " to <platform>/env",
+        help="no network; mount the harness's wheelhouse (wheels for the app's requirements.txt, the sample"
+        f" apps' packages, pip, uv and Poetry) at {access.WHEELHOUSE_TARGET} and add PIP_NO_INDEX=1 and"
+        f" PIP_FIND_LINKS={access.WHEELHOUSE_TARGET} to <platform>/env; a uv.lock or poetry.lock made against"
+        " PyPI needs the network (leave this out) or a lock made against the wheelhouse (`bpconform docs build`)",
     )
     build.add_argument("--wheelhouse", type=Path, metavar="DIR", help="like --offline, with your own wheel directory")
     build.add_argument(

@@ -65,11 +65,12 @@ def test_bad_python_version_file_fails_without_traceback(tmp_path) -> None:
     (app / ".python-version").write_text("3.8\n")
     result = run_bin("build", app, str(layers), str(platform), str(tmp_path / "plan.toml"), env=TARGET_ENV)
     assert result.returncode == 1
+    assert result.stderr == ""  # one stream: see test_build_output_is_one_stream_in_the_order_written
     assert "[Determining Python version]" in result.stdout
-    assert "[Error: Unsupported Python version]" in result.stderr
-    assert "'3.8' in .python-version" in result.stderr
-    assert "Supported Python versions for debian 12 (amd64): 3.13." in result.stderr
-    assert "Traceback" not in result.stderr
+    assert "[Error: Unsupported Python version]" in result.stdout
+    assert "'3.8' in .python-version" in result.stdout
+    assert "Supported Python versions for debian 12 (amd64): 3.13." in result.stdout
+    assert "Traceback" not in result.stdout
 
 
 def test_unexpected_exception_is_one_paragraph_unless_bp_debug(tmp_path) -> None:
@@ -84,9 +85,50 @@ def test_unexpected_exception_is_one_paragraph_unless_bp_debug(tmp_path) -> None
     args = (str(bogus_layers), str(platform), str(tmp_path / "plan.toml"))
     result = run_bin("build", app, *args, env=TARGET_ENV)
     assert result.returncode == 1
-    assert "[Error: Internal buildpack error]" in result.stderr
-    assert "bpconform/python 0.1.0 failed unexpectedly" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert "[Error: Internal buildpack error]" in result.stdout
+    assert "bpconform/python 0.1.0 failed unexpectedly" in result.stdout
+    assert "Traceback" not in result.stdout
     (platform / "env" / "BP_DEBUG").write_text("1")
     debug = run_bin("build", app, *args, env=TARGET_ENV)
-    assert "Traceback" in debug.stderr and "[Error: Internal buildpack error]" in debug.stderr
+    assert "Traceback" in debug.stdout and "[Error: Internal buildpack error]" in debug.stdout
+
+
+def _bad_version_app(tmp_path):
+    app, layers, platform = _build_dirs(
+        tmp_path,
+        '[[runtimes]]\nversion = "3.13.5"\ndistro-name = "debian"\ndistro-version = "12"\narch = "amd64"\n'
+        'url = "file:///nope"\nsha256 = "0"\n',
+    )
+    (app / ".python-version").write_text("3.8\n")
+    return app, (str(layers), str(platform), str(tmp_path / "plan.toml"))
+
+
+def test_build_output_is_one_stream_in_the_order_written(tmp_path) -> None:
+    """Separate pipes: everything arrives on stdout, so no platform can reorder banner and error.
+
+    (`docker exec` reads the two pipes independently; flushing alone let the `[Error ...]` block
+    arrive before the banner written earlier.)
+    """
+    app, args = _bad_version_app(tmp_path)
+    result = run_bin("build", app, *args, env=TARGET_ENV)
+    assert result.returncode == 1
+    assert result.stderr == "", "the buildpack's stderr must go down its stdout pipe"
+    banner = result.stdout.index("bpconform/python 0.1.0 on debian 12 (amd64)")
+    section = result.stdout.index("[Determining Python version]")
+    error = result.stdout.index("[Error: Unsupported Python version]")
+    assert banner < section < error
+
+
+def test_build_output_to_one_file_keeps_the_banner_first(tmp_path) -> None:
+    """stdout and stderr to one file (`> log 2>&1`): the order the buildpack wrote them."""
+    app, args = _bad_version_app(tmp_path)
+    log = tmp_path / "build.log"
+    environment = {"PATH": "/usr/bin:/bin", "CNB_BUILDPACK_DIR": str(BUILDPACK_DIR), **TARGET_ENV}
+    with log.open("w") as sink:
+        code = subprocess.run(
+            [str(BUILDPACK_DIR / "bin" / "build"), *args], cwd=app, env=environment, stdout=sink, stderr=sink
+        ).returncode
+    text = log.read_text()
+    assert code == 1
+    assert text.startswith("bpconform/python 0.1.0 on debian 12 (amd64)\n"), text
+    assert text.index("[Determining Python version]") < text.index("[Error: Unsupported Python version]")

@@ -434,3 +434,80 @@ def test_sample_locks_point_at_the_wheelhouse_path_in_build_containers() -> None
         "idna": "../bpconform/wheelhouse/idna-3.10-py3-none-any.whl",
     }
     assert {f"{p['name']}=={p['version']}" for p in poetry_lock["package"]} <= set(LOCKFILE_REQUIREMENTS)
+
+
+OFFLINE_ENV = {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": "/bpconform/wheelhouse"}
+UV_STALE = "error: The lockfile at `uv.lock` needs to be updated, but `--locked` was provided."
+
+
+def _pypi_locked_uv_app(tmp_path: Path) -> Path:
+    """The uv sample with its lock as if made against PyPI (what a new user's `uv lock` records)."""
+    app = tmp_path / "app"
+    shutil.copytree(REPO / "testapps" / "uv", app)
+    lock = (app / "uv.lock").read_text()
+    assert 'registry = "/bpconform/wheelhouse"' in lock
+    (app / "uv.lock").write_text(
+        lock.replace('registry = "/bpconform/wheelhouse"', 'registry = "https://pypi.org/simple"')
+    )
+    return app
+
+
+def test_pypi_lock_built_offline_names_the_registries_not_a_stale_lock(tmp_path) -> None:
+    error = lockfile.uv_failure(_pypi_locked_uv_app(tmp_path), OFFLINE_ENV, UV_STALE, 2)
+    assert error.title == "uv.lock was locked against another package index"
+    assert "out of date" not in error.title and "pyproject.toml was changed" not in error.detail
+    assert "`https://pypi.org/simple`" in error.detail  # the lock's registry
+    assert "this build uses `/bpconform/wheelhouse`" in error.detail  # the build's
+    assert "without --offline" in error.detail
+    assert "uv lock --no-index --find-links /bpconform/wheelhouse" in error.detail
+
+
+def test_stale_lock_samples_keep_the_stale_lock_message(tmp_path) -> None:
+    """The suite's stale_lock check and the profile regex `\\[Error: {file} is out of date\\]` need this."""
+    app = tmp_path / "app"
+    shutil.copytree(REPO / "testapps" / "uv-stale-lock", app)
+    offline = lockfile.uv_failure(app, OFFLINE_ENV, UV_STALE, 2)
+    assert offline.title == "uv.lock is out of date"
+    online = lockfile.uv_failure(_pypi_locked_uv_app(tmp_path / "online"), {}, UV_STALE, 2)
+    assert online.title == "uv.lock is out of date"  # PyPI is the default index online
+
+
+def test_build_registries_follow_uv_and_pip_settings(tmp_path) -> None:
+    assert lockfile.uv_build_registries({}) == ["https://pypi.org/simple"]
+    assert lockfile.uv_build_registries(OFFLINE_ENV) == ["/bpconform/wheelhouse"]
+    assert lockfile.uv_build_registries({"PIP_INDEX_URL": "https://m/simple/"}) == ["https://m/simple/"]
+    assert lockfile.uv_build_registries({**OFFLINE_ENV, "UV_NO_INDEX": "0"}) == [
+        "/bpconform/wheelhouse",
+        "https://pypi.org/simple",
+    ]
+    (tmp_path / "pyproject.toml").write_text('[[tool.uv.index]]\nname = "corp"\nurl = "https://corp/simple"\n')
+    assert "https://corp/simple" in lockfile.uv_build_registries({}, tmp_path / "pyproject.toml")
+    assert lockfile.unreachable_registries(["https://m/simple"], ["https://m/simple/"]) == []
+    assert lockfile.unreachable_registries(["/w"], ["file:///w/"]) == []
+    error = lockfile.registry_mismatch_error("uv.lock", ["https://a", "https://b"], [])
+    assert "registries `https://a`, `https://b`" in error.detail and "no index and no find-links" in error.detail
+    own = lockfile.registry_mismatch_error("uv.lock", ["https://pypi.org/simple"], ["file:///srv/wheels/"])
+    assert "`uv lock --no-index --find-links /srv/wheels`" in own.detail  # the build's own directory
+
+
+def test_one_refused_variable_is_named_in_the_singular() -> None:
+    with pytest.raises(BuildpackError) as one:
+        check_user_env({"PIP_TARGET": "/t"})
+    assert "This variable would make" in one.value.detail and "Remove it from" in one.value.detail
+    assert "Remove them" not in one.value.detail
+    with pytest.raises(BuildpackError) as two:
+        check_user_env({"PIP_TARGET": "/t", "PIP_USER": "1"})
+    assert "These variables would make" in two.value.detail and "Remove them from" in two.value.detail
+
+
+def test_poetry_lock_from_pypi_offline_says_how_to_build_it() -> None:
+    """Poetry 2.5.1's words for a PyPI lock synced offline (measured in a --network none container)."""
+    output = "  - Installing six (1.17.0)\n\n    | All attempts to connect to pypi.org failed.\n"
+    offline = lockfile.poetry_failure(OFFLINE_ENV, output, 1)
+    assert offline.title == "Could not install dependencies"
+    assert "without --offline" in offline.detail and "cannot use the wheelhouse" in offline.detail
+    assert "file:///bpconform/wheelhouse/" in offline.detail
+    online = lockfile.poetry_failure({}, output, 1)
+    assert "without --offline" not in online.detail
+    stale = lockfile.poetry_failure(OFFLINE_ENV, "Run `poetry lock` to fix the lock file.", 1)
+    assert stale.title == "poetry.lock is out of date"

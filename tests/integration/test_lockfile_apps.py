@@ -9,6 +9,7 @@ are marked slow.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -196,3 +197,34 @@ def test_failure_apps_fail_naming_the_files(builds: Builds, app: str, user_env, 
     missing = [text for text in named if text not in output]
     assert not missing, f"{app}: the error does not name {missing}:\n{output[-2500:]}"
     assert "Traceback (most recent call last)" not in output
+
+
+def pypi_locked_uv_app(app: Path, wheelhouse: Path) -> Path:
+    """The uv sample as a new user's `uv lock` (online) records it: registry PyPI, wheel URLs + hashes."""
+    shutil.copytree(APPS / "uv", app)
+    lock = (app / "uv.lock").read_text()
+    lock = lock.replace(
+        'source = { registry = "/bpconform/wheelhouse" }', 'source = { registry = "https://pypi.org/simple" }'
+    )
+    for wheel in ("idna-3.10-py3-none-any.whl", "six-1.17.0-py2.py3-none-any.whl"):
+        digest = hashlib.sha256((wheelhouse / wheel).read_bytes()).hexdigest()
+        url = f"https://files.pythonhosted.org/packages/py3/{wheel[0]}/{wheel}"
+        lock = lock.replace(
+            f'{{ path = "/bpconform/wheelhouse/{wheel}" }}', f'{{ url = "{url}", hash = "sha256:{digest}" }}'
+        )
+    assert "/bpconform/wheelhouse" not in lock, lock
+    (app / "uv.lock").write_text(lock)
+    return app
+
+
+def test_uv_lock_against_pypi_built_offline_names_the_registry_not_a_stale_lock(builds: Builds) -> None:
+    """pyproject.toml is unchanged: the lock's registry is PyPI and the build has only the wheelhouse."""
+    app = pypi_locked_uv_app(builds.work / "uv-pypi-lock", builds.wheelhouse)
+    with pytest.raises(PlatformError) as caught:
+        builds.build(app, "uv-pypi-lock", BuildCache(builds.work / "cache-uv-pypi-lock"))
+    output = caught.value.build_output or str(caught.value)
+    assert "[Error: uv.lock was locked against another package index]" in output, output[-2500:]
+    assert "is out of date" not in output and "pyproject.toml was changed" not in output, output[-2500:]
+    for named in ("`https://pypi.org/simple`", "this build uses `/bpconform/wheelhouse`", "without --offline"):
+        assert named in output, f"the error does not name {named}:\n{output[-2500:]}"
+    assert output.index("bpconform/python 0.1.0 on debian 12") < output.index("[Error: uv.lock was locked")

@@ -106,12 +106,13 @@ def check_user_env(platform_env: Mapping[str, str]) -> None:
     """One error listing every refused variable, so the user fixes them all in one go."""
     refused = refused_variables(platform_env)
     if refused:
+        plural = len(refused) > 1
         listed = ", ".join(f"{name}={platform_env[name]!r}" for name in refused)
         raise BuildpackError(
             "Unsupported build environment variables",
             f"The build environment sets {listed}. "
-            f"{'These variables' if len(refused) > 1 else 'This variable'} would make pip, Poetry or uv install "
+            f"{'These variables' if plural else 'This variable'} would make pip, Poetry or uv install "
             "the app's packages outside the buildpack's virtual environment (or with another Python), and the "
-            "image would run without them. Remove them from the build environment; the buildpack chooses "
-            "the install location and the Python itself.",
+            f"image would run without them. Remove {'them' if plural else 'it'} from the build environment; "
+            "the buildpack chooses the install location and the Python itself.",
         )
