@@ -101,6 +101,7 @@ def check_build_inputs(args: argparse.Namespace) -> BuildInputs:
     from conformance.base_images import check_image_pair
     from conformance.platform import spec
     from conformance.project import read_project
+    from conformance.run import read_identity
 
     with usage_errors():
         _refuse_old_spelling(args)
@@ -112,12 +113,8 @@ def check_build_inputs(args: argparse.Namespace) -> BuildInputs:
             raise UsageError(f"--path {app}: the app directory does not exist", "pass the directory of your app")
         project = read_project(app, args.descriptor)
         buildpacks = _buildpacks(args, project)
-        for buildpack in buildpacks:
-            if not (buildpack / "buildpack.toml").is_file():
-                raise UsageError(
-                    f"{buildpack} is not a buildpack directory (no buildpack.toml)",
-                    "pass the directory that holds buildpack.toml and bin/ (`-b reference`: the reference buildpack)",
-                )
+        for buildpack in buildpacks:  # as run and profile init do; what the platform finds later is the build's
+            read_identity(buildpack)
         user_env = project.build_env(_user_env(args))  # pack: project.toml's build env, the user's values win
         check_image_pair(args.build_image, args.run_image)
         if args.build_image is None:
@@ -582,16 +579,11 @@ def _check_profile_init_inputs(args: argparse.Namespace) -> None:
     """What `profile init` is given, before any build: exit 2, as every command's usage errors; and
     `--buildpack reference` is the shipped reference buildpack, as for build and run."""
     from conformance import stacks
-    from conformance.run import resolve_buildpacks
+    from conformance.run import read_identity, resolve_buildpacks
 
     with usage_errors():
         [args.buildpack] = resolve_buildpacks([args.buildpack])
-        if not (args.buildpack / "buildpack.toml").is_file():
-            raise UsageError(
-                f"{args.buildpack} is not a buildpack directory (no buildpack.toml)",
-                "pass the directory that holds buildpack.toml and bin/ (`--buildpack reference`: the reference"
-                " buildpack)",
-            )
+        read_identity(args.buildpack)  # the check build and run make: no buildpack.toml, not TOML, no id
         if args.app is not None and not args.app.is_dir():
             raise UsageError(f"sample app {args.app} is not a directory", "pass --app DIR, an app the buildpack builds")
         if args.output is not None and args.output.exists() and not args.force:

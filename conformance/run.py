@@ -327,21 +327,34 @@ def resolve_buildpacks(values: list[Path]) -> list[Path]:
 
 
 def read_identity(buildpack: Path) -> Identity:
+    """The one up-front check of a buildpack directory that `run`, `build` and `profile init` share:
+    buildpack.toml is there, is TOML, and has a usable `[buildpack] id` and `version` (the spec's
+    rules, `spec.buildpack_id_problem`). Every problem is a usage error (exit 2): for `run`, exit 1
+    means the buildpack does not conform, and for `build` a lifecycle code means a build ran and failed."""
+    from conformance.platform import spec
+
     descriptor = buildpack / "buildpack.toml"
     if not descriptor.is_file():
         raise setup_error(
             f"{buildpack} is not a buildpack directory (no buildpack.toml)",
-            "pass the directory that holds buildpack.toml and bin/ (or `--buildpack reference` for the"
+            "pass the directory that holds buildpack.toml and bin/ (or `reference` for the"
             " reference buildpack shipped with the suite)",
         )
-    data = load_toml(descriptor, what="buildpack descriptor")
+    with usage_errors():
+        data = load_toml(descriptor, what="buildpack descriptor")
     table = data.get("buildpack") if isinstance(data.get("buildpack"), dict) else {}
     bp_id, version = table.get("id"), table.get("version")
-    if not isinstance(bp_id, str) or not isinstance(version, str):
+    if not isinstance(bp_id, str) or not bp_id or not isinstance(version, str) or not version:
         raise setup_error(
             f"{descriptor} has no [buildpack] id and version",
             'add [buildpack] id = "..." and version = "..." (CNB buildpack.toml)',
         )
+    for what, value, problem in (
+        ("id", bp_id, spec.buildpack_id_problem(bp_id)),
+        ("version", version, spec.buildpack_version_problem(version)),
+    ):
+        if problem:
+            raise setup_error(f"{descriptor}: invalid buildpack {what} {value!r}: {problem}", "fix [buildpack] " + what)
     return Identity(buildpack, bp_id, version)
 
 

@@ -1,0 +1,57 @@
+"""Exit statuses and messages the `bpconform` commands share (a new-user trial of the installed wheel).
+
+A buildpack.toml that is not TOML, or has no `[buildpack] id`, is the command line's problem: one
+check (`run.read_identity`), one message and exit 2 in `run`, `build` and `profile init`. Exit 1
+would tell CI the buildpack DOES NOT CONFORM (run), a lifecycle code that a build ran (build).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conformance import cli
+from conformance.platform import creator
+
+
+def _buildpack(tmp_path: Path, descriptor: str) -> Path:
+    bp = tmp_path / "bp"
+    (bp / "bin").mkdir(parents=True)
+    (bp / "buildpack.toml").write_text(descriptor)
+    return bp
+
+
+DESCRIPTORS = {
+    "not TOML": ("[buildpack\nid = 'x'\n", "malformed buildpack descriptor {bp}/buildpack.toml: Expected ']'"),
+    "no id": ('api = "0.10"\n[buildpack]\nversion = "1.0.0"\n', "{bp}/buildpack.toml has no [buildpack] id and version"),
+    "empty id": ('[buildpack]\nid = ""\nversion = "1.0.0"\n', "{bp}/buildpack.toml has no [buildpack] id and version"),
+    "bad id": ('[buildpack]\nid = "a b"\nversion = "1.0.0"\n', "invalid buildpack id 'a b'"),
+}
+
+
+def _command(name: str, bp: Path, tmp_path: Path) -> list[str]:
+    if name == "run":
+        return ["run", "--buildpack", str(bp), "--report-dir", str(tmp_path / "reports")]
+    if name == "build":
+        app = tmp_path / "app"
+        app.mkdir()
+        return ["build", "bpconform-test/never-built", "--path", str(app), "-b", str(bp)]
+    return ["profile", "init", "--buildpack", str(bp), "--output", str(tmp_path / "draft.toml")]
+
+
+@pytest.mark.parametrize("command", ["run", "build", "profile init"])
+@pytest.mark.parametrize("case", list(DESCRIPTORS))
+def test_a_broken_buildpack_descriptor_is_one_usage_error_everywhere(
+    command: str, case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(creator, "create", lambda request: pytest.fail("a usage error must stop before the build"))
+    text, message = DESCRIPTORS[case]
+    bp = _buildpack(tmp_path, text)
+    assert cli.main(_command(command, bp, tmp_path)) == 2
+    err = capsys.readouterr().err
+    error_lines = [line for line in err.splitlines() if line.startswith("bpconform: error: ")]
+    assert len(error_lines) == 1, err
+    assert message.format(bp=bp) in error_lines[0], err
+    assert "  -> " in err
+    assert not (tmp_path / "reports").exists()
