@@ -200,7 +200,7 @@ def cmd_docs(args: argparse.Namespace) -> int:
 def cmd_clean(args: argparse.Namespace) -> int:
     import shutil
 
-    from conformance import engine
+    from conformance import build_caches, engine
     from conformance.paths import cache_root, memory_base
 
     report = engine.cleanup(everything=args.all)
@@ -210,6 +210,9 @@ def cmd_clean(args: argparse.Namespace) -> int:
         print(f"bpconform clean: removed {len(removed)} build caches of images that no longer exist")
         for cache in removed:
             print(f"  {cache.path} ({cache.image or 'untracked'})")
+    locks = build_caches.remove_stale_locks()
+    if locks:
+        print(f"bpconform clean: removed {len(locks)} build-cache lock files no build holds")
     live = engine.live_sessions()
     if memory_base().is_dir() and (args.all or not live):  # work dirs a killed build left in memory
         shutil.rmtree(memory_base(), ignore_errors=True)

@@ -55,3 +55,32 @@ def test_a_broken_buildpack_descriptor_is_one_usage_error_everywhere(
     assert message.format(bp=bp) in error_lines[0], err
     assert "  -> " in err
     assert not (tmp_path / "reports").exists()
+
+
+def test_a_build_cache_lock_is_gone_after_the_build(tmp_path: Path) -> None:
+    """One lock file per image name used to stay for good, built or not (a session left 24)."""
+    from conformance.platform.cache import BuildCache
+
+    cache = BuildCache(tmp_path / "build-caches" / "example.com_app_latest")
+    with cache.locked():
+        assert cache.lock_path.is_file()
+    assert not cache.lock_path.exists()
+
+
+def test_clean_removes_the_lock_files_no_build_holds(tmp_path: Path) -> None:
+    import fcntl
+
+    from conformance import build_caches
+
+    root = tmp_path / "build-caches"
+    (root / "kept-cache").mkdir(parents=True)
+    stale = [root / "old_app_latest.lock", root / "never-built.lock"]
+    for path in stale:
+        path.write_text("")
+    held = root / "building.lock"
+    with held.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # a build in progress (another open file description: as another process)
+        removed = build_caches.remove_stale_locks(root)
+    assert sorted(removed) == sorted(stale)
+    assert not any(path.exists() for path in stale)
+    assert held.is_file() and (root / "kept-cache").is_dir()
