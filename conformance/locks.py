@@ -26,9 +26,7 @@ from pathlib import Path
 
 
 @contextmanager
-def exclusive_lock(
-    path: Path, on_wait: Callable[[], None] | None = None, *, remove: bool = False
-) -> Iterator[bool]:
+def exclusive_lock(path: Path, on_wait: Callable[[], None] | None = None, *, remove: bool = False) -> Iterator[bool]:
     """Hold the lock on `path` for the block. Yields whether another process held it first: then
     whatever the lock guards may have been made meanwhile, so look again before making it.
     `on_wait` is called once, before blocking, when the lock is taken (to tell the user why).

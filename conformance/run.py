@@ -35,7 +35,7 @@ from conformance.compare import (
 from conformance.data import reference_buildpack, reference_snapshots
 from conformance.errors import ConformanceError, RunAborted, UsageError, usage_errors
 from conformance.profile import Profile
-from conformance.progress import GroupProgress
+from conformance.progress import GroupProgress, NoteIfSelected
 from conformance.render import render_console_report, render_text_report, write_reports
 from conformance.results import RECORDS_ENV, SIGNAL_EXIT, Progress, Record, ResultCollector, RunResult, Verdict
 from conformance.tomlcompat import load_toml
@@ -43,6 +43,7 @@ from conformance.tomlcompat import load_toml
 SUITE_MODULE = "conformance.suite"
 PLUGIN_MODULE = "conformance.plugin"
 PLUGIN_ENTRY_POINT = "bpconform"
+SNAPSHOT_GROUP = "snapshots"  # conformance/suite/test_snapshots.py: the suite's only checks that use snapshots
 RESULTS_PLUGIN = "conformance.results"  # the collector, loaded with -p in a child run
 DEFAULT_REPORT_DIR = Path("reports")
 
@@ -508,12 +509,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return _cmd_compare(args, report_dir)
     check_base_images_given(args)
     check_stack_ready(args.stack, images_given=bool(args.build_image))
-    note = snapshot_note(args, profile)
-    if note:
-        _progress(note)
     identities = ", ".join(identity.label for identity in args.identities)
     _progress(f"running {SUITE_MODULE} on {identities} with profile {args.profile} on stack {args.stack}")
-    progress = None if args.verbose else GroupProgress(_progress)
+    progress: Progress | None = None if args.verbose else GroupProgress(_progress)
+    note = snapshot_note(args, profile)
+    if note:  # said once collection shows a snapshot check is selected (not for `-k package_managers`)
+        progress = NoteIfSelected(_progress, note, [SNAPSHOT_GROUP], progress)
     result = run_once(
         build_pytest_argv(args, report_dir), settings_of(args), report_dir, verbose=args.verbose, progress=progress
     )

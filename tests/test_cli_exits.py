@@ -24,7 +24,7 @@ def _buildpack(tmp_path: Path, descriptor: str) -> Path:
 
 DESCRIPTORS = {
     "not TOML": ("[buildpack\nid = 'x'\n", "malformed buildpack descriptor {bp}/buildpack.toml: Expected ']'"),
-    "no id": ('api = "0.10"\n[buildpack]\nversion = "1.0.0"\n', "{bp}/buildpack.toml has no [buildpack] id and version"),
+    "no id": ('[buildpack]\nversion = "1.0.0"\n', "{bp}/buildpack.toml has no [buildpack] id and version"),
     "empty id": ('[buildpack]\nid = ""\nversion = "1.0.0"\n', "{bp}/buildpack.toml has no [buildpack] id and version"),
     "bad id": ('[buildpack]\nid = "a b"\nversion = "1.0.0"\n', "invalid buildpack id 'a b'"),
 }
@@ -84,3 +84,35 @@ def test_clean_removes_the_lock_files_no_build_holds(tmp_path: Path) -> None:
     assert sorted(removed) == sorted(stale)
     assert not any(path.exists() for path in stale)
     assert held.is_file() and (root / "kept-cache").is_dir()
+
+
+def test_the_snapshot_warning_comes_only_when_a_snapshot_check_is_selected() -> None:
+    from conformance.progress import GroupProgress, NoteIfSelected
+    from conformance.run import SNAPSHOT_GROUP
+
+    suite = "conformance/suite"
+    managers = [f"{suite}/test_package_managers.py::test_lockfile_is_honoured[{app}]" for app in ("uv", "poetry")]
+    lines: list[str] = []
+    NoteIfSelected(lines.append, "no snapshots", [SNAPSHOT_GROUP], GroupProgress(lines.append)).expect(managers)
+    assert lines == ["2 checks in 1 group"]  # `-k package_managers`: no snapshot check, no warning
+    lines.clear()
+    progress = NoteIfSelected(lines.append, "no snapshots", [SNAPSHOT_GROUP], None)
+    progress.expect([*managers, f"{suite}/test_snapshots.py::test_image_snapshot[minimal]"])
+    progress.expect([f"{suite}/test_snapshots.py::test_image_snapshot[minimal]"])  # another xdist worker's
+    assert lines == ["no snapshots"]
+
+
+def test_only_the_snapshot_group_uses_snapshots() -> None:
+    """SNAPSHOT_GROUP must name every suite module whose checks take the `snapshot` fixture."""
+    import ast
+
+    from conformance import suite
+    from conformance.progress import group_of
+    from conformance.run import SNAPSHOT_GROUP
+
+    users = set()
+    for module in Path(suite.__file__).parent.glob("test_*.py"):
+        for node in ast.walk(ast.parse(module.read_text())):
+            if isinstance(node, ast.FunctionDef) and any(arg.arg == "snapshot" for arg in node.args.args):
+                users.add(group_of(module.name))
+    assert users == {SNAPSHOT_GROUP}
