@@ -505,6 +505,16 @@ USAGE_NOTE = (
 )
 
 
+CLEAN_DESCRIPTION = (
+    "A plain `bpconform clean` removes the containers, volumes, networks and app images of harness runs"
+    " that are over (another run still going keeps its own), the `bpconform build` caches whose image no"
+    " longer exists, their lock files no build holds, and the in-memory work directory when no run is going."
+    " It keeps the stack images, the images `bpconform build` made and the cache directory. --all removes"
+    " those images and every build cache too, even a running build's. --cache deletes the cache directory"
+    " (runtimes, wheelhouse, stack records, build caches) that every run and checkout on this machine shares."
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bpconform", description=__doc__.splitlines()[0], epilog=USAGE_NOTE)
     parser.add_argument(
@@ -552,10 +562,22 @@ def build_parser() -> argparse.ArgumentParser:
     docs.set_defaults(func=cmd_docs)
 
     clean = sub.add_parser(
-        "clean", help="remove what the harness created in the Docker engine, and build caches of removed images"
+        "clean",
+        help="remove what the harness created in the Docker engine, and build caches of removed images",
+        description=CLEAN_DESCRIPTION,
     )
-    clean.add_argument("--all", action="store_true", help="also the stack images and every build cache")
-    clean.add_argument("--cache", action="store_true", help="also the cache directory (runtimes, wheels, caches)")
+    clean.add_argument(
+        "--all",
+        action="store_true",
+        help="also the stack images, the images `bpconform build` made, every build cache, and what runs"
+        " still going use (stop them first)",
+    )
+    clean.add_argument(
+        "--cache",
+        action="store_true",
+        help="also delete the whole cache directory: the stacks' records, Python runtimes, wheelhouse and build"
+        " caches shared by every run on this machine; `bpconform setup` makes them again (minutes, with network)",
+    )
     clean.set_defaults(func=cmd_clean)
 
     _add_run_command(sub)

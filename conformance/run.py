@@ -639,9 +639,24 @@ def add_run_command(subparsers: argparse._SubParsersAction) -> argparse.Argument
     run.add_argument("--builder", help="builder image for --platform pack")
     run.add_argument("--lifecycle-image", help="lifecycle image for --platform pack")
     network = run.add_mutually_exclusive_group()
-    network.add_argument("--offline", dest="network", action="store_const", const="offline", help="offline wheelhouse")
-    network.add_argument("--online", dest="network", action="store_const", const="online", help="let pip reach PyPI")
-    run.add_argument("--ca-bundle", type=Path, help="CA bundle for --online builds")
+    network.add_argument(
+        "--offline",
+        dest="network",
+        action="store_const",
+        const="offline",
+        help="the default: build containers have no network; the harness's wheelhouse (wheels for the run's"
+        " sample apps, and for pip, uv and Poetry) is mounted and named by PIP_NO_INDEX=1 and PIP_FIND_LINKS"
+        " in <platform>/env (pip's names: a buildpack passes them on to uv and Poetry itself)",
+    )
+    network.add_argument(
+        "--online",
+        dest="network",
+        action="store_const",
+        const="online",
+        help="build containers have the network, for everything the buildpack runs (pip, uv, Poetry), and the"
+        " host's CA bundle (or --ca-bundle), named by PIP_CERT and SSL_CERT_FILE in <platform>/env",
+    )
+    run.add_argument("--ca-bundle", type=Path, metavar="FILE", help="PEM CA bundle for --online builds")
     run.add_argument(
         "--apps", type=Path, metavar="DIR", help="your sample apps (default: the profile's apps-dir, else the shipped)"
     )

@@ -116,3 +116,41 @@ def test_only_the_snapshot_group_uses_snapshots() -> None:
             if isinstance(node, ast.FunctionDef) and any(arg.arg == "snapshot" for arg in node.args.args):
                 users.add(group_of(module.name))
     assert users == {SNAPSHOT_GROUP}
+
+
+def _help(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    with pytest.raises(SystemExit):
+        cli.main([*argv, "--help"])
+    return " ".join(capsys.readouterr().out.split())  # argparse's line wrapping undone
+
+
+def test_run_help_says_offline_is_the_default_and_online_is_for_every_tool(capsys: pytest.CaptureFixture[str]) -> None:
+    text = _help(capsys, "run")
+    options = text[text.index("options:") :]  # the options' entries, not the usage line
+    offline = options.split("--offline ", 1)[1].split("--online ")[0]
+    online = options.split("--online ", 1)[1].split("--ca-bundle ")[0]
+    assert "default" in offline and "no network" in offline, offline
+    assert all(tool in online for tool in ("pip", "uv", "Poetry")), online
+
+
+def test_run_without_a_network_option_builds_offline() -> None:
+    """What the help says: the plugin's settings are offline unless --online is given."""
+    from conformance import run
+
+    args = cli.build_parser().parse_args(["run", "--buildpack", "reference"])
+    argv = run.suite_args(args)
+    assert "--online" not in argv
+    online = cli.build_parser().parse_args(["run", "--buildpack", "reference", "--online"])
+    assert "--online" in run.suite_args(online)
+
+
+def test_profile_init_help_names_reference(capsys: pytest.CaptureFixture[str]) -> None:
+    assert "`reference`: the reference buildpack" in _help(capsys, "profile", "init")
+
+
+def test_clean_help_says_what_each_form_removes_and_warns_about_cache(capsys: pytest.CaptureFixture[str]) -> None:
+    text = _help(capsys, "clean")
+    assert "A plain `bpconform clean` removes" in text and "It keeps the stack images" in text
+    assert "--all removes" in text
+    cache = text.split("--cache ", 2)[-1]
+    assert all(word in cache for word in ("runtimes", "wheelhouse", "shared by every run")), cache
