@@ -102,6 +102,22 @@ def suite_args(args: argparse.Namespace, variant: Variant | None = None) -> list
 NO_TRUNCATION = ("-o", "truncation_limit_lines=0", "-o", "truncation_limit_chars=0")
 
 
+def suite_rootdir() -> Path:
+    """The directory holding the suite's top-level package (site-packages for the wheel, the checkout
+    otherwise), as pytest's rootdir: node ids are then `conformance/suite/test_x.py::...` wherever the
+    package is installed, not `venv/lib/python3.11/site-packages/...` relative to the current dir.
+    The ini file is still looked for from the current dir and the args, as without --rootdir."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(SUITE_MODULE.split(".", 1)[0])
+    if spec is None or not spec.submodule_search_locations:
+        raise setup_error(
+            f"the conformance suite ({SUITE_MODULE}) cannot be found",
+            "pip install the buildpack_conformance wheel, and run bpconform from that environment",
+        )
+    return Path(next(iter(spec.submodule_search_locations))).resolve().parent
+
+
 def build_pytest_argv(args: argparse.Namespace, report_dir: Path, variant: Variant | None = None) -> list[str]:
     """The full pytest command line for one run: the suite, its options, JUnit XML, pass-through args."""
     argv = ["--pyargs", SUITE_MODULE]
@@ -111,6 +127,7 @@ def build_pytest_argv(args: argparse.Namespace, report_dir: Path, variant: Varia
     if args.workers:
         argv += ["-n", str(args.workers)]  # pytest-xdist; the workers share each app's session build
     argv += ["-v", "-p", "no:cacheprovider", *NO_TRUNCATION, "--junitxml", str(report_dir / "junit.xml")]
+    argv += ["--rootdir", str(suite_rootdir())]
     argv += list(args.pytest_args or [])
     return argv
 
