@@ -154,3 +154,25 @@ def test_clean_help_says_what_each_form_removes_and_warns_about_cache(capsys: py
     assert "--all removes" in text
     cache = text.split("--cache ", 2)[-1]
     assert all(word in cache for word in ("runtimes", "wheelhouse", "shared by every run")), cache
+
+
+def test_the_suite_runs_with_the_dir_holding_the_package_as_rootdir(tmp_path: Path) -> None:
+    """Node ids in report.json are then `conformance/suite/test_x.py::...`, wherever the wheel is installed."""
+    import conformance
+    from conformance import run
+
+    args = cli.build_parser().parse_args(["run", "--buildpack", "reference"])
+    argv = run.build_pytest_argv(args, tmp_path)
+    rootdir = Path(argv[argv.index("--rootdir") + 1])
+    assert rootdir == Path(conformance.__file__).resolve().parent.parent
+    assert (rootdir / "conformance" / "suite" / "conftest.py").is_file()
+
+
+def test_the_package_init_is_not_for_assertion_rewriting() -> None:
+    """The wheel's entry point makes pytest mark `conformance` for rewriting after `bpconform run` has
+    imported it: without the marker every pytest.log ends in a PytestAssertRewriteWarning."""
+    from _pytest.assertion.rewrite import AssertionRewriter
+
+    import conformance
+
+    assert AssertionRewriter.is_rewrite_disabled(conformance.__doc__ or "")
