@@ -12,7 +12,7 @@ unlinked file never proceeds on it, so two holders never overlap.
 Where they are: `stacks/<stack>-<kind>.lock` (stack images), `runtime-build/locks/` (each runtime
 archive, and the runtime manifest), `wheelhouse.lock` beside the wheelhouse, and one per shared
 app build in a test run's shared dir (`conformance.shared_builds`), and `<cache>.lock` beside each
-build cache, held by a build from restore to save (`BuildCache.locked`).
+build cache, held by a build from restore to save and removed after it (`BuildCache.locked`, `remove=True`).
 """
 
 from __future__ import annotations
