@@ -24,8 +24,7 @@ from conformance.platform.cache import BuildCache
 
 OWNERS = ".owners"
 _SIBLING_SUFFIXES = (".new", ".old", ".lock")  # staging and lock files beside a cache dir
-_REMOVABLE_SIBLINGS = (".new", ".old")  # not `.lock`: a build may hold it while its image does not exist yet,
-# and a lock file unlinked under a waiting build would let the next build lock a new file beside it
+_REMOVABLE_SIBLINGS = (".new", ".old")  # not `.lock`: a build may hold it; `remove_stale_locks` removes unheld ones
 
 
 @dataclass(frozen=True)
@@ -68,6 +67,17 @@ def find_caches(root: Path | None = None) -> list[TrackedCache]:
             image = json.loads((owners_dir / f"{entry.name}.json").read_text()).get("image")
         found.append(TrackedCache(entry, image if isinstance(image, str) else None))
     return found
+
+
+def remove_stale_locks(root: Path | None = None) -> list[Path]:
+    """The `<cache>.lock` files no build holds (builds remove their own when done; older versions of
+    the harness left one per image name, built or not); returns those removed."""
+    from conformance.locks import remove_if_unheld
+
+    root = root or caches_root()
+    if not root.is_dir():
+        return []
+    return [path for path in sorted(root.glob("*.lock")) if not path.is_symlink() and remove_if_unheld(path)]
 
 
 def remove_cache(cache_path: Path) -> None:

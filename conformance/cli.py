@@ -101,6 +101,7 @@ def check_build_inputs(args: argparse.Namespace) -> BuildInputs:
     from conformance.base_images import check_image_pair
     from conformance.platform import spec
     from conformance.project import read_project
+    from conformance.run import read_identity
 
     with usage_errors():
         _refuse_old_spelling(args)
@@ -112,12 +113,8 @@ def check_build_inputs(args: argparse.Namespace) -> BuildInputs:
             raise UsageError(f"--path {app}: the app directory does not exist", "pass the directory of your app")
         project = read_project(app, args.descriptor)
         buildpacks = _buildpacks(args, project)
-        for buildpack in buildpacks:
-            if not (buildpack / "buildpack.toml").is_file():
-                raise UsageError(
-                    f"{buildpack} is not a buildpack directory (no buildpack.toml)",
-                    "pass the directory that holds buildpack.toml and bin/ (`-b reference`: the reference buildpack)",
-                )
+        for buildpack in buildpacks:  # as run and profile init do; what the platform finds later is the build's
+            read_identity(buildpack)
         user_env = project.build_env(_user_env(args))  # pack: project.toml's build env, the user's values win
         check_image_pair(args.build_image, args.run_image)
         if args.build_image is None:
@@ -203,7 +200,7 @@ def cmd_docs(args: argparse.Namespace) -> int:
 def cmd_clean(args: argparse.Namespace) -> int:
     import shutil
 
-    from conformance import engine
+    from conformance import build_caches, engine
     from conformance.paths import cache_root, memory_base
 
     report = engine.cleanup(everything=args.all)
@@ -213,6 +210,9 @@ def cmd_clean(args: argparse.Namespace) -> int:
         print(f"bpconform clean: removed {len(removed)} build caches of images that no longer exist")
         for cache in removed:
             print(f"  {cache.path} ({cache.image or 'untracked'})")
+    locks = build_caches.remove_stale_locks()
+    if locks:
+        print(f"bpconform clean: removed {len(locks)} build-cache lock files no build holds")
     live = engine.live_sessions()
     if memory_base().is_dir() and (args.all or not live):  # work dirs a killed build left in memory
         shutil.rmtree(memory_base(), ignore_errors=True)
@@ -506,6 +506,16 @@ USAGE_NOTE = (
 )
 
 
+CLEAN_DESCRIPTION = (
+    "A plain `bpconform clean` removes the containers, volumes, networks and app images of harness runs"
+    " that are over (another run still going keeps its own), the `bpconform build` caches whose image no"
+    " longer exists, their lock files no build holds, and the in-memory work directory when no run is going."
+    " It keeps the stack images, the images `bpconform build` made and the cache directory. --all removes"
+    " those images and every build cache too, even a running build's. --cache deletes the cache directory"
+    " (runtimes, wheelhouse, stack records, build caches) that every run and checkout on this machine shares."
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bpconform", description=__doc__.splitlines()[0], epilog=USAGE_NOTE)
     parser.add_argument(
@@ -553,10 +563,22 @@ def build_parser() -> argparse.ArgumentParser:
     docs.set_defaults(func=cmd_docs)
 
     clean = sub.add_parser(
-        "clean", help="remove what the harness created in the Docker engine, and build caches of removed images"
+        "clean",
+        help="remove what the harness created in the Docker engine, and build caches of removed images",
+        description=CLEAN_DESCRIPTION,
     )
-    clean.add_argument("--all", action="store_true", help="also the stack images and every build cache")
-    clean.add_argument("--cache", action="store_true", help="also the cache directory (runtimes, wheels, caches)")
+    clean.add_argument(
+        "--all",
+        action="store_true",
+        help="also the stack images, the images `bpconform build` made, every build cache, and what runs"
+        " still going use (stop them first)",
+    )
+    clean.add_argument(
+        "--cache",
+        action="store_true",
+        help="also delete the whole cache directory: the stacks' records, Python runtimes, wheelhouse and build"
+        " caches shared by every run on this machine; `bpconform setup` makes them again (minutes, with network)",
+    )
     clean.set_defaults(func=cmd_clean)
 
     _add_run_command(sub)
@@ -583,16 +605,11 @@ def _check_profile_init_inputs(args: argparse.Namespace) -> None:
     """What `profile init` is given, before any build: exit 2, as every command's usage errors; and
     `--buildpack reference` is the shipped reference buildpack, as for build and run."""
     from conformance import stacks
-    from conformance.run import resolve_buildpacks
+    from conformance.run import read_identity, resolve_buildpacks
 
     with usage_errors():
         [args.buildpack] = resolve_buildpacks([args.buildpack])
-        if not (args.buildpack / "buildpack.toml").is_file():
-            raise UsageError(
-                f"{args.buildpack} is not a buildpack directory (no buildpack.toml)",
-                "pass the directory that holds buildpack.toml and bin/ (`--buildpack reference`: the reference"
-                " buildpack)",
-            )
+        read_identity(args.buildpack)  # the check build and run make: no buildpack.toml, not TOML, no id
         if args.app is not None and not args.app.is_dir():
             raise UsageError(f"sample app {args.app} is not a directory", "pass --app DIR, an app the buildpack builds")
         if args.output is not None and args.output.exists() and not args.force:

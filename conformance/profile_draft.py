@@ -1374,7 +1374,13 @@ def add_profile_command(subparsers: argparse._SubParsersAction) -> None:
         " the uv and Poetry apps), infer its layer roles, versions, launch env and log wording, and write a commented"
         " draft profile. See `bpconform docs profile-init`.",
     )
-    init.add_argument("--buildpack", type=Path, required=True, metavar="DIR", help="the buildpack directory")
+    init.add_argument(
+        "--buildpack",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="the buildpack directory; `reference`: the reference buildpack shipped with the suite",
+    )
     init.add_argument(
         "--app", type=Path, metavar="DIR", help="sample app to build (default: the packaged testapps/minimal)"
     )

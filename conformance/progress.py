@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import PurePosixPath
 
-from conformance.results import CELL, NO_APP, OUTCOMES, Record
+from conformance.results import CELL, NO_APP, OUTCOMES, Progress, Record
 
 PROGRESS_ENV = "BPCONFORM_PROGRESS"  # set for a run in a subprocess: its collector prints progress to stderr
 
@@ -56,7 +56,7 @@ class GroupProgress:
         self._expected = Counter(group_of(nodeid) for nodeid in nodeids)
         self._total = sum(self._expected.values())
         self._width = max((len(group) for group in self._expected), default=0)
-        self._say(f"{self._total} checks in {len(self._expected)} groups")
+        self._say(f"{_count(self._total, 'check')} in {_count(len(self._expected), 'group')}")
 
     def __call__(self, record: Record) -> None:
         if not record.nodeid or not self._total:
@@ -76,6 +76,34 @@ class GroupProgress:
             elapsed = _duration(self._clock() - self._started)
             for line in lines:
                 self._say(f"{where} {line}  ({elapsed})")
+
+
+class NoteIfSelected:
+    """Says `note` once the selection is known, only when a selected check is in one of `groups`
+    (the snapshot warning: pointless for `-k package_managers`); passes everything on to `inner`."""
+
+    def __init__(self, say: Callable[[str], None], note: str, groups: Iterable[str], inner: Progress | None) -> None:
+        self._say = say
+        self._note = note
+        self._groups = frozenset(groups)
+        self._inner = inner
+        self._said = False
+
+    def expect(self, nodeids: Iterable[str]) -> None:
+        nodeids = list(nodeids)
+        if not self._said and any(group_of(nodeid) in self._groups for nodeid in nodeids):
+            self._said = True
+            self._say(self._note)
+        if self._inner is not None:
+            self._inner.expect(nodeids)
+
+    def __call__(self, record: Record) -> None:
+        if self._inner is not None:
+            self._inner(record)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def _duration(seconds: float) -> str:

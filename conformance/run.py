@@ -35,7 +35,7 @@ from conformance.compare import (
 from conformance.data import reference_buildpack, reference_snapshots
 from conformance.errors import ConformanceError, RunAborted, UsageError, usage_errors
 from conformance.profile import Profile
-from conformance.progress import GroupProgress
+from conformance.progress import GroupProgress, NoteIfSelected
 from conformance.render import render_console_report, render_text_report, write_reports
 from conformance.results import RECORDS_ENV, SIGNAL_EXIT, Progress, Record, ResultCollector, RunResult, Verdict
 from conformance.tomlcompat import load_toml
@@ -43,6 +43,7 @@ from conformance.tomlcompat import load_toml
 SUITE_MODULE = "conformance.suite"
 PLUGIN_MODULE = "conformance.plugin"
 PLUGIN_ENTRY_POINT = "bpconform"
+SNAPSHOT_GROUP = "snapshots"  # conformance/suite/test_snapshots.py: the suite's only checks that use snapshots
 RESULTS_PLUGIN = "conformance.results"  # the collector, loaded with -p in a child run
 DEFAULT_REPORT_DIR = Path("reports")
 
@@ -101,6 +102,22 @@ def suite_args(args: argparse.Namespace, variant: Variant | None = None) -> list
 NO_TRUNCATION = ("-o", "truncation_limit_lines=0", "-o", "truncation_limit_chars=0")
 
 
+def suite_rootdir() -> Path:
+    """The directory holding the suite's top-level package (site-packages for the wheel, the checkout
+    otherwise), as pytest's rootdir: node ids are then `conformance/suite/test_x.py::...` wherever the
+    package is installed, not `venv/lib/python3.11/site-packages/...` relative to the current dir.
+    The ini file is still looked for from the current dir and the args, as without --rootdir."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(SUITE_MODULE.split(".", 1)[0])
+    if spec is None or not spec.submodule_search_locations:
+        raise setup_error(
+            f"the conformance suite ({SUITE_MODULE}) cannot be found",
+            "pip install the buildpack_conformance wheel, and run bpconform from that environment",
+        )
+    return Path(next(iter(spec.submodule_search_locations))).resolve().parent
+
+
 def build_pytest_argv(args: argparse.Namespace, report_dir: Path, variant: Variant | None = None) -> list[str]:
     """The full pytest command line for one run: the suite, its options, JUnit XML, pass-through args."""
     argv = ["--pyargs", SUITE_MODULE]
@@ -110,6 +127,7 @@ def build_pytest_argv(args: argparse.Namespace, report_dir: Path, variant: Varia
     if args.workers:
         argv += ["-n", str(args.workers)]  # pytest-xdist; the workers share each app's session build
     argv += ["-v", "-p", "no:cacheprovider", *NO_TRUNCATION, "--junitxml", str(report_dir / "junit.xml")]
+    argv += ["--rootdir", str(suite_rootdir())]
     argv += list(args.pytest_args or [])
     return argv
 
@@ -327,21 +345,34 @@ def resolve_buildpacks(values: list[Path]) -> list[Path]:
 
 
 def read_identity(buildpack: Path) -> Identity:
+    """The one up-front check of a buildpack directory that `run`, `build` and `profile init` share:
+    buildpack.toml is there, is TOML, and has a usable `[buildpack] id` and `version` (the spec's
+    rules, `spec.buildpack_id_problem`). Every problem is a usage error (exit 2): for `run`, exit 1
+    means the buildpack does not conform, and for `build` a lifecycle code means a build ran and failed."""
+    from conformance.platform import spec
+
     descriptor = buildpack / "buildpack.toml"
     if not descriptor.is_file():
         raise setup_error(
             f"{buildpack} is not a buildpack directory (no buildpack.toml)",
-            "pass the directory that holds buildpack.toml and bin/ (or `--buildpack reference` for the"
+            "pass the directory that holds buildpack.toml and bin/ (or `reference` for the"
             " reference buildpack shipped with the suite)",
         )
-    data = load_toml(descriptor, what="buildpack descriptor")
+    with usage_errors():
+        data = load_toml(descriptor, what="buildpack descriptor")
     table = data.get("buildpack") if isinstance(data.get("buildpack"), dict) else {}
     bp_id, version = table.get("id"), table.get("version")
-    if not isinstance(bp_id, str) or not isinstance(version, str):
+    if not isinstance(bp_id, str) or not bp_id or not isinstance(version, str) or not version:
         raise setup_error(
             f"{descriptor} has no [buildpack] id and version",
             'add [buildpack] id = "..." and version = "..." (CNB buildpack.toml)',
         )
+    for what, value, problem in (
+        ("id", bp_id, spec.buildpack_id_problem(bp_id)),
+        ("version", version, spec.buildpack_version_problem(version)),
+    ):
+        if problem:
+            raise setup_error(f"{descriptor}: invalid buildpack {what} {value!r}: {problem}", "fix [buildpack] " + what)
     return Identity(buildpack, bp_id, version)
 
 
@@ -495,12 +526,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return _cmd_compare(args, report_dir)
     check_base_images_given(args)
     check_stack_ready(args.stack, images_given=bool(args.build_image))
-    note = snapshot_note(args, profile)
-    if note:
-        _progress(note)
     identities = ", ".join(identity.label for identity in args.identities)
     _progress(f"running {SUITE_MODULE} on {identities} with profile {args.profile} on stack {args.stack}")
-    progress = None if args.verbose else GroupProgress(_progress)
+    progress: Progress | None = None if args.verbose else GroupProgress(_progress)
+    note = snapshot_note(args, profile)
+    if note:  # said once collection shows a snapshot check is selected (not for `-k package_managers`)
+        progress = NoteIfSelected(_progress, note, [SNAPSHOT_GROUP], progress)
     result = run_once(
         build_pytest_argv(args, report_dir), settings_of(args), report_dir, verbose=args.verbose, progress=progress
     )
@@ -625,9 +656,24 @@ def add_run_command(subparsers: argparse._SubParsersAction) -> argparse.Argument
     run.add_argument("--builder", help="builder image for --platform pack")
     run.add_argument("--lifecycle-image", help="lifecycle image for --platform pack")
     network = run.add_mutually_exclusive_group()
-    network.add_argument("--offline", dest="network", action="store_const", const="offline", help="offline wheelhouse")
-    network.add_argument("--online", dest="network", action="store_const", const="online", help="let pip reach PyPI")
-    run.add_argument("--ca-bundle", type=Path, help="CA bundle for --online builds")
+    network.add_argument(
+        "--offline",
+        dest="network",
+        action="store_const",
+        const="offline",
+        help="the default: build containers have no network; the harness's wheelhouse (wheels for the run's"
+        " sample apps, and for pip, uv and Poetry) is mounted and named by PIP_NO_INDEX=1 and PIP_FIND_LINKS"
+        " in <platform>/env (pip's names: a buildpack passes them on to uv and Poetry itself)",
+    )
+    network.add_argument(
+        "--online",
+        dest="network",
+        action="store_const",
+        const="online",
+        help="build containers have the network, for everything the buildpack runs (pip, uv, Poetry), and the"
+        " host's CA bundle (or --ca-bundle), named by PIP_CERT and SSL_CERT_FILE in <platform>/env",
+    )
+    run.add_argument("--ca-bundle", type=Path, metavar="FILE", help="PEM CA bundle for --online builds")
     run.add_argument(
         "--apps", type=Path, metavar="DIR", help="your sample apps (default: the profile's apps-dir, else the shipped)"
     )

@@ -90,3 +90,82 @@ def test_a_killed_holder_frees_the_lock(lock: Path, tmp_path: Path) -> None:
     waited, _ = results.get(timeout=PATIENCE)
     taker.join(PATIENCE)
     assert waited is True
+
+
+# -- remove=True: the lock file is gone after the block, and a waiter never holds a removed file ----------
+
+
+def _hold_removable(lock: Path, held, release) -> None:
+    with exclusive_lock(lock, remove=True):
+        held.set()
+        release.wait(PATIENCE)
+
+
+def _take_removable_and_hold(lock: Path, held, release, results) -> None:
+    with exclusive_lock(lock, remove=True) as waited:
+        results.put(waited)
+        held.set()
+        release.wait(PATIENCE)
+
+
+def _flock_is_free(lock: Path) -> bool:
+    import fcntl
+
+    with lock.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return True
+
+
+def test_a_removable_lock_leaves_no_file_behind(lock: Path) -> None:
+    with exclusive_lock(lock, remove=True) as waited:
+        assert waited is False
+        assert lock.is_file()
+    assert not lock.exists()
+
+
+def test_a_waiter_on_a_removed_lock_file_locks_the_one_the_path_names(lock: Path) -> None:
+    """The first holder unlinks the file the second was queued on; the second must start over on the
+    file the path names now, or a third process would lock that one while the second holds the old."""
+    first_held, first_release = CONTEXT.Event(), CONTEXT.Event()
+    second_held, second_release, results = CONTEXT.Event(), CONTEXT.Event(), CONTEXT.Queue()
+    first = CONTEXT.Process(target=_hold_removable, args=(lock, first_held, first_release))
+    first.start()
+    assert first_held.wait(PATIENCE)
+    second = CONTEXT.Process(target=_take_removable_and_hold, args=(lock, second_held, second_release, results))
+    second.start()
+    try:
+        _until(lambda: _waits_for_flock(second.pid, lock), "the second process queues for the lock")
+        first_release.set()
+        first.join(PATIENCE)
+        assert second_held.wait(PATIENCE)
+        assert results.get(timeout=PATIENCE) is True
+        assert lock.is_file(), "the second holder holds a lock file that is not at the path"
+        assert not _flock_is_free(lock), "a third process got the lock while the second held it"
+    finally:
+        second_release.set()
+        second.join(PATIENCE)
+        first_release.set()
+        first.join(PATIENCE)
+    assert not lock.exists()
+
+
+def test_remove_if_unheld_keeps_a_held_lock_file(lock: Path) -> None:
+    from conformance.locks import remove_if_unheld
+
+    held, release = CONTEXT.Event(), CONTEXT.Event()
+    holder = CONTEXT.Process(target=_hold, args=(lock, held, release, lock.parent / "done"))
+    holder.start()
+    try:
+        assert held.wait(PATIENCE)
+        assert remove_if_unheld(lock) is False
+        assert lock.is_file()
+    finally:
+        release.set()
+        holder.join(PATIENCE)
+    assert remove_if_unheld(lock) is True  # what an older build left behind, nobody holding it
+    assert not lock.exists()
+    assert remove_if_unheld(lock) is False

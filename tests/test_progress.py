@@ -34,3 +34,14 @@ def test_a_group_line_comes_when_its_last_check_ends_and_an_app_line_with_its_fi
         "[3/4] layers   1 passed, 1 FAIL  (1m15s)",
         "[4/4] launch   1 passed  (3m20s)",
     ]
+
+
+def test_one_group_and_one_check_are_singular() -> None:
+    lines: list[str] = []
+    GroupProgress(lines.append).expect([f"{SUITE}/test_layers.py::test_layer_types[minimal]"])
+    assert lines == ["1 check in 1 group"]
+    lines.clear()
+    GroupProgress(lines.append).expect(
+        [f"{SUITE}/test_layers.py::test_layer_types[{app}]" for app in ("minimal", "uv")]
+    )
+    assert lines == ["2 checks in 1 group"]

@@ -397,7 +397,7 @@ def test_cmd_run_is_lean_by_default(fake_suite: pytest.Pytester, capsys: pytest.
     captured = capsys.readouterr()
     out, err = captured.out, captured.err
     assert "test session starts" not in out + err and "PASSED" not in out + err and "check  " not in out
-    assert "bpconform run: 5 checks in 1 groups" in err
+    assert "bpconform run: 5 checks in 1 group" in err
     assert re.search(r"^bpconform run: \[5/5\] checks  4 passed, 1 skipped  \(\d+s\)$", err, re.M), err
     assert "CONFORMS: 5 of 5 checks ran: 4 passed, 0 failed, 0 error, 1 skipped" in out
     assert "1 check skipped: the reasons are in report.md" in out

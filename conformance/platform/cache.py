@@ -8,6 +8,7 @@ index is never restored: it is reported and dropped, and the buildpack rebuilds 
 Why this layout:
 - A build holds the cache's lock (`<cache>.lock`, see `locked`) from restore to save, so two
   builds of one image name run one after the other instead of crashing or mixing their caches.
+  The lock file is removed when the build is done (`exclusive_lock(remove=True)`).
 - Saving copies only what changed. A layer restored and left alone is already in `blobs/` under
   its digest (verified at restore) and stays as it is; a new tar is linked in on the same
   filesystem, copied when the work dir is in memory and the cache on disk (as here). The old
@@ -85,7 +86,8 @@ class BuildCache:
     def locked(self, on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
         """Hold this cache for one build; `on_wait` is told when another build holds it first."""
         message = f"Waiting for another build that uses the cache {self.root} (same image name) to finish"
-        with exclusive_lock(self.lock_path, on_wait=(lambda: on_wait(message)) if on_wait else None):
+        # remove=True: one lock file per image name would pile up (a session left 24 for builds that never ran)
+        with exclusive_lock(self.lock_path, on_wait=(lambda: on_wait(message)) if on_wait else None, remove=True):
             yield
 
     # -- reading -------------------------------------------------------------------------------

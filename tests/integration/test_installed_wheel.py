@@ -122,6 +122,10 @@ def test_installed_suite_conforms_from_outside_any_checkout(installed: Installed
 
     report = json.loads((project / "reports" / "report.json").read_text())
     assert report["verdict"] == "PARTIAL" and report["settings"]["buildpack_ids"] == ["bpconform/python 0.1.0"]
+    nodeids = [r["nodeid"] for r in report["records"] if r["nodeid"]]
+    assert nodeids and all(n.startswith("conformance/suite/test_") for n in nodeids), nodeids[:3]
+    log = (project / "reports" / "pytest.log").read_text()
+    assert "PytestAssertRewriteWarning" not in log, log[-2000:]
     snapshots = [r for r in report["records"] if r["check"] == "image_snapshot"]
     assert snapshots and {r["outcome"] for r in snapshots} == {"passed"}, "the packaged snapshots were compared"
     junit = ET.parse(project / "reports" / "junit.xml").getroot()
