@@ -768,7 +768,7 @@ def find_version_keys(data: Mapping[str, Any], version: str, prefix: str = "") -
     return found
 
 
-def pip_version_sources(buildpack_dir: Path, version: str) -> list[dict[str, str]]:
+def version_sources(buildpack_dir: Path, version: str) -> list[dict[str, str]]:
     """Every (TOML file, key) in the buildpack (top two levels) holding exactly `version`."""
     from conformance.tomlcompat import load_toml
 
@@ -798,12 +798,56 @@ def set_toml_key(path: Path, dotted: str, value: str) -> None:
     dump_toml(data, path)
 
 
-def pip_versions_available(wheelhouse: Path | None) -> list[str]:
-    """pip versions the offline wheelhouse holds, newest first."""
+def wheel_versions(wheelhouse: Path | None, distribution: str) -> list[str]:
+    """Versions of `distribution` the offline wheelhouse holds, newest first."""
     if wheelhouse is None or not wheelhouse.is_dir():
         return []
-    versions = {m.group(1) for p in wheelhouse.iterdir() if (m := _PIP_WHEEL.search(p.name))}
+    pattern = re.compile(rf"^{re.escape(distribution)}-(\d+(?:\.\d+)*)-")
+    versions = {m.group(1) for p in wheelhouse.iterdir() if (m := pattern.match(p.name))}
     return sorted(versions, key=lambda v: tuple(int(x) for x in v.split(".")), reverse=True)
+
+
+@dataclass(frozen=True)
+class VersionBump:
+    """Where a tool's version is written in the buildpack, and another version the wheelhouse holds."""
+
+    file: str
+    toml_key: str
+    other: str
+
+    @property
+    def source(self) -> dict[str, str]:
+        """As the profile's `version-source` table writes it."""
+        return {"file": self.file, "toml-key": self.toml_key}
+
+
+def plan_version_bump(
+    tool: str, current: str, buildpack_dir: Path, wheelhouse: Path | None, *, online: bool
+) -> VersionBump | str:
+    """The one TOML key holding `tool`'s version and an alternative to try, or why there is none (the
+    note the draft writes instead of the keys it could not learn)."""
+    sources = version_sources(buildpack_dir, current)
+    if len(sources) != 1:
+        where = ", ".join(f"{s['file']}:{s['toml-key']}" for s in sources) or "none"
+        return (
+            f"{tool} {current} is written in {len(sources)} TOML keys of the buildpack ({where}), not exactly one;"
+            " if it is pinned in source code, say so with version-source.unsupported"
+        )
+    [source] = sources
+    others = [v for v in wheel_versions(wheelhouse, tool) if v != current]
+    if online or not others:
+        return (
+            f"{tool} {current} is set in {source['file']} {source['toml-key']}, but no other {tool} version is in"
+            " the offline wheelhouse to try"
+        )
+    return VersionBump(source["file"], source["toml-key"], others[0])
+
+
+def bumped_buildpack(buildpack_dir: Path, scratch: Path, tool: str, bump: VersionBump) -> Path:
+    """A copy of the buildpack (under `scratch`) with `tool`'s version set to `bump.other`."""
+    bumped = _copy_tree(buildpack_dir, scratch / f"{tool}-{bump.other}")
+    set_toml_key(bumped / bump.file, bump.toml_key, bump.other)
+    return bumped
 
 
 # ------------------------------------------------------------------------------------------------
@@ -1196,27 +1240,14 @@ def _learn_pip_change(
         draft.pip_source_note = "no package-manager layer with a pip version was found"
         draft.message_notes[key] = draft.pip_source_note
         return
-    sources = pip_version_sources(draft.buildpack_dir, current)
-    if len(sources) != 1:
-        where = ", ".join(f"{s['file']}:{s['toml-key']}" for s in sources) or "none"
-        draft.pip_source_note = (
-            f"pip {current} is written in {len(sources)} TOML keys of the buildpack ({where}), not exactly one; if it"
-            " is pinned in source code, say so with version-source.unsupported"
-        )
-        draft.message_notes[key] = draft.pip_source_note
+    bump = plan_version_bump("pip", current, draft.buildpack_dir, builder.wheelhouse, online=builder.online)
+    if isinstance(bump, str):
+        draft.pip_source_note = bump
+        draft.message_notes[key] = bump
         return
-    others = [v for v in pip_versions_available(builder.wheelhouse) if v != current]
-    if builder.online or not others:
-        draft.pip_source_note = (
-            f"pip {current} is set in {sources[0]['file']} {sources[0]['toml-key']}, but no other pip version is in"
-            " the offline wheelhouse to try"
-        )
-        draft.message_notes[key] = draft.pip_source_note
-        return
-    other = others[0]
-    bumped = _copy_tree(draft.buildpack_dir, builder.scratch("buildpacks") / f"pip-{other}")
-    set_toml_key(bumped / sources[0]["file"], sources[0]["toml-key"], other)
-    say(f"profile init: rebuilding with pip {other} ({sources[0]['file']} {sources[0]['toml-key']})")
+    other = bump.other
+    bumped = bumped_buildpack(draft.buildpack_dir, builder.scratch("buildpacks"), "pip", bump)
+    say(f"profile init: rebuilding with pip {other} ({bump.file} {bump.toml_key})")
     observed = builder.build(app, bumped, inspect=False)
     if not observed.ok:
         draft.pip_source_note = f"a build with pip {other} failed: {observed.message}"
@@ -1226,15 +1257,12 @@ def _learn_pip_change(
     manager = draft.roles.roles["package-manager"].layer
     got = bumped_facts.get(manager).pip_version if manager in bumped_facts else None
     if got != other:
-        draft.pip_source_note = (
-            f"setting {sources[0]['toml-key']} = {other} in {sources[0]['file']} installed pip {got}, not {other}"
-        )
+        draft.pip_source_note = f"setting {bump.toml_key} = {other} in {bump.file} installed pip {got}, not {other}"
         draft.message_notes[key] = draft.pip_source_note
         return
-    draft.pip_other, draft.pip_source = other, sources[0]
+    draft.pip_other, draft.pip_source = other, bump.source
     draft.pip_source_note = (
-        f"pip {current} is written in {sources[0]['file']} {sources[0]['toml-key']}; a copy with {other} there"
-        f" installed pip {other}"
+        f"pip {current} is written in {bump.file} {bump.toml_key}; a copy with {other} there installed pip {other}"
     )
     fresh = new_lines(baseline, buildpack_output(observed.output, draft.buildpack_id, draft.buildpack_version))
     values = {"old": current, "new": other}

@@ -42,12 +42,12 @@ from conformance.profile_draft import (
     _toml_list,
     _toml_string,
     buildpack_output,
+    bumped_buildpack,
     learn_message,
     line_role,
     line_to_template,
     new_lines,
-    pip_version_sources,
-    set_toml_key,
+    plan_version_bump,
 )
 
 if TYPE_CHECKING:
@@ -354,15 +354,6 @@ def sbom_files(facts: Mapping[str, Any] | None, layer: str) -> list[str] | None:
     return list(facts.get("sboms", {}).get(layer, []))
 
 
-def wheel_versions(wheelhouse: Path | None, distribution: str) -> list[str]:
-    """Versions of `distribution` the offline wheelhouse holds, newest first."""
-    if wheelhouse is None or not wheelhouse.is_dir():
-        return []
-    pattern = re.compile(rf"^{re.escape(distribution)}-(\d+(?:\.\d+)*)-")
-    versions = {m.group(1) for p in wheelhouse.iterdir() if (m := pattern.match(p.name))}
-    return sorted(versions, key=lambda v: tuple(int(x) for x in v.split(".")), reverse=True)
-
-
 # ------------------------------------------------------------------------------------------------
 # Learning: the builds
 # ------------------------------------------------------------------------------------------------
@@ -525,28 +516,14 @@ def _learn_tool_version(
         pm.version_note = f"`{tool} --version` printed no version for a later buildpack (observer record)"
         pm.message_notes[key] = pm.version_note
         return
-    sources = pip_version_sources(draft.buildpack_dir, pm.current)
-    if len(sources) != 1:
-        where = ", ".join(f"{s['file']}:{s['toml-key']}" for s in sources) or "none"
-        pm.version_note = (
-            f"{tool} {pm.current} is written in {len(sources)} TOML keys of the buildpack ({where}), not exactly one;"
-            " if it is pinned in source code, say so with version-source.unsupported"
-        )
-        pm.message_notes[key] = pm.version_note
+    bump = plan_version_bump(tool, pm.current, draft.buildpack_dir, builder.wheelhouse, online=builder.online)
+    if isinstance(bump, str):
+        pm.version_note = bump
+        pm.message_notes[key] = bump
         return
-    source = sources[0]
-    others = [v for v in wheel_versions(builder.wheelhouse, tool) if v != pm.current]
-    if builder.online or not others:
-        pm.version_note = (
-            f"{tool} {pm.current} is set in {source['file']} {source['toml-key']}, but no other {tool} version is in"
-            " the offline wheelhouse to try"
-        )
-        pm.message_notes[key] = pm.version_note
-        return
-    other = others[0]
-    bumped = _copy_tree(draft.buildpack_dir, builder.scratch("buildpacks") / f"{tool}-{other}")
-    set_toml_key(bumped / source["file"], source["toml-key"], other)
-    say(f"profile init: rebuilding {main.name} with {tool} {other} ({source['file']} {source['toml-key']})")
+    other, source = bump.other, bump.source
+    bumped = bumped_buildpack(draft.buildpack_dir, builder.scratch("buildpacks"), tool, bump)
+    say(f"profile init: rebuilding {main.name} with {tool} {other} ({bump.file} {bump.toml_key})")
     app = _copy_tree(main, builder.scratch("apps") / f"{tool}-{other}")
     observed = builder.build(app, bumped, inspect=False, observe=True)
     if not observed.ok:

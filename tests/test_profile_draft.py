@@ -297,10 +297,10 @@ def test_pip_version_source_found_in_buildpack_toml(tmp_path: Path) -> None:
     (tmp_path / "buildpack.toml").write_text(
         "[buildpack]\nid = 'a/b'\nversion = '25.3'\n[metadata.tools]\npip = '25.3'\n"
     )
-    found = pd.pip_version_sources(tmp_path, "25.3")
+    found = pd.version_sources(tmp_path, "25.3")
     assert {"file": "buildpack.toml", "toml-key": "metadata.tools.pip"} in found and len(found) == 2
     pd.set_toml_key(tmp_path / "buildpack.toml", "metadata.tools.pip", "25.2")
-    assert pd.pip_version_sources(tmp_path, "25.2") == [{"file": "buildpack.toml", "toml-key": "metadata.tools.pip"}]
+    assert pd.version_sources(tmp_path, "25.2") == [{"file": "buildpack.toml", "toml-key": "metadata.tools.pip"}]
 
 
 def _draft_stub(tmp_path: Path) -> pd.Draft:
@@ -599,8 +599,8 @@ def test_wheel_versions(tmp_path: Path) -> None:
         "uvicorn-1.0-py3-none-any.whl",
     ):
         (tmp_path / name).write_text("")
-    assert pdm.wheel_versions(tmp_path, "uv") == ["0.13.10", "0.13.9"]
-    assert pdm.wheel_versions(None, "uv") == []
+    assert pd.wheel_versions(tmp_path, "uv") == ["0.13.10", "0.13.9"]
+    assert pd.wheel_versions(None, "uv") == []
 
 
 def test_rendered_manager_tables_load(tmp_path: Path, layers) -> None:
@@ -797,3 +797,21 @@ def test_buildpack_conforms_with_its_drafted_profile(tmp_path: Path, name: str) 
     if allowed is not None:  # acme/python: the uv/Poetry/SBOM/rule checks are skips with a reason, never passes
         assert explained >= 20, explained
     assert sum(r["outcome"] == "passed" for r in records) >= 80
+
+
+def test_a_version_bump_needs_one_key_and_another_wheel(tmp_path: Path) -> None:
+    """pip and the lock-file tools share one rule: exactly one TOML key holds the version, and the
+    offline wheelhouse holds another version to try; otherwise the note says which half is missing."""
+    buildpack, wheels = tmp_path / "bp", tmp_path / "wheels"
+    buildpack.mkdir()
+    wheels.mkdir()
+    (buildpack / "buildpack.toml").write_text('[metadata.tools]\nuv = "0.13.9"\n')
+    assert "no other uv version" in str(pd.plan_version_bump("uv", "0.13.9", buildpack, wheels, online=False))
+    (wheels / "uv-0.13.10-py3-none-manylinux_2_17_x86_64.whl").touch()
+    bump = pd.plan_version_bump("uv", "0.13.9", buildpack, wheels, online=False)
+    assert bump == pd.VersionBump("buildpack.toml", "metadata.tools.uv", "0.13.10")
+    assert "no other uv version" in str(pd.plan_version_bump("uv", "0.13.9", buildpack, wheels, online=True))
+    copy = pd.bumped_buildpack(buildpack, tmp_path / "scratch", "uv", bump)
+    assert 'uv = "0.13.10"' in (copy / "buildpack.toml").read_text()
+    assert 'uv = "0.13.9"' in (buildpack / "buildpack.toml").read_text()
+    assert "in 0 TOML keys" in str(pd.plan_version_bump("uv", "0.14.0", buildpack, wheels, online=False))
